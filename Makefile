@@ -1,0 +1,47 @@
+# The verbs a person types. Each recipe is one call into nox or invoke; `make help` lists them.
+VENV := .venv
+NOX := $(VENV)/bin/nox
+INV := $(VENV)/bin/inv
+# torch is pinned in the same pip command as what depends on it: an unpinned torch would pull the
+# CUDA build. The CPU build is enough to export the model and run it.
+TORCH := torch==2.13.0
+
+.PHONY: help  ## list the targets
+help:
+	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+)  ## /  \1\t/' | expand -t 14
+
+.PHONY: setup  ## the one set-up command: a virtualenv with everything, the model prepared
+setup:
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install $(TORCH) -e ".[dev]" && $(INV) setup
+
+.PHONY: bench  ## the main job: sweep the matrix on its default target (local backend without Docker)
+bench:
+	$(NOX) -s sweep
+
+.PHONY: bench-cpu  ## sweep the matrix on the cpu target
+bench-cpu:
+	$(NOX) -s sweep -- --target cpu
+
+.PHONY: bench-gpu  ## sweep the matrix on the gpu target (needs a GPU)
+bench-gpu:
+	$(NOX) -s sweep -- --target gpu
+
+.PHONY: index  ## render reports/index.html from the reports there
+index:
+	$(INV) index
+
+.PHONY: test  ## the test suite
+test:
+	$(NOX) -s tests
+
+.PHONY: lint  ## ruff check and format check
+lint:
+	$(NOX) -s lint
+
+.PHONY: benchmark  ## figures of the stack itself (benchmarks/stack_benchmark.py)
+benchmark:
+	$(NOX) -s benchmark
+
+.PHONY: clean  ## take any stack down, remove .stack, .nox and caches (reports are kept)
+clean:
+	$(INV) clean

@@ -1,0 +1,188 @@
+"""What each invoke task does, so tasks.py only parses options.
+
+Each command returns the process exit code or raises CommandError; bad options and bad
+matrices give exit code 2 before anything starts.
+"""
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import REPO_ROOT
+from harness.index import build_index
+from harness.interrupts import interruptible
+from harness.matrix import Matrix, MatrixError, RunPoint, load_matrix, parse_run_time, reports_dir
+from harness.run import execute_run
+from harness.stack import (
+    StackError,
+    bring_down,
+    bring_up,
+    choose_backend,
+    load_stack,
+    stack_dir,
+    wait_ready,
+)
+from harness.sweep import sweep_at_scale
+
+BACKENDS = ("auto", "compose", "local")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _usage(option: str, problem: str, allowed: str) -> CommandError:
+    return CommandError(f"{option}: {problem}; allowed: {allowed}", EXIT_USAGE)
+
+
+def _matrix() -> Matrix:
+    try:
+        return load_matrix()
+    except MatrixError as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
+
+
+def _target(matrix: Matrix, target: str) -> str:
+    try:
+        return matrix.check_target(target or None)
+    except MatrixError as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
+
+
+def _backend(matrix: Matrix, backend: str) -> str:
+    requested = backend or matrix.backend
+    if requested not in BACKENDS:
+        raise _usage("--backend", f"{requested!r} is not a backend", ", ".join(BACKENDS))
+    return choose_backend(requested)
+
+
+def _at_least_one(option: str, value: int) -> int:
+    if value < 1:
+        raise _usage(option, f"{value} is out of range", "integers >= 1")
+    return value
+
+
+def guarded(command: Callable[[], int]) -> int:
+    """Run a command with SIGTERM as Ctrl-C; stack failures become exit code 1."""
+    try:
+        with interruptible():
+            return command()
+    except StackError as error:
+        raise CommandError(f"stack: {error}", 1) from None
+    except KeyboardInterrupt:
+        raise CommandError("interrupted; the stack is down", EXIT_INTERRUPTED) from None
+
+
+def up(models: int, target: str, backend: str) -> int:
+    matrix = _matrix()
+    models = _at_least_one("--models", models)
+    chosen_target = _target(matrix, target)
+    chosen_backend = _backend(matrix, backend)
+
+    def start() -> int:
+        bring_up(matrix, chosen_target, models, chosen_backend)
+        print(f"stack up at {matrix.host} ({chosen_backend}); `inv down` takes it down")
+        return 0
+
+    return guarded(start)
+
+
+def down() -> int:
+    stack = load_stack()
+    if stack is None:
+        print("no stack is up")
+        return 0
+
+    def stop() -> int:
+        bring_down(stack)
+        return 0
+
+    return guarded(stop)
+
+
+def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) -> int:
+    """One Locust run against the stack `inv up` brought up."""
+    matrix = _matrix()
+    stack = load_stack()
+    if stack is None:
+        raise CommandError("no stack is up: run `inv up --models N` first", EXIT_USAGE)
+    if models and models != stack.models:
+        raise _usage(
+            "--models", f"the stack is up with {stack.models}, not {models}", f"{stack.models}"
+        )
+    if target and target != stack.target:
+        raise _usage("--target", f"the stack is up for {stack.target}, not {target}", stack.target)
+    _at_least_one("--users", users)
+    if not spawn_rate > 0:
+        raise _usage("--spawn-rate", f"{spawn_rate:g} is out of range", "numbers > 0")
+    if run_time:
+        try:
+            if parse_run_time(run_time) == 0:
+                raise ValueError(run_time)
+        except ValueError:
+            raise _usage("--run-time", f"{run_time!r} is not valid", "e.g. 20, 30s, 5m") from None
+        matrix = dataclasses.replace(matrix, data={**matrix.data, "run_time": run_time})
+    point = RunPoint(stack.target, stack.models, users, spawn_rate)
+
+    def measure() -> int:
+        outcome = execute_run(matrix, point, stack, reports_dir(), wait_ready(stack, matrix))
+        build_index(reports_dir(), matrix.data)
+        print(f"{outcome.status}: {outcome.failure_reason or 'see ' + str(reports_dir())}")
+        return 0 if outcome.status == "ok" else 1
+
+    return guarded(measure)
+
+
+def sweep(models: int, target: str, backend: str, force: bool) -> int:
+    """Every point at one scale, or at every scale of the matrix when models is 0."""
+    matrix = _matrix()
+    scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
+    chosen_target = _target(matrix, target)
+    chosen_backend = _backend(matrix, backend)
+
+    def measure() -> int:
+        results = [
+            sweep_at_scale(matrix, chosen_target, scale, chosen_backend, reports_dir(), force)
+            for scale in scales
+        ]
+        if all(results):
+            return 0
+        print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
+        return 1
+
+    return guarded(measure)
+
+
+def index() -> int:
+    path = build_index(reports_dir(), _matrix().data)
+    print(f"index: {path}")
+    return 0
+
+
+def setup() -> int:
+    """Export the matrix's model into the cache, so workers start without exporting it."""
+    env = {**os.environ, **_matrix().stack.env}
+    return subprocess.run(
+        [sys.executable, "-m", "services.model.prepare"], env=env, cwd=REPO_ROOT, check=False
+    ).returncode
+
+
+def clean(reports: bool) -> int:
+    """Take any stack down and remove what the tools generated; reports only when asked."""
+    down()
+    generated = [stack_dir(), REPO_ROOT / ".nox", REPO_ROOT / ".pytest_cache"]
+    if reports:
+        generated.append(reports_dir())
+    for path in generated:
+        if Path(path).exists():
+            shutil.rmtree(path)
+            print(f"removed {path}")
+    return 0

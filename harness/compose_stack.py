@@ -1,0 +1,173 @@
+"""The compose backend: `docker compose` (or docker-compose v1), one project per sweep.
+
+The scaled service runs N times through `up -d --scale`; a container that stops during a sweep
+(OOMKilled included) is reported with its exit code and log; `down -v --remove-orphans` always.
+"""
+
+import os
+import shutil
+import subprocess
+from typing import Any
+
+from harness import REPO_ROOT
+from harness.matrix import Matrix
+from harness.stack import LOG_TAIL_LINES, ReplicaExit, Stack, StackError
+
+COMPOSE_TIMEOUT_S = 600
+INSPECT_FORMAT = (
+    '{{.Id}}|{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}'
+    "|{{.State.Status}}|{{.State.ExitCode}}|{{.State.OOMKilled}}"
+)
+
+
+def compose_command() -> list[str]:
+    """`docker compose` when the plugin is there, else the docker-compose v1 program."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy is not None:
+        return [legacy]
+    raise StackError(
+        "backend compose needs `docker compose` or `docker-compose`; neither was found "
+        "(use backend local)"
+    )
+
+
+class ComposeStack(Stack):
+    backend = "compose"
+
+    def __init__(
+        self,
+        target: str,
+        models: int,
+        env: dict[str, str],
+        command: list[str],
+        project: str,
+        files: list[str],
+        service: str,
+    ) -> None:
+        super().__init__(target, models, env)
+        self.command = command
+        self.project = project
+        self.files = files
+        self.service = service
+
+    @classmethod
+    def for_matrix(
+        cls, matrix: Matrix, target: str, models: int, env: dict[str, str]
+    ) -> "ComposeStack":
+        names = matrix.stack.compose_files.get(target)
+        if not names:
+            raise StackError(f"stack.compose_files.{target}: no compose files for this target")
+        files = [str(REPO_ROOT / name) for name in names]
+        for path in files:
+            if not os.path.isfile(path):
+                raise StackError(f"stack.compose_files.{target}: {path} does not exist")
+        project = f"loadbench-{target}-m{models}-{os.getpid()}"
+        return cls(
+            target, models, env, compose_command(), project, files, matrix.stack.scale_service
+        )
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ComposeStack":
+        return cls(
+            state["target"],
+            state["models"],
+            state["env"],
+            state["command"],
+            state["project"],
+            state["files"],
+            state["service"],
+        )
+
+    def compose_args(self, *args: str) -> list[str]:
+        files = [part for path in self.files for part in ("-f", path)]
+        return [*self.command, "-p", self.project, *files, *args]
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # The services' settings reach the compose files through ${VAR} interpolation.
+        done = subprocess.run(
+            self.compose_args(*args),
+            env={**os.environ, **self.env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=COMPOSE_TIMEOUT_S,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise StackError(
+                f"`{' '.join(self.compose_args(*args))}` failed ({done.returncode}):\n"
+                f"{done.stdout}{done.stderr}"
+            )
+        return done
+
+    def start(self) -> None:
+        self.compose("up", "-d", "--scale", f"{self.service}={self.models}")
+
+    def container_ids(self) -> list[str]:
+        return self.compose("ps", "-a", "-q", check=False).stdout.split()
+
+    def exited(self) -> list[ReplicaExit]:
+        ids = self.container_ids()
+        if not ids:
+            return []
+        inspect = subprocess.run(
+            ["docker", "inspect", "--format", INSPECT_FORMAT, *ids],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        gone = []
+        # Matched by id: a container removed meanwhile is missing from the answer.
+        for line in inspect.stdout.splitlines():
+            container_id, name, service, status, exit_code, oom_killed = line.split("|")
+            if status in ("running", "restarting", "created"):
+                continue
+            if service != self.service and exit_code == "0":
+                continue  # a one-shot helper service that finished its job
+            reason = "was OOMKilled" if oom_killed == "true" else f"is {status}"
+            gone.append(
+                ReplicaExit(
+                    name.lstrip("/"), int(exit_code), reason, self.container_log(container_id)
+                )
+            )
+        return gone
+
+    def container_log(self, container_id: str) -> str:
+        logs = subprocess.run(
+            ["docker", "logs", "--tail", str(LOG_TAIL_LINES), container_id],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return logs.stdout + logs.stderr
+
+    def restore(self) -> None:
+        self.start()
+
+    def logs(self) -> str:
+        done = self.compose("logs", "--no-color", "--tail", str(LOG_TAIL_LINES), check=False)
+        return done.stdout + done.stderr
+
+    def stop(self) -> None:
+        self.compose("down", "-v", "--remove-orphans")
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "target": self.target,
+            "models": self.models,
+            "env": self.env,
+            "command": self.command,
+            "project": self.project,
+            "files": self.files,
+            "service": self.service,
+        }

@@ -1,0 +1,243 @@
+"""The local backend: the services of services/Procfile as processes on this machine.
+
+Each process runs in its own process group (so Ctrl-C in the terminal reaches the harness only,
+and stopping a group takes its children with it), logs to STACK_DIR/logs/<name>.log, and the
+scaled service's line runs N times with distinct WORKER_IDs.
+"""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import REPO_ROOT
+from harness.matrix import Matrix
+from harness.stack import ReplicaExit, Stack, StackError, log_tail
+
+STOP_GRACE_S = 10.0
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_procfile(path: Path) -> list[tuple[str, str]]:
+    """`name: command` lines, in order; blank lines and # comments skipped."""
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, command = line.partition(":")
+        if not colon or not name.strip() or not command.strip():
+            raise StackError(f"{path}:{number}: expected `name: command`, got {line!r}")
+        entries.append((name.strip(), command.strip()))
+    return entries
+
+
+def substitute(command: str, env: dict[str, str]) -> list[str]:
+    """The command's arguments with ${VAR} and ${VAR:-default} replaced from env."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise StackError(f"Procfile command {command!r} uses ${{{name}}}, which is not set")
+
+    # Split first, so a value with spaces stays one argument.
+    return [VARIABLE.sub(value, argument) for argument in shlex.split(command)]
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): tells our pid from a reused one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+@dataclass
+class LocalProcess:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    pid: int | None = None
+    ticks: int | None = None
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    def launch(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.args,
+                env={**os.environ, **self.env},
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+        self.ticks = start_ticks(self.pid)
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.pid is not None and start_ticks(self.pid) == self.ticks
+
+    def exit_code(self) -> int | None:
+        """Known for our own children only, not for processes an earlier `inv up` started."""
+        return self.popen.poll() if self.popen is not None else None
+
+    def owns_pid(self) -> bool:
+        """Whether `pid` still names the process we launched (state files outlive reboots)."""
+        if self.pid is None:
+            return False
+        return self.popen is not None or start_ticks(self.pid) == self.ticks
+
+    def group_alive(self) -> bool:
+        if self.popen is not None:
+            self.popen.poll()
+        elif not self.owns_pid():
+            return False
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def signal_group(self, signum: int) -> None:
+        if not self.owns_pid():
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": self.args,
+            "env": self.env,
+            "log": str(self.log),
+            "pid": self.pid,
+            "ticks": self.ticks,
+        }
+
+
+class LocalStack(Stack):
+    backend = "local"
+
+    def __init__(
+        self, target: str, models: int, env: dict[str, str], processes: list[LocalProcess]
+    ) -> None:
+        super().__init__(target, models, env)
+        self.processes = processes
+
+    @classmethod
+    def for_matrix(
+        cls, matrix: Matrix, target: str, models: int, env: dict[str, str], state_dir: Path
+    ) -> "LocalStack":
+        procfile = matrix.stack.procfile
+        if not procfile.is_file():
+            raise StackError(f"stack.procfile: {procfile} does not exist")
+        bin_dir = str(Path(sys.executable).parent)
+        # Only what differs from the harness's environment: it is saved in the state file.
+        process_env = {
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+            "REDIS_URL": f"redis://127.0.0.1:{env['REDIS_PORT']}/0",
+        }
+        scaled = matrix.stack.scale_service
+        entries = parse_procfile(procfile)
+        if scaled not in {name for name, _ in entries}:
+            raise StackError(f"stack.scale_service: {procfile} has no `{scaled}:` line")
+        processes = []
+        for name, command in entries:
+            copies = models if name == scaled else 1
+            for index in range(1, copies + 1):
+                label = f"{name}-{index}" if name == scaled else name
+                own_env = {**process_env, "WORKER_ID": label} if name == scaled else process_env
+                processes.append(
+                    LocalProcess(
+                        name=label,
+                        args=substitute(command, {**os.environ, **own_env}),
+                        env=own_env,
+                        log=state_dir / "logs" / f"{label}.log",
+                    )
+                )
+        return cls(target, models, env, processes)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "LocalStack":
+        processes = [
+            LocalProcess(
+                name=entry["name"],
+                args=entry["args"],
+                env=entry["env"],
+                log=Path(entry["log"]),
+                pid=entry["pid"],
+                ticks=entry["ticks"],
+            )
+            for entry in state["processes"]
+        ]
+        return cls(state["target"], state["models"], state["env"], processes)
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.log.unlink(missing_ok=True)
+            process.launch()
+
+    def exited(self) -> list[ReplicaExit]:
+        gone = []
+        for process in self.processes:
+            if process.pid is None or process.running():
+                continue
+            code = process.exit_code()
+            reason = f"was killed by signal {-code}" if code is not None and code < 0 else "exited"
+            gone.append(ReplicaExit(process.name, code, reason, log_tail(process.log)))
+        return gone
+
+    def restore(self) -> None:
+        for process in self.processes:
+            if process.pid is not None and not process.running():
+                process.signal_group(signal.SIGKILL)
+                process.launch()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {process.name} ({process.log}) ---\n{log_tail(process.log)}"
+            for process in self.processes
+        )
+
+    def stop(self) -> None:
+        # Workers first, Redis last, so nothing logs errors about a queue that vanished.
+        for process in reversed(self.processes):
+            process.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline and any(p.group_alive() for p in self.processes):
+            time.sleep(0.1)
+        for process in self.processes:
+            if process.group_alive():
+                process.signal_group(signal.SIGKILL)
+            if process.popen is not None:
+                process.popen.wait()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "target": self.target,
+            "models": self.models,
+            "env": self.env,
+            "processes": [process.as_state() for process in self.processes],
+        }

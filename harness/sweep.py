@@ -1,0 +1,84 @@
+"""A sweep at one scale: bring the stack up once, run every users x spawn-rate point, bring it down.
+
+Points whose complete results exist are skipped (so an interrupted sweep resumes); a run that
+loses a replica is marked failed and the stack is restored before the next point; the stack
+comes down on success, error and Ctrl-C alike.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from harness.index import build_index
+from harness.matrix import Matrix, RunPoint
+from harness.run import execute_run, is_complete, locust_run_time_s, run_stem, spawn_rate_label
+from harness.stack import bring_down, bring_up, restore
+
+# Per-run time beyond ramp + run time (warm-up, Locust start-up, reports) until one is measured.
+ASSUMED_OVERHEAD_S = 8.0
+
+
+def format_duration(seconds: float) -> str:
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(index: int, total: int, point: RunPoint, seconds_left: float) -> str:
+    return (
+        f"[run {index}/{total}] {point.target} models={point.models} users={point.users} "
+        f"spawn={spawn_rate_label(point.spawn_rate)} — ~{format_duration(seconds_left)} left"
+    )
+
+
+def refresh_index(reports: Path, matrix: Matrix) -> None:
+    """The index follows every run; a broken index never stops the measurements."""
+    try:
+        build_index(reports, matrix.data)
+    except Exception as error:  # whatever broke the index, the measurements go on
+        print(f"index: not rebuilt: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+
+def sweep_at_scale(
+    matrix: Matrix, target: str, models: int, backend: str, reports: Path, force: bool
+) -> bool:
+    """Run every point at `models` replicas; True when every run is ok."""
+    points = matrix.points(target, models)
+    pending = [point for point in points if force or not is_complete(reports, point)]
+    skipped = len(points) - len(pending)
+    if skipped:
+        print(f"{skipped} of {len(points)} runs already complete, skipped (--force redoes them)")
+    if not pending:
+        return True
+    nominal = {point: locust_run_time_s(matrix, point) for point in pending}
+    overheads: list[float] = []
+    all_ok = True
+    stack, ready = bring_up(matrix, target, models, backend)
+    try:
+        for index, point in enumerate(pending, start=1):
+            overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
+            left = sum(nominal[p] + overhead for p in pending[index - 1 :])
+            print(progress_line(index, len(pending), point, left), flush=True)
+            if stack.exited():
+                ready = restore(stack, matrix)
+            began = time.monotonic()
+            outcome = execute_run(matrix, point, stack, reports, ready)
+            overheads.append(time.monotonic() - began - nominal[point])
+            name = f"{point.target}/{run_stem(point)}"
+            if outcome.status == "ok":
+                print(f"  ok: {reports / name}.html", flush=True)
+            else:
+                all_ok = False
+                print(f"  FAILED: {name}: {outcome.failure_reason}", flush=True)
+            if outcome.locust_cpu_warning:
+                print(
+                    "  warning: Locust's CPU was saturated: these numbers measure the load "
+                    "generator, not the stack (raise locust_processes in the matrix)",
+                    flush=True,
+                )
+            refresh_index(reports, matrix)
+    finally:
+        bring_down(stack)
+    return all_ok

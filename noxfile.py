@@ -1,0 +1,78 @@
+"""nox sessions: sweep(models=N) for each N of the matrix, tests, lint.
+
+Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session runs in
+that virtualenv (venv_backend "none"), so a session installs nothing and starts in seconds.
+Arguments after `--` go to the command: `nox -s "sweep(models=2)" -- --target gpu --force`.
+"""
+
+import sys
+
+import nox
+
+try:
+    from harness.matrix import MatrixError, load_matrix
+except ModuleNotFoundError as missing:
+    sys.exit(f"noxfile.py: {missing}: run the project's nox: `make setup`, then .venv/bin/nox")
+
+nox.options.sessions = ["lint", "tests"]
+
+# Time a sweep gets after Ctrl-C to take its stack down before nox stops waiting for it.
+TEARDOWN_GRACE_S = 120.0
+
+
+
+def _requested_target(argv: list[str]) -> str | None:
+    """The `--target` passed through after `--`, if any."""
+    posargs = argv[argv.index("--") + 1 :] if "--" in argv else []
+    for position, arg in enumerate(posargs):
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+        if arg == "--target" and position + 1 < len(posargs):
+            return posargs[position + 1]
+    return None
+
+
+# A wrong matrix, or a target this machine cannot run, stops nox before any session starts, with
+# exit code 2: a failing session could only exit 1.
+try:
+    MATRIX = load_matrix()
+    MATRIX.check_target(_requested_target(sys.argv))
+except MatrixError as error:
+    print(error, file=sys.stderr)
+    sys.exit(2)
+
+
+@nox.session(venv_backend="none", default=False)
+@nox.parametrize("models", MATRIX.models_list)
+def sweep(session: nox.Session, models: int) -> None:
+    """Stack up at this many replicas, every users x spawn-rate run, stack down."""
+    session.run(
+        sys.executable,
+        "-m",
+        "invoke",
+        "sweep",
+        "--models",
+        str(models),
+        *session.posargs,
+        interrupt_timeout=TEARDOWN_GRACE_S,
+        terminate_timeout=TEARDOWN_GRACE_S,
+    )
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The test suite (pytest); pass options after --, e.g. -- -m 'not slow'."""
+    session.run(sys.executable, "-m", "pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def benchmark(session: nox.Session) -> None:
+    """Figures of the stack itself (benchmarks/stack_benchmark.py), not pass/fail."""
+    session.run(sys.executable, "benchmarks/stack_benchmark.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the repository."""
+    session.run(sys.executable, "-m", "ruff", "check", *session.posargs)
+    session.run(sys.executable, "-m", "ruff", "format", "--check", *session.posargs)

@@ -1,0 +1,1 @@
+"""The stack under test: an image-classifier HTTP API, a Redis Streams queue, model workers."""

@@ -1,0 +1,1 @@
+"""The HTTP API: accepts uploads, queues them for the model workers, returns their answers."""

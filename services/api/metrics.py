@@ -1,0 +1,74 @@
+"""Prometheus metrics: the API's own requests, plus the queue and workers as Redis sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from services.api.dispatch import QueueStats
+from services.queue import WorkerInfo
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class QueueCollector(Collector):
+    """Exposes the last snapshot read from Redis; the /metrics handler refreshes it first."""
+
+    def __init__(self) -> None:
+        self.stats = QueueStats(depth=0, jobs_by_worker={}, batch_size_counts={})
+        self.workers: list[WorkerInfo] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        yield GaugeMetricFamily(
+            "queue_depth", "Jobs accepted and not yet answered.", value=self.stats.depth
+        )
+        yield GaugeMetricFamily(
+            "model_workers_live", "Model workers with a fresh heartbeat.", value=len(self.workers)
+        )
+        jobs = CounterMetricFamily(
+            "model_worker_jobs", "Jobs each model worker has answered.", labels=["worker"]
+        )
+        for worker, count in sorted(self.stats.jobs_by_worker.items()):
+            jobs.add_metric([worker], count)
+        yield jobs
+        counts = self.stats.batch_size_counts
+        cumulative = [
+            (str(bound), sum(n for size, n in counts.items() if size <= bound))
+            for bound in BATCH_SIZE_BUCKETS
+        ]
+        cumulative.append(("+Inf", sum(counts.values())))
+        yield HistogramMetricFamily(
+            "model_batch_size",
+            "Images per forward pass.",
+            buckets=cumulative,
+            sum_value=sum(size * n for size, n in counts.items()),
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "api_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "api_request_latency_seconds",
+            "Time to answer a classification request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.queue = QueueCollector()
+        self.registry.register(self.queue)
+
+    def render(self, stats: QueueStats, workers: list[WorkerInfo]) -> bytes:
+        self.queue.stats = stats
+        self.queue.workers = workers
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Model workers: classifiers, runtimes, the batching loop that serves the Redis queue."""

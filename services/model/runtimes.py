@@ -1,0 +1,132 @@
+"""Runtimes that run a classifier's forward pass: torch, or onnxruntime on an exported graph."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from services.model.classifiers import Classifier
+
+ONNX_OPSET = 17
+
+
+class DeviceUnavailable(RuntimeError):
+    """The requested device cannot be used; the worker exits instead of falling back to CPU."""
+
+
+class Runtime(Protocol):
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 to (N, classes) float32."""
+        ...
+
+
+def onnx_path(classifier: Classifier, cache_dir: Path) -> Path:
+    return cache_dir / f"{classifier.name}-{classifier.fingerprint}-opset{ONNX_OPSET}.onnx"
+
+
+def ensure_onnx(classifier: Classifier, cache_dir: Path) -> Path:
+    """Export the model once; concurrent workers each write a private file, then rename it.
+
+    The rename is atomic, so a reader sees either no file or a whole one, never half of one.
+    """
+    path = onnx_path(classifier, cache_dir)
+    if path.is_file():
+        return path
+    import torch
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    model = classifier.build_torch()
+    crop = classifier.preprocessing.crop
+    descriptor, temporary = tempfile.mkstemp(dir=cache_dir, prefix=path.stem, suffix=".partial")
+    os.close(descriptor)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose (it needs no onnxscript); its
+            # deprecation and constant-folding notes would only clutter every worker's log.
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=UserWarning)
+            torch.onnx.export(
+                model,
+                (torch.zeros(1, 3, crop, crop),),
+                temporary,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        # mkstemp makes the file private; workers may run as another user than `prepare`.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+class TorchRuntime:
+    def __init__(self, classifier: Classifier, device: str, num_threads: int) -> None:
+        import torch
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DeviceUnavailable(
+                "DEVICE=cuda but torch sees no CUDA GPU (CPU-only torch build, or no visible "
+                "device); refusing to fall back to CPU"
+            )
+        torch.set_num_threads(num_threads)
+        self._torch = torch
+        self._device = torch.device(device)
+        self._model = classifier.build_torch().to(self._device)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            inputs = self._torch.from_numpy(batch).to(self._device)
+            return self._model(inputs).float().cpu().numpy()
+
+
+class OnnxRuntime:
+    def __init__(
+        self, classifier: Classifier, device: str, num_threads: int, cache_dir: Path
+    ) -> None:
+        import onnxruntime
+
+        providers: list[str | tuple[str, dict[str, str]]] = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+                raise DeviceUnavailable(
+                    "DEVICE=cuda but this onnxruntime has no CUDAExecutionProvider "
+                    "(install onnxruntime-gpu); refusing to fall back to CPU"
+                )
+            # Grow the memory arena by what each allocation needs, so replicas share the card.
+            cuda_options = {"device_id": "0", "arena_extend_strategy": "kSameAsRequested"}
+            providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        model_path = ensure_onnx(classifier, cache_dir)
+        self._session = onnxruntime.InferenceSession(
+            str(model_path), sess_options=options, providers=providers
+        )
+        if device == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
+            raise DeviceUnavailable(
+                "DEVICE=cuda but onnxruntime could not start its CUDA provider (no visible GPU?); "
+                "refusing to fall back to CPU"
+            )
+        self._input_name = self._session.get_inputs()[0].name
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input_name: batch})[0]
+
+
+def create_runtime(
+    classifier: Classifier, runtime: str, device: str, num_threads: int, cache_dir: Path
+) -> Runtime:
+    if runtime == "torch":
+        return TorchRuntime(classifier, device, num_threads)
+    return OnnxRuntime(classifier, device, num_threads, cache_dir)

@@ -1,0 +1,173 @@
+"""`python -m services.model.worker`: serve the Redis queue with dynamic batching.
+
+Start-up: check settings and device, load the model, warm up with one batch, then announce
+itself with a heartbeat. SIGTERM (or SIGINT) finishes the batch in hand, acknowledges it and
+exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+import redis
+
+from services.model.classifiers import get_classifier
+from services.model.heartbeat import Heartbeat
+from services.model.inference import BatchClassifier
+from services.model.jobs import Job, JobQueue, collect_batch
+from services.model.runtimes import DeviceUnavailable, create_runtime
+from services.queue import JobError, WorkerInfo
+from services.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("services.model.worker")
+
+# How long one blocking read waits before the loop looks at the stop flag and dead consumers.
+READ_BLOCK_MS = 500
+REDIS_START_TIMEOUT_S = 60
+
+
+class StopFlag:
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the batch in hand, then exiting", signum)
+        self.stopping = True
+
+
+def connect(redis_url: str) -> redis.Redis:
+    """Wait for Redis to answer: in compose the workers may start before it."""
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+    while True:
+        try:
+            client.ping()
+            return client
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+class Worker:
+    def __init__(self, settings: Settings, model: BatchClassifier, job_queue: JobQueue) -> None:
+        self._settings = settings
+        self._model = model
+        self._queue = job_queue
+        self._next_reclaim = 0.0
+
+    def serve(self, jobs: list[Job]) -> None:
+        images = {job.job_id: job.image for job in jobs if job.image is not None}
+        answers, forward_batch = self._model.classify(images)
+        gone = {job.job_id: None for job in jobs if job.image is None}
+        self._queue.answer({**answers, **gone}, forward_batch)
+
+    def next_jobs(self) -> list[Job]:
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + self._settings.heartbeat_ttl_s / 2
+            reclaimed, poison = self._queue.reclaim(self._settings.max_batch)
+            if poison:
+                failure = JobError(
+                    status=500, message="this image crashed every worker that read it"
+                )
+                self._queue.answer(dict.fromkeys(poison, failure), 0)
+            if reclaimed:
+                log.info("took over %d jobs of a dead worker", len(reclaimed))
+                return reclaimed
+        return collect_batch(
+            self._queue, self._settings.max_batch, self._settings.max_wait_ms, READ_BLOCK_MS
+        )
+
+    def run(self, stop: StopFlag) -> None:
+        pending = self._queue.own_pending(self._settings.max_batch)
+        if pending:
+            self.serve(pending)
+        while not stop.stopping:
+            try:
+                jobs = self.next_jobs()
+                if jobs:
+                    self.serve(jobs)
+            except redis.ConnectionError as error:
+                # Unacknowledged jobs stay pending in Redis; retry once it is back.
+                log.warning("redis unavailable (%s); retrying", error)
+                time.sleep(1)
+            except redis.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                # Redis restarted without persistence: the stream and its group are new.
+                log.warning("the consumer group is gone (redis restarted?); creating it again")
+                self._queue.ensure_group()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"worker: {error}", file=sys.stderr)
+        return 2
+    stop = StopFlag()
+    stop.install()
+    classifier = get_classifier(settings.model_name, settings.model_weights)
+    try:
+        runtime = create_runtime(
+            classifier,
+            settings.runtime,
+            settings.device,
+            settings.num_threads,
+            settings.model_cache_dir,
+        )
+    except DeviceUnavailable as error:
+        print(f"worker: {error}", file=sys.stderr)
+        return 2
+    if not classifier.labels_meaningful:
+        log.warning(
+            "%s runs with seeded random weights: its labels are meaningless", classifier.name
+        )
+    model = BatchClassifier(classifier, runtime, settings.max_image_pixels)
+    model.warm_up(settings.max_batch)
+    client = connect(settings.redis_url)
+    job_queue = JobQueue(client, settings.worker_id, settings.heartbeat_ttl_s)
+    job_queue.ensure_group()
+    info = WorkerInfo(
+        worker_id=settings.worker_id,
+        model=classifier.name,
+        runtime=settings.runtime,
+        device=settings.device,
+        labels_meaningful=classifier.labels_meaningful,
+        max_batch=settings.max_batch,
+    )
+    heartbeat = Heartbeat(client, info, settings.heartbeat_ttl_s)
+    heartbeat.start()
+    log.info(
+        "worker %s serving %s on %s/%s",
+        settings.worker_id,
+        classifier.name,
+        settings.runtime,
+        settings.device,
+    )
+    try:
+        Worker(settings, model, job_queue).run(stop)
+    finally:
+        heartbeat.stop()
+        try:
+            heartbeat.forget()
+            job_queue.leave()
+        except redis.RedisError as error:
+            # Redis went first (the whole stack is stopping): its keys die with it.
+            log.warning("could not tidy up in redis: %s", error)
+    log.info("worker %s stopped", settings.worker_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""THE list of environment variables the services read, with their defaults and checks.
+
+Every service reads its configuration here and nowhere else, so README's table, the Dockerfiles,
+the compose files and the Procfile all agree on one set of names.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_NAMES = ("efficientnet-lite0", "resnet50")
+RUNTIMES = ("onnxruntime", "torch")
+DEVICES = ("cpu", "cuda")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the services cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    expected_workers: int
+    max_upload_bytes: int
+    max_image_pixels: int
+    request_timeout_s: float
+    queue_max_len: int
+    model_name: str
+    model_weights: Path | None
+    runtime: str
+    device: str
+    num_threads: int
+    max_batch: int
+    max_wait_ms: float
+    model_cache_dir: Path
+    heartbeat_ttl_s: float
+    worker_id: str
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise SettingsError(f"{name} must be a finite number >= {minimum}, got {raw}")
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = environ.get(name, "").strip() or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _weights_path(environ: Mapping[str, str]) -> Path | None:
+    raw = environ.get("MODEL_WEIGHTS", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"MODEL_WEIGHTS must name a readable file; {raw!r} is not one")
+    return path
+
+
+def default_worker_id() -> str:
+    """`<hostname>-<pid>`: unique per process, and the hostname prefix finds a container's own."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every variable; raise SettingsError naming the first bad one."""
+    environ = os.environ if environ is None else environ
+    model_name = _choice(environ, "MODEL_NAME", MODEL_NAMES)
+    weights = _weights_path(environ)
+    if weights is not None and model_name != "resnet50":
+        raise SettingsError(
+            f"MODEL_WEIGHTS is only read for MODEL_NAME=resnet50 ({model_name} ships its weights)"
+        )
+    redis_url = environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            f"REDIS_URL must start with redis://, rediss:// or unix://; got {redis_url!r}"
+        )
+    cache_dir = environ.get("MODEL_CACHE_DIR", "").strip() or "~/.cache/inference-loadbench"
+    return Settings(
+        redis_url=redis_url,
+        expected_workers=_integer(environ, "EXPECTED_WORKERS", 1, minimum=0),
+        max_upload_bytes=_integer(environ, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+        max_image_pixels=_integer(environ, "MAX_IMAGE_PIXELS", 50_000_000, minimum=1),
+        request_timeout_s=_number(environ, "REQUEST_TIMEOUT_S", 30.0, minimum=0.01),
+        queue_max_len=_integer(environ, "QUEUE_MAX_LEN", 1000, minimum=1),
+        model_name=model_name,
+        model_weights=weights,
+        runtime=_choice(environ, "RUNTIME", RUNTIMES),
+        device=_choice(environ, "DEVICE", DEVICES),
+        num_threads=_integer(environ, "NUM_THREADS", 1, minimum=1),
+        max_batch=_integer(environ, "MAX_BATCH", 16, minimum=1),
+        max_wait_ms=_number(environ, "MAX_WAIT_MS", 5.0, minimum=0.0),
+        model_cache_dir=Path(cache_dir).expanduser(),
+        heartbeat_ttl_s=_number(environ, "HEARTBEAT_TTL_S", 5.0, minimum=1.0),
+        worker_id=environ.get("WORKER_ID", "").strip() or default_worker_id(),
+    )

@@ -1,0 +1,98 @@
+"""invoke tasks: the stack (up, down), one Locust run, a sweep, the index; `inv --list` shows them.
+
+Each task parses its options and calls one function of harness.commands. MATRIX=path selects
+another matrix, REPORTS=dir another output folder.
+"""
+
+from collections.abc import Callable
+
+from invoke import Collection, Context, Exit, task
+
+from harness import commands
+
+TARGET_HELP = "cpu or gpu (default: the first of the matrix's targets)"
+BACKEND_HELP = "auto, compose or local (default: the matrix's backend)"
+
+
+def _call(command: Callable[..., int], *args: object) -> None:
+    try:
+        code = command(*args)
+    except commands.CommandError as error:
+        raise Exit(str(error), code=error.code) from None
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "models": "model-worker replicas (default 1)",
+        "target": TARGET_HELP,
+        "backend": BACKEND_HELP,
+    }
+)
+def up(c: Context, models: int = 1, target: str = "", backend: str = "") -> None:
+    """Bring the stack up and return once it reports every replica ready."""
+    _call(commands.up, models, target, backend)
+
+
+@task
+def down(c: Context) -> None:
+    """Take down the stack `inv up` brought up."""
+    _call(commands.down)
+
+
+@task(
+    help={
+        "models": "replicas the stack is up with (default: the stack's)",
+        "users": "Locust users (default 1)",
+        "spawn-rate": "users started per second (default 1)",
+        "run-time": "measured window after the ramp, e.g. 30s, 1m (default: the matrix's)",
+        "target": "the stack's target (default: the stack's)",
+    }
+)
+def run(
+    c: Context,
+    models: int = 0,
+    users: int = 1,
+    spawn_rate: float = 1.0,
+    run_time: str = "",
+    target: str = "",
+) -> None:
+    """One Locust run against the stack that is up; writes reports/{target}/{m}_{u}_{r}.*"""
+    _call(commands.run, models, users, spawn_rate, run_time, target)
+
+
+@task(
+    help={
+        "models": "replicas to sweep at (default: each of num_models_list in turn)",
+        "target": TARGET_HELP,
+        "backend": BACKEND_HELP,
+        "force": "redo runs whose complete results exist",
+    }
+)
+def sweep(
+    c: Context, models: int = 0, target: str = "", backend: str = "", force: bool = False
+) -> None:
+    """Every users x spawn-rate run at each scale: stack up, the runs, stack down."""
+    _call(commands.sweep, models, target, backend, force)
+
+
+@task
+def index(c: Context) -> None:
+    """Render reports/index.html from every run under reports/."""
+    _call(commands.index)
+
+
+@task
+def setup(c: Context) -> None:
+    """Prepare the matrix's model (its ONNX file in the cache) so workers start quickly."""
+    _call(commands.setup)
+
+
+@task(help={"reports": "also delete the reports folder"})
+def clean(c: Context, reports: bool = False) -> None:
+    """Take any stack down; remove .stack, .nox and caches (and reports with --reports)."""
+    _call(commands.clean, reports)
+
+
+namespace = Collection(up, down, run, sweep, index, setup, clean)

@@ -1,0 +1,21 @@
+"""Fixtures every test folder may use: the repository root and free local ports."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (tests never assume 8000 or 6379 are)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,157 @@
+"""What the compose files and Dockerfiles promise, checked without a Docker engine.
+
+The hostnet override restates the API as `api-hostnet` (Compose v1 cannot drop a published port),
+so these tests also catch the two definitions drifting apart.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import REPO_ROOT
+from harness.compose_stack import compose_command
+from harness.images import (
+    REDIS_IMAGE,
+    SERVICE_IMAGES,
+    TORCH_CPU_WHEEL_GLOB,
+    ImageBuildError,
+    debian_mirror,
+)
+
+COMPOSE = REPO_ROOT / "compose"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((COMPOSE / name).read_text())
+
+
+def started_services(*names: str) -> dict[str, dict]:
+    """The services `up` starts with these files: merged shallowly, inactive profiles left out."""
+    merged: dict[str, dict] = {}
+    for name in names:
+        for service, definition in load(name)["services"].items():
+            merged.setdefault(service, {}).update(definition)
+    return {name: service for name, service in merged.items() if "profiles" not in service}
+
+
+def test_base_file_publishes_only_the_api_on_loopback() -> None:
+    base = load("docker-compose.yml")
+    assert "version" not in base
+    services = base["services"]
+    assert set(services) == {"redis", "api", "model"}
+    assert services["redis"]["image"] == REDIS_IMAGE
+    assert "ports" not in services["redis"] and "ports" not in services["model"]
+    assert "container_name" not in services["model"]
+    assert [port.split(":")[0] for port in services["api"]["ports"]] == ["127.0.0.1"]
+    for name in ("api", "model"):
+        assert services[name]["image"] == SERVICE_IMAGES[name]
+        assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert all("healthcheck" in service for service in services.values())
+
+
+def test_hostnet_override_puts_every_started_service_on_the_host_network() -> None:
+    services = started_services("docker-compose.yml", "docker-compose.hostnet.yml")
+    assert set(services) == {"redis", "api-hostnet", "model"}
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert "ports" not in service, name
+    assert "--bind" in services["redis"]["command"]
+    api_command = services["api-hostnet"]["command"]
+    assert api_command[api_command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_hostnet_api_is_the_base_api_on_another_network() -> None:
+    api = load("docker-compose.yml")["services"]["api"]
+    api_hostnet = load("docker-compose.hostnet.yml")["services"]["api-hostnet"]
+    for key in ("build", "image", "healthcheck", "depends_on"):
+        assert api_hostnet[key] == api[key], key
+    assert set(api_hostnet["environment"]) == set(api["environment"])
+    assert api_hostnet["command"][:2] == api["command"][:2]
+
+
+def test_gpu_override_reserves_the_gpu_for_the_model_only() -> None:
+    services = load("docker-compose.gpu.yml")["services"]
+    assert set(services) == {"model"}
+    model = services["model"]
+    assert model["environment"]["DEVICE"] == "cuda"
+    (device,) = model["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
+    assert model["image"] != SERVICE_IMAGES["model"], "the CPU image would be overwritten"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_IMAGES))
+def test_dockerfile_offers_the_offline_options_and_runs_as_a_user(service: str) -> None:
+    dockerfile = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "\nARG BASE_IMAGE=" in dockerfile
+    assert "COPY pyproject.toml .whl* /build/" in dockerfile
+    assert "PIP_CERT=/build/ca-certificates.crt" in dockerfile
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "\nUSER app\n" in final_stage
+    assert "/build" not in final_stage, "the wheelhouse must stay in the build stage"
+
+
+def test_local_torch_wheel_is_the_version_the_model_image_pins() -> None:
+    dockerfile = (REPO_ROOT / "services" / "model" / "Dockerfile").read_text()
+    pinned = re.search(r"^ARG TORCH_REQUIREMENT=torch==(\S+)$", dockerfile, re.MULTILINE)
+    assert pinned is not None
+    assert TORCH_CPU_WHEEL_GLOB.startswith(f"torch-{pinned[1]}+cpu-")
+
+
+def test_dockerignore_lets_the_builds_see_only_what_they_copy() -> None:
+    rules = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert rules[rules.index("*") :][:4] == ["*", "!pyproject.toml", "!services/", "!.whl/"]
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text"),
+    [
+        (
+            "sources.list.d/debian.sources",
+            "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+            "Components: main\n\n"
+            "Types: deb\n# a comment\nURIs: http://mirror.example/debian\n"
+            "Suites: bookworm bookworm-updates\nComponents: main\n",
+        ),
+        (
+            "sources.list",
+            "# deb http://old.example/debian bookworm main\n"
+            "deb http://mirror.example/debian-security bookworm-security main\n"
+            "deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n",
+        ),
+    ],
+)
+def test_debian_mirror_reads_both_apt_source_formats(
+    tmp_path: Path, file_name: str, text: str
+) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / file_name).write_text(text)
+    assert debian_mirror(tmp_path) == "http://mirror.example/debian"
+
+
+def test_debian_mirror_without_the_suite_says_so(tmp_path: Path) -> None:
+    (tmp_path / "sources.list").write_text("deb http://mirror.example/debian trixie main\n")
+    with pytest.raises(ImageBuildError, match="no apt source for Debian bookworm"):
+        debian_mirror(tmp_path)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["docker-compose.hostnet.yml"], ["docker-compose.gpu.yml"]],
+    ids=["base", "hostnet", "gpu"],
+)
+def test_compose_accepts_the_files(docker_engine: Path, overrides: list[str]) -> None:
+    files = [arg for name in ["docker-compose.yml", *overrides] for arg in ("-f", COMPOSE / name)]
+    checked = subprocess.run(
+        [*compose_command(), "-p", "config-check", *files, "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -1,0 +1,40 @@
+"""The main job, end to end on the local backend: two nox sweep sessions give the 8 reports,
+each a real Locust report with requests in it; a second pass resumes without redoing them."""
+
+import csv
+import json
+
+import pytest
+
+EXPECTED_STEMS = {
+    f"{models}_{users}_{spawn}" for models in (1, 2) for users in (1, 4) for spawn in (1, 2)
+}
+
+
+@pytest.mark.slow
+def test_two_sessions_give_eight_reports_then_resume(workspace, local_matrix) -> None:
+    workspace.write_matrix(**local_matrix)
+    for session in ("sweep(models=2)", "sweep(models=1)"):
+        result = workspace.run("nox", "-s", session)
+        assert result.returncode == 0, result.stdout
+        assert "[run 4/4]" in result.stdout and "stack down" in result.stdout
+
+    reports = workspace.reports / "cpu"
+    assert {path.name.removesuffix(".html") for path in reports.glob("*.html")} == EXPECTED_STEMS
+    for stem in EXPECTED_STEMS:
+        html = (reports / f"{stem}.html").read_text()
+        assert "locust" in html.lower() and "/predict" in html
+        with (reports / f"{stem}_stats.csv").open() as stats:
+            aggregated = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
+        assert int(aggregated["Request Count"]) > 0
+        assert int(aggregated["Failure Count"]) == 0
+        meta = json.loads((reports / f"{stem}.meta.json").read_text())
+        assert meta["status"] == "ok"
+        assert set(meta["files"]) >= {f"{stem}.html", f"{stem}_stats.csv", f"{stem}.json"}
+    assert not list(reports.glob(".*")), "no scratch folder is left behind"
+    assert (workspace.reports / "index.html").is_file()
+
+    again = workspace.run("nox", "-s", "sweep(models=1)")
+    assert again.returncode == 0, again.stdout
+    assert "4 of 4 runs already complete, skipped" in again.stdout
+    assert "stack up" not in again.stdout

@@ -1,0 +1,143 @@
+"""Real processes for the integration tests: redis-server, the API under uvicorn, model workers.
+
+Each process runs in its own process group, so stopping it also stops anything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import redis
+
+from harness.local_stack import parse_procfile, substitute
+
+REPO = Path(__file__).resolve().parents[2]
+PROCFILE = REPO / "services" / "Procfile"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def procfile_command(name: str, env: dict[str, str]) -> list[str]:
+    """The Procfile's line for `name`, substituted the way the harness's local backend does."""
+    return substitute(dict(parse_procfile(PROCFILE))[name], env)
+
+
+def process_env(redis_port: int, api_port: int, extra: dict[str, str]) -> dict[str, str]:
+    """The environment the stack's processes get: this virtualenv first on PATH, as the harness
+    gives it, so `python` and `redis-server` in the Procfile are the ones installed here."""
+    return {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REDIS_PORT": str(redis_port),
+        "API_PORT": str(api_port),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        **extra,
+    }
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Process:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def send(self, signum: int) -> None:
+        os.killpg(self.popen.pid, signum)
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout_s: float = 15) -> int:
+        if self.running():
+            self.send(signal.SIGTERM)
+            try:
+                return self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.send(signal.SIGKILL)
+        return self.popen.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class LocalStack:
+    """One redis-server, one API, any number of workers, on free ports of 127.0.0.1."""
+
+    def __init__(self, log_dir: Path, model_cache_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.redis_port = free_port()
+        self.api_port = free_port()
+        self.env = process_env(
+            self.redis_port, self.api_port, {"MODEL_CACHE_DIR": str(model_cache_dir), **env}
+        )
+        self.redis_url = self.env["REDIS_URL"]
+        self.processes: list[Process] = []
+        self.redis_process = self._start("redis", procfile_command("redis", self.env), {})
+        self.redis = redis.Redis.from_url(self.redis_url)
+        wait_until(self._redis_answers, 10, "redis-server")
+        self.api = self._start("api", procfile_command("api", self.env), {})
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=60)
+        wait_until(self._api_answers, 30, "the API")
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        process = Process(name, argv, {**self.env, **env}, self.log_dir / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def _redis_answers(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.ConnectionError:
+            return False
+
+    def _api_answers(self) -> bool:
+        assert self.api.running(), self.api.log()
+        try:
+            return self.http.get("/health").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start_worker(self, worker_id: str, env: dict[str, str] | None = None) -> Process:
+        own_env = {**self.env, "WORKER_ID": worker_id, **(env or {})}
+        return self._start(f"worker-{worker_id}", procfile_command("model", own_env), own_env)
+
+    def live_workers(self) -> int:
+        return self.http.get("/ready").json()["workers"]
+
+    def wait_for_workers(self, count: int, timeout_s: float = 90) -> None:
+        wait_until(lambda: self.live_workers() >= count, timeout_s, f"{count} live workers")
+
+    def close(self) -> None:
+        self.http.close()
+        for process in reversed(self.processes):
+            process.stop()
+        self.redis.close()

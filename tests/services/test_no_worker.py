@@ -1,0 +1,64 @@
+"""What a client gets when the workers cannot answer: 503 on a full queue, 504 on a timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stack_processes import LocalStack
+
+from services import queue
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path_factory.mktemp("no-worker"),
+        model_cache_dir,
+        {"REQUEST_TIMEOUT_S": "0.5", "QUEUE_MAX_LEN": "2", "EXPECTED_WORKERS": "1"},
+    )
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+def test_not_ready_without_workers(stack: LocalStack) -> None:
+    response = stack.http.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["workers"] == 0 and response.json()["ready"] is False
+
+
+def test_no_answer_in_time_is_504_and_the_job_is_withdrawn(
+    stack: LocalStack, sample_images
+) -> None:
+    response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
+    assert response.status_code == 504
+    assert response.json() == {
+        "success": False,
+        "error": "no answer from a model worker within 0.5 s",
+    }
+    assert stack.redis.xlen(queue.STREAM) == 0
+
+
+def test_a_full_queue_is_503(stack: LocalStack, sample_images) -> None:
+    for _ in range(2):
+        stack.redis.xadd(queue.STREAM, {queue.IMAGE_FIELD: b"waiting"})
+    try:
+        response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
+        assert response.status_code == 503
+        assert response.json() == {"success": False, "error": "queue is full, retry later"}
+        assert stack.redis.xlen(queue.STREAM) == 2
+    finally:
+        stack.redis.delete(queue.STREAM)
+
+
+def test_redis_gone_is_503_not_a_crash(stack: LocalStack, sample_images) -> None:
+    stack.redis_process.stop()
+    response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
+    assert response.status_code == 503
+    assert response.json()["success"] is False
+    ready = stack.http.get("/ready")
+    assert ready.status_code == 503 and ready.json()["redis"] is False
+    assert stack.http.get("/health").status_code == 200

@@ -1,0 +1,126 @@
+"""Nothing accepted is lost: a worker killed mid-batch, a worker drained by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from stack_processes import REPO, LocalStack, wait_until
+
+from services import queue
+
+MAX_BATCH = 4
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path_factory.mktemp("resilience"),
+        model_cache_dir,
+        {"HEARTBEAT_TTL_S": "1", "MAX_BATCH": str(MAX_BATCH), "EXPECTED_WORKERS": "1"},
+    )
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+def pending_on(stack: LocalStack, worker_id: str) -> int:
+    return len(
+        stack.redis.xpending_range(queue.STREAM, queue.GROUP, "-", "+", 100, consumername=worker_id)
+    )
+
+
+def test_kill_9_of_one_of_two_workers_under_load_loses_nothing(
+    stack: LocalStack, sample_images
+) -> None:
+    victim = stack.start_worker("victim")
+    survivor = stack.start_worker("survivor")
+    stack.wait_for_workers(2)
+    killed = threading.Event()
+    images = list(sample_images.values())
+
+    def client(index: int) -> list[int]:
+        statuses: list[int] = []
+        after_kill = 0
+        # Bounded: keep the load on until the kill, then a few more requests each.
+        while len(statuses) < 150 and after_kill < 3:
+            image = images[(index + len(statuses)) % len(images)]
+            response = stack.http.post("/predict", files={"file": ("photo.jpg", image)})
+            statuses.append(response.status_code)
+            after_kill += killed.is_set()
+        return statuses
+
+    with ThreadPoolExecutor(6) as pool:
+        clients = [pool.submit(client, index) for index in range(6)]
+
+        def victim_frozen_with_jobs() -> bool:
+            victim.send(signal.SIGSTOP)
+            if pending_on(stack, "victim"):
+                return True
+            victim.send(signal.SIGCONT)
+            return False
+
+        wait_until(victim_frozen_with_jobs, 30, "the victim to hold jobs")
+        victim.send(signal.SIGKILL)
+        killed.set()
+        statuses = [status for future in clients for status in future.result()]
+
+    assert victim.popen.wait(10) == -signal.SIGKILL
+    assert statuses and set(statuses) == {200}, statuses
+    assert pending_on(stack, "victim") == 0
+    assert stack.redis.xlen(queue.STREAM) == 0
+    assert survivor.running()
+    healthcheck = [sys.executable, "-m", "services.model.healthcheck"]
+    environment = {**os.environ, "REDIS_URL": stack.redis_url}
+    for worker_id, expected in (("survivor", 0), ("victim", 1)):
+        run = subprocess.run(
+            healthcheck, env={**environment, "WORKER_ID": worker_id}, cwd=REPO, timeout=30
+        )
+        assert run.returncode == expected, worker_id
+    assert survivor.stop() == 0
+
+
+def test_healthcheck_finds_this_hosts_worker_without_an_id(stack: LocalStack) -> None:
+    healthcheck = [sys.executable, "-m", "services.model.healthcheck"]
+    environment = {**os.environ, "REDIS_URL": stack.redis_url}
+    environment.pop("WORKER_ID", None)
+    assert subprocess.run(healthcheck, env=environment, cwd=REPO, timeout=30).returncode == 1
+    stack.redis.set(queue.heartbeat_key(f"{socket.gethostname()}-4242"), b"{}", ex=30)
+    try:
+        assert subprocess.run(healthcheck, env=environment, cwd=REPO, timeout=30).returncode == 0
+    finally:
+        stack.redis.delete(queue.heartbeat_key(f"{socket.gethostname()}-4242"))
+
+
+def test_sigterm_finishes_the_batch_in_hand_and_exits_0(stack: LocalStack, sample_images) -> None:
+    worker = stack.start_worker("drained")
+    wait_until(lambda: stack.live_workers() == 1, 90, "only the drained worker alive")
+    worker.send(signal.SIGSTOP)
+    requests = 2 * MAX_BATCH
+    with ThreadPoolExecutor(requests) as pool:
+        answers = [
+            pool.submit(
+                stack.http.post, "/predict", files={"file": ("cat.jpg", sample_images["cat"])}
+            )
+            for _ in range(requests)
+        ]
+        wait_until(lambda: stack.redis.xlen(queue.STREAM) == requests, 30, "all jobs queued")
+        worker.send(signal.SIGTERM)
+        worker.send(signal.SIGCONT)
+        assert worker.popen.wait(30) == 0
+        served = int(stack.redis.get(queue.jobs_done_key("drained")) or 0)
+        assert 1 <= served <= MAX_BATCH, "it serves the batch in hand, and no new one"
+        assert pending_on(stack, "drained") == 0
+        assert not stack.redis.exists(queue.heartbeat_key("drained"))
+        assert stack.redis.xlen(queue.STREAM) == requests - served
+        stack.start_worker("successor")
+        assert [answer.result().status_code for answer in answers] == [200] * requests
