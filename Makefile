@@ -42,6 +42,10 @@ lint:
 benchmark:
 	$(NOX) -s benchmark
 
+.PHONY: images  ## build the stack's Docker images with no registry (root, Docker engine running)
+images:
+	$(INV) images
+
 .PHONY: clean  ## take any stack down, remove .stack, .nox and caches (reports are kept)
 clean:
 	$(INV) clean

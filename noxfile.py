@@ -20,7 +20,6 @@ nox.options.sessions = ["lint", "tests"]
 TEARDOWN_GRACE_S = 120.0
 
 
-
 def _requested_target(argv: list[str]) -> str | None:
     """The `--target` passed through after `--`, if any."""
     posargs = argv[argv.index("--") + 1 :] if "--" in argv else []

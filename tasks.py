@@ -89,10 +89,16 @@ def setup(c: Context) -> None:
     _call(commands.setup)
 
 
+@task(help={"rebuild-base": "rebuild the debootstrap base image even if its tag exists"})
+def images(c: Context, rebuild_base: bool = False) -> None:
+    """Build the stack's images offline (needs root and a running Docker engine)."""
+    _call(commands.images, rebuild_base)
+
+
 @task(help={"reports": "also delete the reports folder"})
 def clean(c: Context, reports: bool = False) -> None:
     """Take any stack down; remove .stack, .nox and caches (and reports with --reports)."""
     _call(commands.clean, reports)
 
 
-namespace = Collection(up, down, run, sweep, index, setup, clean)
+namespace = Collection(up, down, run, sweep, index, setup, images, clean)

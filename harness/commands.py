@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.images import ImageBuildError, build_offline_images
 from harness.index import build_index
 from harness.interrupts import interruptible
 from harness.matrix import Matrix, MatrixError, RunPoint, load_matrix, parse_run_time, reports_dir
@@ -173,6 +174,18 @@ def setup() -> int:
     return subprocess.run(
         [sys.executable, "-m", "services.model.prepare"], env=env, cwd=REPO_ROOT, check=False
     ).returncode
+
+
+def images(rebuild_base: bool) -> int:
+    """Build the stack's images with no registry (debootstrap base, Redis, api, model)."""
+    log_path = REPO_ROOT / ".cache" / "images.log"
+    try:
+        report = build_offline_images(log_path, rebuild_base=rebuild_base)
+    except ImageBuildError as error:
+        raise CommandError(str(error), code=1) from None
+    steps = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in report.seconds.items())
+    print(f"images built ({steps}); log: {log_path}")
+    return 0
 
 
 def clean(reports: bool) -> int:

@@ -279,7 +279,8 @@ def build_service_image(
     if service not in SERVICE_IMAGES:
         raise ImageBuildError(f"unknown service {service!r}; known: {', '.join(SERVICE_IMAGES)}")
     arguments = {"BASE_IMAGE": base_image, **(build_args or {})}
-    command = ["docker", "build", "--network", "host", "-f", f"services/{service}/Dockerfile"]
+    dockerfile = REPO_ROOT / "services" / service / "Dockerfile"
+    command = ["docker", "build", "--network", "host", "-f", str(dockerfile)]
     for name, value in arguments.items():
         command += ["--build-arg", f"{name}={value}"]
     command += ["-t", SERVICE_IMAGES[service], str(REPO_ROOT)]

@@ -7,6 +7,7 @@ the compose files and the Procfile all agree on one set of names.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Settings:
     model_cache_dir: Path
     heartbeat_ttl_s: float
     worker_id: str
+    worker_id_file: Path | None
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -84,9 +86,15 @@ def _weights_path(environ: Mapping[str, str]) -> Path | None:
     return path
 
 
+def _optional_path(environ: Mapping[str, str], name: str) -> Path | None:
+    raw = environ.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
 def default_worker_id() -> str:
-    """`<hostname>-<pid>`: unique per process, and the hostname prefix finds a container's own."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """`<hostname>-<pid>-<random>`: replicas on the host network share the hostname, and each
+    container's worker may be pid 1, so only the random part keeps every replica's id apart."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,4 +129,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_cache_dir=Path(cache_dir).expanduser(),
         heartbeat_ttl_s=_number(environ, "HEARTBEAT_TTL_S", 5.0, minimum=1.0),
         worker_id=environ.get("WORKER_ID", "").strip() or default_worker_id(),
+        worker_id_file=_optional_path(environ, "WORKER_ID_FILE"),
     )

@@ -12,6 +12,9 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from services.api.dispatch import Dispatcher, NoAnswerInTime, QueueFull
@@ -30,6 +33,7 @@ class ClassificationFailed(Exception):
         self.message = message
 
 
+SOCKET_MARGIN_S = 5
 NO_FILE = f"no image: send one in the multipart field '{FIELD_NAME}'"
 
 
@@ -38,7 +42,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        # BLPOP holds its connection up to the request timeout: the socket must wait longer
+        # (redis-py's default of 5 s would turn slow answers into errors).
+        # A restarted Redis leaves dead connections in the pool: retry on a fresh one.
+        client = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.request_timeout_s + SOCKET_MARGIN_S,
+            retry=Retry(ExponentialBackoff(cap=1.0), retries=3),
+            retry_on_error=[RedisConnectionError],
+        )
         app.state.dispatcher = Dispatcher(
             client, settings.queue_max_len, settings.request_timeout_s
         )

@@ -1,13 +1,12 @@
 """`python -m services.model.healthcheck`: exit 0 when this container's worker has a heartbeat.
 
-The worker is WORKER_ID when set; otherwise any worker named `<hostname>-<pid>` for this host,
-since the check runs as another process than the worker it checks.
+The check runs as another process than the worker it checks: it reads the worker's id from
+WORKER_ID_FILE, which the worker writes once it is alive (the compose file sets it), or takes
+WORKER_ID when that is set.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 
 import redis
@@ -22,13 +21,16 @@ def main() -> int:
     except SettingsError as error:
         print(f"healthcheck: {error}", file=sys.stderr)
         return 2
+    if settings.worker_id_file is not None:
+        if not settings.worker_id_file.is_file():
+            print("healthcheck: the worker has not announced itself yet", file=sys.stderr)
+            return 1
+        worker_id = settings.worker_id_file.read_text().strip()
+    else:
+        worker_id = settings.worker_id
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
     try:
-        if os.environ.get("WORKER_ID", "").strip():
-            alive = bool(client.exists(queue.heartbeat_key(settings.worker_id)))
-        else:
-            pattern = queue.heartbeat_key(f"{socket.gethostname()}-*")
-            alive = next(client.scan_iter(match=pattern, count=1000), None) is not None
+        alive = bool(client.exists(queue.heartbeat_key(worker_id)))
     except redis.RedisError as error:
         print(f"healthcheck: redis unavailable: {error}", file=sys.stderr)
         return 1

@@ -46,10 +46,11 @@ def decode(data: bytes, preprocessing: Preprocessing, max_pixels: int) -> np.nda
     image.draft("RGB", (preprocessing.resize, preprocessing.resize))
     try:
         image.seek(0)
-        rgb = to_rgb(image)
-    except Exception as error:  # truncated or corrupt data surfaces only when decoding.
+        # Decode here, inside the try: truncated or corrupt data surfaces only now.
+        image.load()
+        return to_tensor(to_rgb(image), preprocessing)
+    except Exception as error:
         raise UndecodableImage(f"image data is corrupt or truncated ({error})") from None
-    return to_tensor(rgb, preprocessing)
 
 
 def to_tensor(rgb: Image.Image, preprocessing: Preprocessing) -> np.ndarray:

@@ -87,18 +87,26 @@ class Worker:
             self._queue, self._settings.max_batch, self._settings.max_wait_ms, READ_BLOCK_MS
         )
 
-    def run(self, stop: StopFlag) -> None:
-        pending = self._queue.own_pending(self._settings.max_batch)
-        if pending:
+    def serve_own_pending(self) -> None:
+        """Jobs given to this consumer id and never acknowledged: after a restart under the same
+        WORKER_ID, or when Redis went away before the answers reached it."""
+        while pending := self._queue.own_pending(self._settings.max_batch):
             self.serve(pending)
+
+    def run(self, stop: StopFlag) -> None:
+        recovering = True
         while not stop.stopping:
             try:
+                if recovering:
+                    self.serve_own_pending()
+                    recovering = False
                 jobs = self.next_jobs()
                 if jobs:
                     self.serve(jobs)
             except redis.ConnectionError as error:
-                # Unacknowledged jobs stay pending in Redis; retry once it is back.
+                # Unacknowledged jobs stay pending in Redis; serve them once it is back.
                 log.warning("redis unavailable (%s); retrying", error)
+                recovering = True
                 time.sleep(1)
             except redis.ResponseError as error:
                 if "NOGROUP" not in str(error):
@@ -148,6 +156,9 @@ def main() -> int:
     )
     heartbeat = Heartbeat(client, info, settings.heartbeat_ttl_s)
     heartbeat.start()
+    if settings.worker_id_file is not None:
+        # The healthcheck runs as another process and learns which worker it checks from here.
+        settings.worker_id_file.write_text(settings.worker_id)
     log.info(
         "worker %s serving %s on %s/%s",
         settings.worker_id,

@@ -108,6 +108,12 @@ class LocalStack:
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=60)
         wait_until(self._api_answers, 30, "the API")
 
+    def restart_redis(self) -> None:
+        """A new, empty redis-server on the same port: what a restart without persistence is."""
+        self.redis_process.stop()
+        self.redis_process = self._start("redis", procfile_command("redis", self.env), {})
+        wait_until(self._redis_answers, 10, "redis-server")
+
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         process = Process(name, argv, {**self.env, **env}, self.log_dir / f"{name}.log")
         self.processes.append(process)

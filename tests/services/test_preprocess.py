@@ -75,8 +75,9 @@ def test_what_is_not_an_image_is_refused_by_the_cheap_check(data: bytes) -> None
         check_image(data, LIMIT)
 
 
-def test_truncated_jpeg_is_refused_when_decoded(sample_images) -> None:
-    data = truncated(sample_images["coffee"])
+@pytest.mark.parametrize("name", ["cat", "coffee", "rocket", "astronaut", "hubble"])
+def test_truncated_jpeg_is_refused_when_decoded(sample_images, name: str) -> None:
+    data = truncated(sample_images[name])
     with pytest.raises(UndecodableImage, match="truncated"):
         decode(data, PREPROCESSING, LIMIT)
 

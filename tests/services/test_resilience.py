@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -89,16 +88,22 @@ def test_kill_9_of_one_of_two_workers_under_load_loses_nothing(
     assert survivor.stop() == 0
 
 
-def test_healthcheck_finds_this_hosts_worker_without_an_id(stack: LocalStack) -> None:
-    healthcheck = [sys.executable, "-m", "services.model.healthcheck"]
-    environment = {**os.environ, "REDIS_URL": stack.redis_url}
+def test_healthcheck_reads_the_id_the_worker_announced(stack: LocalStack, tmp_path: Path) -> None:
+    id_file = tmp_path / "worker-id"
+    environment = {**os.environ, "REDIS_URL": stack.redis_url, "WORKER_ID_FILE": str(id_file)}
     environment.pop("WORKER_ID", None)
-    assert subprocess.run(healthcheck, env=environment, cwd=REPO, timeout=30).returncode == 1
-    stack.redis.set(queue.heartbeat_key(f"{socket.gethostname()}-4242"), b"{}", ex=30)
-    try:
-        assert subprocess.run(healthcheck, env=environment, cwd=REPO, timeout=30).returncode == 0
-    finally:
-        stack.redis.delete(queue.heartbeat_key(f"{socket.gethostname()}-4242"))
+
+    def healthcheck() -> int:
+        command = [sys.executable, "-m", "services.model.healthcheck"]
+        return subprocess.run(command, env=environment, cwd=REPO, timeout=30).returncode
+
+    assert healthcheck() == 1
+    worker = stack.start_worker("announced", env={"WORKER_ID_FILE": str(id_file)})
+    wait_until(id_file.is_file, 90, "the worker wrote its id")
+    assert id_file.read_text() == "announced"
+    assert healthcheck() == 0
+    assert worker.stop() == 0
+    assert healthcheck() == 1
 
 
 def test_sigterm_finishes_the_batch_in_hand_and_exits_0(stack: LocalStack, sample_images) -> None:
@@ -124,3 +129,21 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_0(stack: LocalStack, sampl
         assert stack.redis.xlen(queue.STREAM) == requests - served
         stack.start_worker("successor")
         assert [answer.result().status_code for answer in answers] == [200] * requests
+
+
+def test_workers_and_api_carry_on_after_redis_restarts_empty(
+    stack: LocalStack, sample_images
+) -> None:
+    worker = stack.start_worker("steadfast")
+    wait_until(lambda: "steadfast" in worker_ids(stack), 90, "the steadfast worker")
+    stack.restart_redis()
+    wait_until(lambda: "steadfast" in worker_ids(stack), 30, "a heartbeat in the new redis")
+    response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
+    assert response.status_code == 200, response.text
+    assert worker.running()
+
+
+def worker_ids(stack: LocalStack) -> set[str]:
+    return {
+        key.decode().rsplit(":", 1)[1] for key in stack.redis.keys(queue.HEARTBEAT_PREFIX + "*")
+    }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,11 @@ def test_defaults_match_the_readme_contract() -> None:
     assert settings.heartbeat_ttl_s == 5
 
 
-def test_worker_id_defaults_to_host_and_pid() -> None:
-    import os
-    import socket
-
-    assert load_settings({}).worker_id == f"{socket.gethostname()}-{os.getpid()}"
+def test_worker_ids_differ_even_for_one_host_and_pid() -> None:
+    # Replicas on the host network share the hostname, and each container's worker may be pid 1.
+    first, second = load_settings({}).worker_id, load_settings({}).worker_id
+    assert first != second
+    assert first.startswith(f"{socket.gethostname()}-{os.getpid()}-")
     assert load_settings({"WORKER_ID": "model-3"}).worker_id == "model-3"
 
 
