@@ -1,55 +1,17 @@
 """The page in a real browser (Debian's headless chromium), with name resolution switched off:
 it renders its charts offline, and its sort script reorders the summary table."""
 
-import os
-import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.index import build_index
+from tests.chromium import headless_chromium
 from tests.index.page import parse_page
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
 RPS_COLUMN = 5  # 1-based, as :nth-child counts: replicas, users, spawn, requests, req/s
-
-
-def chromium(args: list[str], profile: Path) -> str:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        # No name resolves: anything the page tried to fetch from a network would fail.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    browser = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = browser.communicate(timeout=90)
-    finally:
-        if browser.poll() is None:
-            os.killpg(browser.pid, signal.SIGKILL)
-            browser.wait()
-    assert browser.returncode == 0
-    return output
 
 
 def page_with_clicks(index: Path, clicks: int) -> Path:
@@ -72,17 +34,21 @@ def test_charts_render_offline_and_the_table_sorts(
     # A run whose statistics are gone shows "–": it must stay last whichever way the table sorts.
     (reports_copy / "cpu" / "1_1_4_stats.csv").unlink()
     index = build_index(reports_copy, fixture_matrix)
-    dom = chromium(["--dump-dom", index.as_uri()], tmp_path / "profile")
+    dom = headless_chromium(["--dump-dom", index.as_uri()], tmp_path / "profile")
     page = parse_page(dom)
     assert page.tags["svg"] == 3 and page.tags["polyline"] >= 4 and page.tags["circle"] >= 5
     original = rps_order(dom)
 
-    ascending = chromium(["--dump-dom", page_with_clicks(index, 1).as_uri()], tmp_path / "profile")
+    ascending = headless_chromium(
+        ["--dump-dom", page_with_clicks(index, 1).as_uri()], tmp_path / "profile"
+    )
     numbers = sorted(float(value) for value in original if value)
     assert rps_order(ascending) == [f"{value!r}" for value in numbers] + [""]
     assert 'aria-sort="ascending">req/s' in ascending
 
-    descending = chromium(["--dump-dom", page_with_clicks(index, 2).as_uri()], tmp_path / "profile")
+    descending = headless_chromium(
+        ["--dump-dom", page_with_clicks(index, 2).as_uri()], tmp_path / "profile"
+    )
     assert rps_order(descending) == [f"{value!r}" for value in numbers[::-1]] + [""]
     assert 'aria-sort="descending">req/s' in descending
 
@@ -90,7 +56,7 @@ def test_charts_render_offline_and_the_table_sorts(
 def test_screenshot(reports_copy: Path, fixture_matrix: dict, tmp_path: Path):
     index = build_index(reports_copy, fixture_matrix)
     screenshot = tmp_path / "index.png"
-    chromium(
+    headless_chromium(
         ["--window-size=1280,2400", f"--screenshot={screenshot}", index.as_uri()],
         tmp_path / "profile",
     )

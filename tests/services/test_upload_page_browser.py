@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,9 +10,9 @@ from urllib.parse import quote
 import pytest
 from stack_processes import LocalStack
 
-pytestmark = pytest.mark.browser
+from tests.chromium import headless_chromium
 
-CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
@@ -29,34 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> It
 
 
 def rendered_dom(url: str, profile: Path) -> str:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    browser = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            url,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        dom, _ = browser.communicate(timeout=90)
-    finally:
-        if browser.poll() is None:
-            os.killpg(browser.pid, signal.SIGKILL)
-            browser.wait()
-    assert browser.returncode == 0
-    return dom
+    return headless_chromium(["--dump-dom", url], profile)
 
 
 class Elements(HTMLParser):
