@@ -25,8 +25,8 @@ def headless_chromium(args: list[str], profile: Path) -> str:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        # No name resolves: anything a page tried to fetch from a network would fail.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
+        # No name resolves but loopback: anything a page tried to fetch elsewhere would fail.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         f"--user-data-dir={profile}",
         *args,
     ]
