@@ -54,13 +54,7 @@ class RawFigures:
 
 def _raw_loop(settings: Settings, batch_size: int, seconds: float, whole_job: bool) -> RawFigures:
     classifier = get_classifier(settings.model_name, settings.model_weights)
-    runtime = create_runtime(
-        classifier,
-        settings.runtime,
-        settings.device,
-        settings.num_threads,
-        settings.model_cache_dir,
-    )
+    runtime = create_runtime(classifier, settings)
     images = [path.read_bytes() for path in IMAGES]
     pixels = settings.max_image_pixels
 

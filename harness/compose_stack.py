@@ -160,12 +160,8 @@ class ComposeStack(Stack):
     def stop(self) -> None:
         self.compose("down", "-v", "--remove-orphans")
 
-    def state(self) -> dict[str, Any]:
+    def backend_state(self) -> dict[str, Any]:
         return {
-            "backend": self.backend,
-            "target": self.target,
-            "models": self.models,
-            "env": self.env,
             "command": self.command,
             "project": self.project,
             "files": self.files,

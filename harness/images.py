@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.stack import docker_engine_answers
 
 BASE_IMAGE = "inference-loadbench-base:bookworm"
 LOCAL_REDIS_IMAGE = "inference-loadbench-redis:bookworm"
@@ -89,11 +90,7 @@ def _run(step: str, command: Sequence[str], log_path: Path, stdin: bytes | None 
 def require_engine() -> None:
     if shutil.which("docker") is None:
         raise ImageBuildError("the docker program is missing (Debian: apt-get install docker.io)")
-    try:
-        info = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        info = None
-    if info is None or info.returncode != 0:
+    if not docker_engine_answers():
         raise ImageBuildError("no Docker engine answers `docker info`; start dockerd first")
 
 

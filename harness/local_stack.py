@@ -233,11 +233,7 @@ class LocalStack(Stack):
             if process.popen is not None:
                 process.popen.wait()
 
-    def state(self) -> dict[str, Any]:
+    def backend_state(self) -> dict[str, Any]:
         return {
-            "backend": self.backend,
-            "target": self.target,
-            "models": self.models,
-            "env": self.env,
             "processes": [process.as_state() for process in self.processes],
         }

@@ -128,15 +128,15 @@ def warm_up(matrix: Matrix) -> str | None:
     """Send the matrix's uncounted warm-up requests; the reason when none succeeded."""
     if matrix.warmup_requests == 0:
         return None
-    images = sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))
+    images = [(path.name, path.read_bytes()) for path in sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))]
     last_problem = "no request sent"
     answered = 0
     for _ in range(matrix.warmup_requests):
-        image = random.choice(images)
+        name, data = random.choice(images)
         try:
             answer = requests.post(
                 matrix.host + "/predict",
-                files={"file": (image.name, image.read_bytes(), "image/jpeg")},
+                files={"file": (name, data, "image/jpeg")},
                 timeout=WARMUP_TIMEOUT_S,
             )
         except requests.RequestException as error:

@@ -74,8 +74,18 @@ class Stack(ABC):
         """Stop and remove everything `start` made; safe to call twice."""
 
     @abstractmethod
+    def backend_state(self) -> dict[str, Any]:
+        """What this backend needs, beyond the common fields, to find the stack again."""
+
     def state(self) -> dict[str, Any]:
         """What another process needs to find this stack again (see `load_stack`)."""
+        return {
+            "backend": self.backend,
+            "target": self.target,
+            "models": self.models,
+            "env": self.env,
+            **self.backend_state(),
+        }
 
 
 def stack_dir() -> Path:

@@ -1,9 +1,10 @@
 """Fixtures every test folder may use: the repository root and free local ports."""
 
-import socket
 from pathlib import Path
 
 import pytest
+
+from harness import stack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,6 +17,4 @@ def repo_root() -> Path:
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 free right now (tests never assume 8000 or 6379 are)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return stack.free_port()

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from services.model.classifiers import Classifier
+from services.settings import Settings
 
 ONNX_OPSET = 17
 
@@ -124,9 +125,8 @@ class OnnxRuntime:
         return self._session.run(None, {self._input_name: batch})[0]
 
 
-def create_runtime(
-    classifier: Classifier, runtime: str, device: str, num_threads: int, cache_dir: Path
-) -> Runtime:
-    if runtime == "torch":
-        return TorchRuntime(classifier, device, num_threads)
-    return OnnxRuntime(classifier, device, num_threads, cache_dir)
+def create_runtime(classifier: Classifier, settings: Settings) -> Runtime:
+    """The runtime, device and threads the settings name, for this classifier."""
+    if settings.runtime == "torch":
+        return TorchRuntime(classifier, settings.device, settings.num_threads)
+    return OnnxRuntime(classifier, settings.device, settings.num_threads, settings.model_cache_dir)

@@ -127,13 +127,7 @@ def main() -> int:
     stop.install()
     classifier = get_classifier(settings.model_name, settings.model_weights)
     try:
-        runtime = create_runtime(
-            classifier,
-            settings.runtime,
-            settings.device,
-            settings.num_threads,
-            settings.model_cache_dir,
-        )
+        runtime = create_runtime(classifier, settings)
     except DeviceUnavailable as error:
         print(f"worker: {error}", file=sys.stderr)
         return 2

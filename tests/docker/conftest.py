@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import docker_engine_answers
 from tests.docker.engine import (
     EngineUnavailable,
-    engine_answers,
     install_packages,
     start_dockerd,
     stop_dockerd,
@@ -24,7 +24,7 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     log_dir = tmp_path_factory.mktemp("docker-engine")
     try:
         install_packages(log_dir / "apt.log")
-        daemon = None if engine_answers() else start_dockerd(log_dir / "dockerd.log")
+        daemon = None if docker_engine_answers() else start_dockerd(log_dir / "dockerd.log")
     except EngineUnavailable as reason:
         if os.environ.get("REQUIRE_DOCKER") == "1":  # CI: the Docker path must have run
             pytest.fail(f"no Docker engine, and REQUIRE_DOCKER=1: {reason}")

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.stack import docker_engine_answers
+
 DEBIAN_PACKAGES = ("docker.io", "docker-compose", "debootstrap")
 ENGINE_START_TIMEOUT_S = 60.0
 # Tried in order: a sandbox may refuse dockerd the iptables rules and the docker0 bridge, which
@@ -19,16 +21,6 @@ DOCKERD_OPTION_SETS = ((), ("--iptables=false", "--ip6tables=false", "--bridge=n
 
 class EngineUnavailable(Exception):
     """No Docker engine can be had here; the text says why, for the skip message."""
-
-
-def engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        info = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return info.returncode == 0
 
 
 def _missing_programs() -> list[str]:
@@ -71,7 +63,7 @@ def start_dockerd(log_path: Path) -> subprocess.Popen[bytes]:
             )
         deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
         while time.monotonic() < deadline and daemon.poll() is None:
-            if engine_answers():
+            if docker_engine_answers():
                 return daemon
             time.sleep(1)
         stop_dockerd(daemon)

@@ -6,7 +6,9 @@ import os
 import signal
 
 import pytest
-from sweep_workspace import OutputReader, process_alive, stack_pids, wait_until
+from sweep_workspace import OutputReader, process_alive, stack_pids
+
+from tests.waiting import wait_until
 
 
 @pytest.mark.slow

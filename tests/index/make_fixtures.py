@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.matrix import load_matrix  # noqa: E402
+from harness.stack import free_port  # noqa: E402
 from harness.sweep import sweep_at_scale  # noqa: E402
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -84,12 +84,6 @@ def kill_a_worker_during(stem: str, stop: threading.Event) -> None:
                 os.kill(workers[-1], signal.SIGKILL)
             return
         time.sleep(0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sweep(matrix_data: dict, models: int) -> bool:

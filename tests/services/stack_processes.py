@@ -7,27 +7,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import redis
 
 from harness.local_stack import parse_procfile, substitute
+from harness.stack import free_port
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PROCFILE = REPO / "services" / "Procfile"
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def procfile_command(name: str, env: dict[str, str]) -> list[str]:
@@ -46,14 +39,6 @@ def process_env(redis_port: int, api_port: int, extra: dict[str, str]) -> dict[s
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         **extra,
     }
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Process:

@@ -10,8 +10,9 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
-from stack_processes import REPO, free_port
+from stack_processes import REPO
 
+from harness.stack import free_port
 from services.model.classifiers import get_classifier
 from services.model.runtimes import onnx_path
 

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_processes import Process, free_port, process_env, procfile_command, wait_until
+from stack_processes import Process, process_env, procfile_command
 
+from harness.stack import free_port
 from services import queue
 from services.model.jobs import JobQueue, collect_batch
 from services.queue import JobError, Prediction, WorkerInfo
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

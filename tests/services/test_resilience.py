@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from stack_processes import REPO, LocalStack, wait_until
+from stack_processes import REPO, LocalStack
 
 from services import queue
+from tests.waiting import wait_until
 
 MAX_BATCH = 4
 
