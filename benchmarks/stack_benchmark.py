@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,8 +35,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.matrix import Matrix, load_matrix  # noqa: E402
-from harness.stack import bring_down, bring_up, free_port  # noqa: E402
+from harness.matrix import load_matrix  # noqa: E402
+from harness.stack import bring_down, bring_up  # noqa: E402
+from harness.stack.network import free_port  # noqa: E402
 from services.model.classifiers import get_classifier  # noqa: E402
 from services.model.preprocess import decode  # noqa: E402
 from services.model.runtimes import create_runtime  # noqa: E402
@@ -111,18 +112,14 @@ def raw_throughput(
 @contextmanager
 def running_stack(workers: int, state_dir: Path) -> Iterator[str]:
     """The local backend the sweep uses, on a free port, with the services' environment as is."""
-    repo_matrix = load_matrix(REPO / "matrix.json")
-    data = dict(repo_matrix.data)
-    data["host"] = f"http://127.0.0.1:{free_port()}"
-    # Empty: the services read this process's environment, as the in-process model did.
-    data["stack"] = {**data["stack"], "env": {}}
-    matrix = Matrix(source=repo_matrix.source, data=data)
-    os.environ["STACK_DIR"] = str(state_dir / f"stack-{workers}")
-    stack, _ = bring_up(matrix, "cpu", workers, "local")
+    repo_stack = load_matrix(REPO / "matrix.json").stack
+    # Empty env: the services read this process's environment, as the in-process model did.
+    settings = replace(repo_stack, host=f"http://127.0.0.1:{free_port()}", env={})
+    stack, _ = bring_up(settings, "cpu", workers, "local", state_dir / f"stack-{workers}")
     try:
-        yield matrix.host
+        yield settings.host
     finally:
-        bring_down(stack)
+        bring_down(stack, state_dir / f"stack-{workers}")
 
 
 @dataclass(frozen=True)

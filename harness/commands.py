@@ -1,10 +1,10 @@
 """What each invoke task does, so tasks.py only parses options.
 
 Each command returns the process exit code or raises CommandError; bad options and bad
-matrices give exit code 2 before anything starts.
+matrices give exit code 2 before anything starts. The entry points' locations come from the
+environment here and are passed down: REPORTS (default reports/), STACK_DIR (default .stack/).
 """
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -14,22 +14,21 @@ from pathlib import Path
 
 from harness import REPO_ROOT
 from harness.images import ImageBuildError, build_offline_images
-from harness.index import build_index
 from harness.interrupts import interruptible
-from harness.matrix import Matrix, MatrixError, RunPoint, load_matrix, parse_run_time, reports_dir
+from harness.matrix import ClosedLoad, Matrix, MatrixError, RunPoint, load_matrix, parse_run_time
+from harness.pages.index import build_index
 from harness.run import execute_run
 from harness.stack import (
     StackError,
+    UnknownBackend,
     bring_down,
     bring_up,
-    choose_backend,
     load_stack,
-    stack_dir,
+    resolve_backend,
     wait_ready,
 )
 from harness.sweep import sweep_at_scale
 
-BACKENDS = ("auto", "compose", "local")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -38,6 +37,14 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+def reports_dir() -> Path:
+    return Path(os.environ.get("REPORTS") or REPO_ROOT / "reports")
+
+
+def stack_dir() -> Path:
+    return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack")
 
 
 def _usage(option: str, problem: str, allowed: str) -> CommandError:
@@ -59,10 +66,10 @@ def _target(matrix: Matrix, target: str) -> str:
 
 
 def _backend(matrix: Matrix, backend: str) -> str:
-    requested = backend or matrix.backend
-    if requested not in BACKENDS:
-        raise _usage("--backend", f"{requested!r} is not a backend", ", ".join(BACKENDS))
-    return choose_backend(requested)
+    try:
+        return resolve_backend(backend or matrix.backend)
+    except UnknownBackend as error:
+        raise CommandError(f"--backend: {error}", EXIT_USAGE) from None
 
 
 def _at_least_one(option: str, value: int) -> int:
@@ -89,7 +96,7 @@ def up(models: int, target: str, backend: str) -> int:
     chosen_backend = _backend(matrix, backend)
 
     def start() -> int:
-        bring_up(matrix, chosen_target, models, chosen_backend)
+        bring_up(matrix.stack, chosen_target, models, chosen_backend, stack_dir())
         print(f"stack up at {matrix.host} ({chosen_backend}); `inv down` takes it down")
         return 0
 
@@ -97,13 +104,13 @@ def up(models: int, target: str, backend: str) -> int:
 
 
 def down() -> int:
-    stack = load_stack()
+    stack = load_stack(stack_dir())
     if stack is None:
         print("no stack is up")
         return 0
 
     def stop() -> int:
-        bring_down(stack)
+        bring_down(stack, stack_dir())
         return 0
 
     return guarded(stop)
@@ -112,7 +119,7 @@ def down() -> int:
 def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) -> int:
     """One Locust run against the stack `inv up` brought up."""
     matrix = _matrix()
-    stack = load_stack()
+    stack = load_stack(stack_dir())
     if stack is None:
         raise CommandError("no stack is up: run `inv up --models N` first", EXIT_USAGE)
     if models and models != stack.models:
@@ -130,12 +137,14 @@ def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) 
                 raise ValueError(run_time)
         except ValueError:
             raise _usage("--run-time", f"{run_time!r} is not valid", "e.g. 20, 30s, 5m") from None
-        matrix = dataclasses.replace(matrix, data={**matrix.data, "run_time": run_time})
-    point = RunPoint(stack.target, stack.models, users, spawn_rate)
+    point = RunPoint(
+        stack.target, stack.models, ClosedLoad(users, spawn_rate), run_time or matrix.run_time
+    )
 
     def measure() -> int:
-        outcome = execute_run(matrix, point, stack, reports_dir(), wait_ready(stack, matrix))
-        build_index(reports_dir(), matrix.data)
+        ready = wait_ready(stack, matrix.stack)
+        outcome = execute_run(matrix, point, stack, reports_dir(), ready)
+        build_index(reports_dir(), matrix)
         print(f"{outcome.status}: {outcome.failure_reason or 'see ' + str(reports_dir())}")
         return 0 if outcome.status == "ok" else 1
 
@@ -151,7 +160,9 @@ def sweep(models: int, target: str, backend: str, force: bool) -> int:
 
     def measure() -> int:
         results = [
-            sweep_at_scale(matrix, chosen_target, scale, chosen_backend, reports_dir(), force)
+            sweep_at_scale(
+                matrix, chosen_target, scale, chosen_backend, reports_dir(), stack_dir(), force
+            )
             for scale in scales
         ]
         if all(results):
@@ -163,7 +174,7 @@ def sweep(models: int, target: str, backend: str, force: bool) -> int:
 
 
 def index() -> int:
-    path = build_index(reports_dir(), _matrix().data)
+    path = build_index(reports_dir(), _matrix())
     print(f"index: {path}")
     return 0
 

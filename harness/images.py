@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import REPO_ROOT
-from harness.stack import docker_engine_answers
+from harness.stack.docker import docker_engine_answers
 
 BASE_IMAGE = "inference-loadbench-base:bookworm"
 LOCAL_REDIS_IMAGE = "inference-loadbench-redis:bookworm"

@@ -3,9 +3,20 @@
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a run was measured on; any part may be unknown in older records."""
+
+    cpu: str | None = None
+    cores: int | None = None
+    memory_gib: float | None = None
+    gpu: str | None = None
 
 
 def gpu_description() -> str | None:
@@ -47,13 +58,13 @@ def memory_gib() -> float:
     return 0.0
 
 
-def machine_description() -> dict:
-    return {
-        "cpu": cpu_description(),
-        "cores": os.cpu_count() or 0,
-        "memory_gib": memory_gib(),
-        "gpu": gpu_description(),
-    }
+def machine_description() -> Machine:
+    return Machine(
+        cpu=cpu_description(),
+        cores=os.cpu_count() or 0,
+        memory_gib=memory_gib(),
+        gpu=gpu_description(),
+    )
 
 
 def git_revision() -> str | None:

@@ -1,4 +1,4 @@
-"""A sweep at one scale: bring the stack up once, run every users x spawn-rate point, bring it down.
+"""A sweep at one scale: bring the stack up once, run every point, bring it down.
 
 Points whose complete results exist are skipped (so an interrupted sweep resumes); a run that
 loses a replica is marked failed and the stack is restored before the next point; the stack
@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.index import build_index
 from harness.matrix import Matrix, RunPoint
-from harness.run import execute_run, is_complete, locust_run_time_s, run_stem, spawn_rate_label
+from harness.pages.index import build_index
+from harness.record import RunName, is_complete, number_label
+from harness.run import execute_run
+from harness.run.closed import locust_run_time_s
 from harness.stack import bring_down, bring_up, restore
 
 # Per-run time beyond ramp + run time (warm-up, Locust start-up, reports) until one is measured.
@@ -28,45 +30,51 @@ def format_duration(seconds: float) -> str:
 
 def progress_line(index: int, total: int, point: RunPoint, seconds_left: float) -> str:
     return (
-        f"[run {index}/{total}] {point.target} models={point.models} users={point.users} "
-        f"spawn={spawn_rate_label(point.spawn_rate)} — ~{format_duration(seconds_left)} left"
+        f"[run {index}/{total}] {point.target} models={point.models} users={point.load.users} "
+        f"spawn={number_label(point.load.spawn_rate)} — ~{format_duration(seconds_left)} left"
     )
 
 
 def refresh_index(reports: Path, matrix: Matrix) -> None:
     """The index follows every run; a broken index never stops the measurements."""
     try:
-        build_index(reports, matrix.data)
+        build_index(reports, matrix)
     except Exception as error:  # whatever broke the index, the measurements go on
         print(f"index: not rebuilt: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def sweep_at_scale(
-    matrix: Matrix, target: str, models: int, backend: str, reports: Path, force: bool
+    matrix: Matrix,
+    target: str,
+    models: int,
+    backend: str,
+    reports: Path,
+    state_dir: Path,
+    force: bool,
 ) -> bool:
     """Run every point at `models` replicas; True when every run is ok."""
     points = matrix.points(target, models)
-    pending = [point for point in points if force or not is_complete(reports, point)]
+    pending = [point for point in points if force or not is_complete(reports, RunName.of(point))]
     skipped = len(points) - len(pending)
     if skipped:
         print(f"{skipped} of {len(points)} runs already complete, skipped (--force redoes them)")
     if not pending:
         return True
-    nominal = {point: locust_run_time_s(matrix, point) for point in pending}
+    nominal = {point: locust_run_time_s(point) for point in pending}
     overheads: list[float] = []
     all_ok = True
-    stack, ready = bring_up(matrix, target, models, backend)
+    stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
     try:
         for index, point in enumerate(pending, start=1):
             overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
             left = sum(nominal[p] + overhead for p in pending[index - 1 :])
             print(progress_line(index, len(pending), point, left), flush=True)
             if stack.exited():
-                ready = restore(stack, matrix)
+                ready = restore(stack, matrix.stack, state_dir)
             began = time.monotonic()
             outcome = execute_run(matrix, point, stack, reports, ready)
             overheads.append(time.monotonic() - began - nominal[point])
-            name = f"{point.target}/{run_stem(point)}"
+            name = f"{point.target}/{RunName.of(point).stem}"
             if outcome.status == "ok":
                 print(f"  ok: {reports / name}.html", flush=True)
             else:
@@ -80,5 +88,5 @@ def sweep_at_scale(
                 )
             refresh_index(reports, matrix)
     finally:
-        bring_down(stack)
+        bring_down(stack, state_dir)
     return all_ok

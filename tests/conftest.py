@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import stack
+from harness.stack.network import free_port as find_free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,4 +17,4 @@ def repo_root() -> Path:
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 free right now (tests never assume 8000 or 6379 are)."""
-    return stack.free_port()
+    return find_free_port()

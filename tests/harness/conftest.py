@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sweep_workspace import Workspace
 
-from harness.local_stack import start_ticks
+from harness.stack.local import start_ticks
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
-"""The compose backend's commands, and how `auto` picks a backend. The compose sweep itself runs
-in tests/docker, where a Docker engine can be had."""
+"""The compose backend's commands, and the registry that picks a backend by name. The compose
+sweep itself runs in tests/docker, where a Docker engine can be had."""
 
-import os
+import json
 from pathlib import Path
 
-from harness.compose_stack import ComposeStack
-from harness.stack import choose_backend
+import pytest
+
+from harness.stack import BACKENDS, UnknownBackend, resolve_backend
+from harness.stack.compose import ComposeStack
+from harness.stack.local import LocalStack
+from harness.stack.registry import backend_class
 
 
 def test_compose_command_names_project_files_and_scale() -> None:
@@ -32,13 +36,29 @@ def test_compose_command_names_project_files_and_scale() -> None:
         "--scale",
         "model=3",
     ]
-    again = ComposeStack.from_state(stack.state())
+    again = backend_class(stack.state()["backend"]).from_state(stack.state())
+    assert isinstance(again, ComposeStack)
     assert again.compose_args("down") == stack.compose_args("down")
+
+
+def test_backends_are_found_by_name() -> None:
+    assert backend_class("compose") is ComposeStack
+    assert backend_class("local") is LocalStack
+
+
+@pytest.mark.parametrize("name", ["k8s", "Local", ""])
+def test_an_unknown_backend_is_refused_naming_the_allowed_ones(name: str) -> None:
+    with pytest.raises(UnknownBackend) as raised:
+        resolve_backend(name)
+    assert str(raised.value) == f"{name!r} is not a backend; allowed: auto, compose, local"
 
 
 def test_auto_is_local_where_no_docker_answers(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker program at all
-    assert choose_backend("auto") == "local"
+    assert resolve_backend("auto") == "local"
     assert "backend auto -> local (no Docker engine answers)" in capsys.readouterr().out
-    assert os.environ["PATH"] == str(tmp_path)
-    assert choose_backend("compose") == "compose"
+
+
+def test_the_matrix_schema_allows_exactly_the_registered_backends(repo_root: Path) -> None:
+    schema = json.loads((repo_root / "matrix.schema.json").read_text())
+    assert schema["properties"]["backend"]["enum"] == ["auto", *BACKENDS]

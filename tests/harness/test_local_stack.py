@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sweep_workspace import process_alive, stack_pids
 
-from harness.local_stack import parse_procfile, substitute
 from harness.stack import StackError
+from harness.stack.local import parse_procfile, substitute
 
 
 def test_procfile_lines_in_order_comments_skipped(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import MatrixError, load_matrix, parse_run_time
+from harness.matrix import MatrixError, Slo, load_matrix, parse_run_time
 
 
 def valid_matrix(**changes: object) -> dict:
@@ -33,7 +33,16 @@ def load(tmp_path: Path, data: object) -> object:
 def test_the_repository_matrix_is_valid(repo_root: Path) -> None:
     matrix = load_matrix(repo_root / "matrix.json")
     assert matrix.targets[0] == "cpu"
-    assert matrix.points("cpu", 2)[0].models == 2
+    points = matrix.points("cpu", 2)
+    # Every users x spawn-rate pair once, users outermost, as the matrix lists them.
+    assert [(point.load.users, point.load.spawn_rate) for point in points] == [
+        (1, 1),
+        (1, 4),
+        (4, 1),
+        (4, 4),
+        (8, 1),
+        (8, 4),
+    ]
 
 
 def test_defaults_come_from_the_schema(tmp_path: Path, monkeypatch) -> None:
@@ -41,8 +50,8 @@ def test_defaults_come_from_the_schema(tmp_path: Path, monkeypatch) -> None:
     matrix = load(tmp_path, valid_matrix())
     assert matrix.host == "http://127.0.0.1:8000"
     assert matrix.backend == "auto"
-    assert matrix.targets == ["cpu"]
-    assert matrix.data["slo"] == {"p95_ms": 500, "max_failure_ratio": 0.01}
+    assert matrix.targets == ("cpu",)
+    assert matrix.slo == Slo(p95_ms=500, max_failure_ratio=0.01)
     assert matrix.stack.scale_service == "model"
     assert matrix.stack.ready_replicas_field == "workers"
     assert len(matrix.points("cpu", 1)) == 4

@@ -1,34 +1,32 @@
 """A run's names, its Locust command, and when its results count as complete (resume)."""
 
 import importlib.util
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from harness.matrix import RunPoint, load_matrix
-from harness.run import (
-    is_complete,
-    locust_command,
-    locust_cpu_saturated,
-    meta_path,
-    ramp_seconds,
-    run_stem,
-    spawn_rate_label,
-)
+from harness.matrix import ClosedLoad, RunPoint, load_matrix
+from harness.record import RunName, RunRecord, is_complete, number_label, write_record
+from harness.run.closed import ramp_seconds
+from harness.run.locust import locust_command, locust_cpu_saturated
 
 
 @pytest.mark.parametrize(
     ("spawn_rate", "label"), [(0.5, "0.5"), (2, "2"), (2.0, "2"), (0.25, "0.25"), (1.5, "1.5")]
 )
 def test_spawn_rate_is_written_as_in_the_matrix(spawn_rate: float, label: str) -> None:
-    assert spawn_rate_label(spawn_rate) == label
+    assert number_label(spawn_rate) == label
 
 
 def test_stem_is_models_users_spawn() -> None:
-    assert run_stem(RunPoint("cpu", 2, 4, 0.5)) == "2_4_0.5"
-    assert run_stem(RunPoint("gpu", 1, 10, 2.0)) == "1_10_2"
+    assert RunName("cpu", 2, 4, 0.5).stem == "2_4_0.5"
+    assert RunName("gpu", 1, 10, 2.0).stem == "1_10_2"
+
+
+def test_a_name_reads_back_from_its_file() -> None:
+    name = RunName("cpu", 2, 4, 0.5)
+    assert RunName.parse(name.record_path(Path("/reports"))) == name
 
 
 @pytest.mark.parametrize(
@@ -36,42 +34,60 @@ def test_stem_is_models_users_spawn() -> None:
     [(1, 1, 0), (2, 0.5, 2), (5, 0.5, 8), (8, 4, 1), (10, 4, 2), (4, 1.5, 2), (3, 10, 0)],
 )
 def test_ramp_is_when_locust_has_started_every_user(users: int, spawn_rate: float, ramp) -> None:
-    assert ramp_seconds(RunPoint("cpu", 1, users, spawn_rate)) == ramp
+    assert ramp_seconds(ClosedLoad(users, spawn_rate)) == ramp
 
 
 def test_ramp_comes_on_top_of_the_run_time(tmp_path: Path, repo_root: Path) -> None:
     matrix = load_matrix(repo_root / "matrix.json")
-    point = RunPoint("cpu", 2, 5, 0.5)
+    point = RunPoint("cpu", 2, ClosedLoad(5, 0.5), "30s")
     command = locust_command(matrix, point, tmp_path / "2_5_0.5")
     options = dict(zip(command, command[1:], strict=False))
-    assert options["--run-time"] == f"{8 + matrix.run_time_s}s"
+    assert options["--run-time"] == "38s"
     assert options["--spawn-rate"] == "0.5"
     assert options["--html"] == str(tmp_path / "2_5_0.5.html")
     assert "--reset-stats" in command and "--headless" in command
     assert "--processes" not in command
 
 
-def write_run(reports: Path, point: RunPoint, status: str, files: list[str]) -> Path:
-    folder = reports / point.target
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        (folder / name).write_text("x")
-    path = meta_path(reports, point)
-    path.write_text(json.dumps({"status": status, "files": files}))
-    return path
+def write_run(reports: Path, name: RunName, status: str, files: list[str]) -> None:
+    (reports / name.target).mkdir(parents=True, exist_ok=True)
+    for file in files:
+        (reports / name.target / file).write_text("x")
+    write_record(RunRecord(name, status, files=tuple(files)), reports, reports / name.target)
 
 
 def test_only_an_ok_run_with_all_its_files_is_complete(tmp_path: Path) -> None:
-    ok, failed, missing, absent = (RunPoint("cpu", 1, users, 1) for users in (1, 2, 3, 4))
+    ok, failed, missing, absent = (RunName("cpu", 1, users, 1) for users in (1, 2, 3, 4))
     write_run(tmp_path, ok, "ok", ["1_1_1.html", "1_1_1_stats.csv"])
     write_run(tmp_path, failed, "failed", ["1_2_1.html"])
     write_run(tmp_path, missing, "ok", ["1_3_1.html"])
     (tmp_path / "cpu" / "1_3_1.html").unlink()
-    (tmp_path / "cpu" / "1_4_1.html").write_text("a report with no metadata: interrupted")
+    (tmp_path / "cpu" / "1_4_1.html").write_text("a report with no record: interrupted")
     assert is_complete(tmp_path, ok)
     assert not is_complete(tmp_path, failed)
     assert not is_complete(tmp_path, missing)
     assert not is_complete(tmp_path, absent)
+
+
+def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
+    name = RunName("cpu", 2, 8, 0.5)
+    (tmp_path / "cpu").mkdir()
+    written = RunRecord(
+        name,
+        "failed",
+        failure_reason="model-2 was OOMKilled (exit code 137) during the run",
+        exit_code=0,
+        run_time="20s",
+        run_time_s=20,
+        ramp_s=14,
+        backend="compose",
+        locust_cpu_warning=True,
+        matrix={"run_time": "20s"},
+        files=("2_8_0.5.log",),
+    )
+    path = write_record(written, tmp_path, tmp_path / "cpu")
+    assert path == tmp_path / "cpu" / "2_8_0.5.meta.json"
+    assert RunRecord.from_json(path.read_text(), path, has_statistics=False) == written
 
 
 def test_locust_cpu_warnings_are_recognised() -> None:

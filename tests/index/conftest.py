@@ -1,18 +1,20 @@
 """Shared by the index tests: the real runs of tests/index/fixtures/."""
 
-import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from harness.matrix import Matrix, load_matrix
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
-def fixture_matrix() -> dict[str, Any]:
-    return json.loads((FIXTURES_DIR / "matrix.json").read_text())
+def fixture_matrix(monkeypatch: pytest.MonkeyPatch) -> Matrix:
+    """The matrix the fixtures were made with, as the harness loads it."""
+    monkeypatch.delenv("API_PORT", raising=False)
+    return load_matrix(FIXTURES_DIR / "matrix.json")
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.matrix import load_matrix  # noqa: E402
-from harness.stack import free_port  # noqa: E402
+from harness.stack.network import free_port  # noqa: E402
 from harness.sweep import sweep_at_scale  # noqa: E402
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -93,7 +93,8 @@ def sweep(matrix_data: dict, models: int) -> bool:
     variant.write_text(json.dumps(on_free_port, indent=2))
     try:
         matrix = load_matrix(variant)
-        return sweep_at_scale(matrix, TARGET, models, "local", REPORTS_DIR, force=True)
+        state_dir = FIXTURES_DIR / ".stack"
+        return sweep_at_scale(matrix, TARGET, models, "local", REPORTS_DIR, state_dir, force=True)
     finally:
         variant.unlink()
 

@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Any
 
-from harness.results import RunResult, Stats
+from harness.record import RunName, RunRecord
+from harness.results import Run, Stats
 
 
 def make_stats(
@@ -36,32 +37,21 @@ def make_run(
     status: str = "ok",
     failure_reason: str | None = None,
     **fields: Any,
-) -> RunResult:
-    values: dict[str, Any] = {
-        "target": target,
-        "models": models,
-        "users": users,
-        "spawn_rate": spawn_rate,
-        "spawn_rate_label": f"{spawn_rate:g}",
-        "stem": f"{models}_{users}_{spawn_rate:g}",
-        "directory": Path("/nonexistent") / target,
-        "status": status,
-        "failure_reason": failure_reason,
-        "exit_code": 0 if status == "ok" else 1,
-        "stats": stats if stats is not None or status == "failed" else make_stats(rps=10.0),
-        "started_at": None,
-        "ended_at": None,
-        "run_time": "20s",
-        "run_time_s": 20,
-        "ramp_s": 1,
-        "backend": "local",
-        "model": "efficientnet-lite0",
-        "runtime": "onnxruntime",
-        "device": "cpu",
-        "machine": None,
-        "revision": None,
-        "matrix": None,
-        "locust_cpu_warning": False,
-    }
-    values.update(fields)
-    return RunResult(**values)
+) -> Run:
+    record = RunRecord(
+        name=RunName(target, models, users, spawn_rate),
+        status=status,
+        failure_reason=failure_reason,
+        exit_code=0 if status == "ok" else 1,
+        run_time="20s",
+        run_time_s=20,
+        ramp_s=1,
+        backend="local",
+        model="efficientnet-lite0",
+        runtime="onnxruntime",
+        device="cpu",
+        **fields,
+    )
+    if stats is None and status == "ok":
+        stats = make_stats(rps=10.0)
+    return Run(record=record, stats=stats, directory=Path("/nonexistent") / target)

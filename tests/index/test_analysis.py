@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness import analysis
-from harness.analysis import Slo
+from harness.analysis import figures, sentences
+from harness.matrix import Slo
 from tests.index.runs import make_run, make_stats
 
 SLO = Slo(p95_ms=500, max_failure_ratio=0.01)
@@ -19,11 +19,11 @@ def test_scaling_is_throughput_at_n_over_n_times_throughput_at_one():
         make_run(models=2, users=8, spawn_rate=4, stats=make_stats(rps=18.0)),
         make_run(models=4, users=8, spawn_rate=4, stats=make_stats(rps=30.0)),
     ]
-    by_models = {found.models: found for found in analysis.scalings(runs)}
+    by_models = {found.models: found for found in figures.scalings(runs)}
     assert by_models[2].speedup == pytest.approx(1.8)
     assert by_models[2].efficiency == pytest.approx(0.9)
     assert by_models[4].efficiency == pytest.approx(0.75)
-    text = joined(analysis.scaling_sentences(runs))
+    text = joined(sentences.scaling_sentences(runs))
     assert "cpu: 2 replicas serve 1.80× the throughput of 1 (18.0 vs 10.0 req/s)" in text
     assert "90% of linear scaling" in text
     assert "cpu: 4 replicas serve 3.00×" in text and "75% of linear" in text
@@ -38,7 +38,7 @@ def test_scaling_is_read_at_the_highest_load_measured_at_both_counts():
         # No 1-replica run at 16 users: this point cannot be compared.
         make_run(models=2, users=16, stats=make_stats(rps=50.0)),
     ]
-    text = joined(analysis.scaling_sentences(runs))
+    text = joined(sentences.scaling_sentences(runs))
     assert "1.90× the throughput of 1 (38.0 vs 20.0 req/s) at 8 users" in text
     assert "95% of linear" in text
     assert "ranges from 50% to 95%" in text
@@ -50,17 +50,17 @@ def test_scaling_matches_users_and_spawn_rate_and_target():
         make_run(models=2, users=4, spawn_rate=4, stats=make_stats(rps=20.0)),
         make_run(target="gpu", models=1, users=4, spawn_rate=4, stats=make_stats(rps=10.0)),
     ]
-    assert analysis.scalings(runs) == []
+    assert figures.scalings(runs) == []
     assert "no users × spawn-rate point was measured at both 1 and 2 replicas" in joined(
-        analysis.scaling_sentences(runs)
+        sentences.scaling_sentences(runs)
     )
 
 
 def test_scaling_says_when_there_is_one_replica_count_or_no_baseline():
     one_count = [make_run(models=2, users=users) for users in (1, 4)]
-    assert "cpu: only 2 replicas measured" in joined(analysis.scaling_sentences(one_count))
+    assert "cpu: only 2 replicas measured" in joined(sentences.scaling_sentences(one_count))
     no_baseline = [make_run(models=2), make_run(models=4)]
-    assert "cpu: no measured run with 1 replica" in joined(analysis.scaling_sentences(no_baseline))
+    assert "cpu: no measured run with 1 replica" in joined(sentences.scaling_sentences(no_baseline))
 
 
 def test_failed_runs_are_left_out_of_the_arithmetic():
@@ -69,8 +69,8 @@ def test_failed_runs_are_left_out_of_the_arithmetic():
         make_run(models=2, users=4, status="failed", failure_reason="replicas died"),
         make_run(models=2, users=4, spawn_rate=2, status="failed", stats=make_stats(rps=99.0)),
     ]
-    assert analysis.scalings(runs) == []
-    assert analysis.best_configuration(runs, SLO) is runs[0]
+    assert figures.scalings(runs) == []
+    assert figures.best_configuration(runs, SLO) is runs[0]
 
 
 def test_gpu_against_cpu_ratios_of_throughput_and_p90():
@@ -80,13 +80,13 @@ def test_gpu_against_cpu_ratios_of_throughput_and_p90():
         make_run("cpu", models=1, users=1, stats=make_stats(rps=5.0, p90_ms=100.0)),
         make_run("gpu", models=1, users=1, stats=make_stats(rps=7.0, p90_ms=80.0)),
     ]
-    pairs = analysis.gpu_cpu_pairs(runs)
+    pairs = figures.gpu_cpu_pairs(runs)
     assert [(pair.users, pair.rps_ratio) for pair in pairs] == [
         (1, pytest.approx(1.4)),
         (8, pytest.approx(3.2)),
     ]
     assert pairs[1].p90_ratio == pytest.approx(0.55)
-    text = joined(analysis.gpu_cpu_sentences(runs))
+    text = joined(sentences.gpu_cpu_sentences(runs))
     assert "At 1 replica and 8 users (spawn rate 1/s), the GPU serves 3.20× the CPU's" in text
     assert "(64.0 vs 20.0 req/s), and its p90 is 45% lower (110 vs 200 ms, ratio 0.55)" in text
 
@@ -96,17 +96,17 @@ def test_gpu_p90_higher_than_cpu_is_said_so():
         make_run("cpu", models=2, users=4, stats=make_stats(rps=20.0, p90_ms=100.0)),
         make_run("gpu", models=2, users=4, stats=make_stats(rps=10.0, p90_ms=150.0)),
     ]
-    assert "its p90 is 50% higher" in joined(analysis.gpu_cpu_sentences(runs))
+    assert "its p90 is 50% higher" in joined(sentences.gpu_cpu_sentences(runs))
 
 
 def test_gpu_against_cpu_says_plainly_when_there_is_nothing_to_compare():
     cpu_only = [make_run("cpu"), make_run("gpu", status="failed", failure_reason="no GPU")]
-    assert analysis.gpu_cpu_sentences(cpu_only) == [
+    assert sentences.gpu_cpu_sentences(cpu_only) == [
         "No measured GPU runs, so there is no GPU/CPU comparison to draw."
     ]
     unmatched = [make_run("cpu", users=1), make_run("gpu", users=4)]
     assert "No replicas × users × spawn-rate point was measured on both" in joined(
-        analysis.gpu_cpu_sentences(unmatched)
+        sentences.gpu_cpu_sentences(unmatched)
     )
 
 
@@ -121,7 +121,7 @@ def test_slo_break_is_the_first_load_outside_along_users():
         make_run(models=4, users=8, stats=make_stats(rps=5, p95_ms=90, failures=20)),
         make_run(models=8, users=8, stats=make_stats(rps=5, p95_ms=90)),
     ]
-    text = joined(analysis.slo_break_sentences(runs, SLO))
+    text = joined(sentences.slo_break_sentences(runs, SLO))
     assert "cpu, 1 replica: within the SLO up to 4 users; breaks it at 8 users" in text
     assert "(p95 900 ms > 500 ms)" in text
     assert "cpu, 2 replicas: outside the SLO already at the lowest load measured, 1 user" in text
@@ -133,9 +133,9 @@ def test_slo_break_is_the_first_load_outside_along_users():
 def test_a_point_run_at_several_spawn_rates_is_charted_at_the_highest():
     slow_ramp = make_run(users=4, spawn_rate=1, stats=make_stats(rps=5, p95_ms=900))
     fast_ramp = make_run(users=4, spawn_rate=4, stats=make_stats(rps=6, p95_ms=200))
-    assert analysis.representatives([slow_ramp, fast_ramp]) == [fast_ramp]
+    assert figures.representatives([slow_ramp, fast_ramp]) == [fast_ramp]
     assert "within the SLO at every load" in joined(
-        analysis.slo_break_sentences([slow_ramp, fast_ramp], SLO)
+        sentences.slo_break_sentences([slow_ramp, fast_ramp], SLO)
     )
 
 
@@ -146,8 +146,8 @@ def test_best_configuration_is_highest_throughput_within_the_slo():
         make_run(models=2, users=4, stats=make_stats(rps=80.0, p95_ms=450, failures=11)),
         make_run(models=2, users=2, stats=make_stats(rps=70.0, p95_ms=300, failures=10)),
     ]
-    assert analysis.best_configuration(runs, SLO) is runs[3]
-    assert joined(analysis.best_configuration_sentences(runs, SLO)) == (
+    assert figures.best_configuration(runs, SLO) is runs[3]
+    assert joined(sentences.best_configuration_sentences(runs, SLO)) == (
         "cpu: 2 replicas at 2 users (spawn rate 1/s): 70.0 req/s with p95 300 ms and 1% failures."
     )
 
@@ -158,16 +158,16 @@ def test_best_configuration_tie_goes_to_fewest_replicas():
         make_run(models=1, users=8, stats=make_stats(rps=49.98)),
         make_run(models=4, users=8, stats=make_stats(rps=50.0)),
     ]
-    assert analysis.best_configuration(runs, SLO) is runs[1]
+    assert figures.best_configuration(runs, SLO) is runs[1]
 
 
 def test_best_configuration_when_every_run_breaks_the_slo():
     runs = [make_run(users=users, stats=make_stats(rps=10, p95_ms=800)) for users in (1, 4)]
-    assert analysis.best_configuration(runs, SLO) is None
-    assert analysis.best_configuration_sentences(runs[:1], SLO)[0].startswith(
+    assert figures.best_configuration(runs, SLO) is None
+    assert sentences.best_configuration_sentences(runs[:1], SLO)[0].startswith(
         "cpu: the only measured run breaks the SLO"
     )
-    assert analysis.best_configuration_sentences(runs, SLO) == [
+    assert sentences.best_configuration_sentences(runs, SLO) == [
         "cpu: all 2 measured runs break the SLO"
         " (p95 ≤ 500 ms and failures ≤ 1%), so there is no configuration to recommend."
     ]
@@ -179,7 +179,7 @@ def test_best_configuration_over_targets():
         make_run("gpu", models=1, stats=make_stats(rps=60)),
     ]
     assert "Over all targets: gpu, 1 replica at 1 user" in joined(
-        analysis.best_configuration_sentences(runs, SLO)
+        sentences.best_configuration_sentences(runs, SLO)
     )
 
 
@@ -191,29 +191,14 @@ def test_failed_runs_are_counted_per_target_and_replica_count():
         make_run("gpu", models=2, users=16, status="failed", failure_reason="ready timeout"),
         make_run("gpu", models=1, users=1, status="failed", failure_reason="out of memory"),
     ]
-    assert analysis.failure_sentences(runs) == [
+    assert sentences.failure_sentences(runs) == [
         "With 1 replica on gpu, the run failed: out of memory",
         "With 2 replicas on gpu, 3 of 4 runs failed: containers died; ready timeout",
     ]
 
 
-def test_slo_comes_from_the_matrix_else_the_newest_run():
-    older = make_run(started_at="2026-01-01T00:00:00Z", matrix={"slo": {"p95_ms": 300}})
-    newer = make_run(
-        started_at="2026-02-01T00:00:00Z",
-        matrix={"slo": {"p95_ms": 250, "max_failure_ratio": 0.05}},
-    )
-    given = {"slo": {"p95_ms": 500, "max_failure_ratio": 0.01}}
-    assert analysis.slo_from(given, [older, newer]) == Slo(500, 0.01)
-    assert analysis.slo_from(None, [older, newer]) == Slo(250, 0.05)
-    assert analysis.slo_from(None, [make_run()]) is None
-    assert analysis.slo_break_sentences([make_run()], None) == [
-        "No SLO: neither the matrix nor any run's metadata gives slo.p95_ms."
-    ]
-
-
 def test_nothing_to_conclude_without_a_measured_run():
-    sections = analysis.conclusions([make_run(status="failed", failure_reason="x")], SLO)
+    sections = sentences.conclusions([make_run(status="failed", failure_reason="x")], SLO)
     assert [section.sentences for section in sections] == [
         ["No run has finished with requests answered yet, so there is nothing to conclude."]
     ]
@@ -221,5 +206,5 @@ def test_nothing_to_conclude_without_a_measured_run():
 
 def test_load_generator_warning_is_reported():
     runs = [make_run(users=1), make_run(users=64, locust_cpu_warning=True)]
-    sections = {section.title: section for section in analysis.conclusions(runs, SLO)}
+    sections = {section.title: section for section in sentences.conclusions(runs, SLO)}
     assert "saturated in 1 run (cpu/1_64_1)" in joined(sections["Load generator"].sentences)

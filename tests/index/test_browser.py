@@ -1,11 +1,15 @@
 """The page in a real browser (Debian's headless chromium), with name resolution switched off:
 it renders its charts offline, and its sort script reorders the summary table."""
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from harness.index import build_index
+from harness import charts
+from harness.matrix import Matrix
+from harness.pages.index import build_index
 from tests.chromium import headless_chromium
 from tests.index.page import parse_page
 
@@ -29,7 +33,7 @@ def rps_order(dom: str) -> list[str]:
 
 
 def test_charts_render_offline_and_the_table_sorts(
-    reports_copy: Path, fixture_matrix: dict, tmp_path: Path
+    reports_copy: Path, fixture_matrix: Matrix, tmp_path: Path
 ):
     # A run whose statistics are gone shows "–": it must stay last whichever way the table sorts.
     (reports_copy / "cpu" / "1_1_4_stats.csv").unlink()
@@ -53,12 +57,30 @@ def test_charts_render_offline_and_the_table_sorts(
     assert 'aria-sort="descending">req/s' in descending
 
 
-def test_screenshot(reports_copy: Path, fixture_matrix: dict, tmp_path: Path):
+def colour_pixels(png: Path, colour: str, tolerance: int = 24) -> int:
+    """How many pixels of the screenshot have this colour (anti-aliasing allowed for)."""
+    wanted = tuple(int(colour[index : index + 2], 16) for index in (1, 3, 5))
+    counts = Counter(Image.open(png).convert("RGB").get_flattened_data())
+    return sum(
+        count
+        for pixel, count in counts.items()
+        if all(
+            abs(channel - goal) <= tolerance for channel, goal in zip(pixel, wanted, strict=True)
+        )
+    )
+
+
+def test_screenshot_shows_each_replica_counts_lines(
+    reports_copy: Path, fixture_matrix: Matrix, tmp_path: Path
+):
     index = build_index(reports_copy, fixture_matrix)
     screenshot = tmp_path / "index.png"
     headless_chromium(
-        ["--window-size=1280,2400", f"--screenshot={screenshot}", index.as_uri()],
+        ["--window-size=1280,4000", f"--screenshot={screenshot}", index.as_uri()],
         tmp_path / "profile",
     )
-    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert screenshot.stat().st_size > 50_000  # a blank page is a few kB
+    # The fixtures hold runs at 1 and 2 replicas: their lines and markers are drawn in the
+    # palette's first two colours, which nothing else on the page uses.
+    one_replica, two_replicas = charts.PALETTE[0], charts.PALETTE[1]
+    assert colour_pixels(screenshot, one_replica) > 500
+    assert colour_pixels(screenshot, two_replicas) > 500

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import RunFileError, gather, read_run, read_stats
+from harness.record import RecordError
+from harness.results import gather, read_run, read_stats
 
 FIXTURE_RUNS = Path(__file__).parent / "fixtures" / "reports" / "cpu"
 
@@ -44,8 +45,8 @@ def test_every_fixture_run_is_read_with_the_numbers_of_its_csv():
 def test_the_fixtures_hold_a_failed_run_with_its_reason_and_log():
     failed = [run for run in gather(FIXTURE_RUNS.parent).runs if run.status == "failed"]
     assert len(failed) == 1
-    assert "killed by signal 9" in failed[0].failure_reason
-    assert failed[0].failure_reason in failed[0].log.read_text()
+    assert "killed by signal 9" in failed[0].record.failure_reason
+    assert failed[0].record.failure_reason in failed[0].log.read_text()
 
 
 def test_a_run_without_metadata_is_still_running_and_not_listed(reports_copy: Path):
@@ -67,7 +68,13 @@ def test_older_metadata_without_optional_fields(reports_copy: Path):
     (reports_copy / "cpu" / "1_1_4_stats.csv").rename(older / "3_16_0.5_stats.csv")
     (older / "3_16_0.5.meta.json").write_text("{}")
     run = read_run(older / "3_16_0.5.meta.json")
-    assert (run.target, run.models, run.users, run.spawn_rate, run.spawn_rate_label) == (
+    assert (
+        run.target,
+        run.models,
+        run.users,
+        run.spawn_rate,
+        run.record.name.spawn_rate_label,
+    ) == (
         "old",
         3,
         16,
@@ -75,7 +82,8 @@ def test_older_metadata_without_optional_fields(reports_copy: Path):
         "0.5",
     )
     assert run.status == "ok" and run.measured
-    assert (run.machine, run.revision, run.matrix, run.started_at) == (None, None, None, None)
+    record = run.record
+    assert (record.machine, record.revision, record.matrix, record.started_at) == (None,) * 4
     assert run.html_report is None
 
 
@@ -83,7 +91,11 @@ def test_older_metadata_of_a_run_without_statistics_is_failed(tmp_path: Path):
     (tmp_path / "cpu").mkdir()
     (tmp_path / "cpu" / "1_1_1.meta.json").write_text('{"schema": 1}')
     run = read_run(tmp_path / "cpu" / "1_1_1.meta.json")
-    assert (run.status, run.failure_reason, run.stats) == ("failed", "no reason recorded", None)
+    assert (run.status, run.record.failure_reason, run.stats) == (
+        "failed",
+        "no reason recorded",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,8 +134,8 @@ def test_statistics_without_requests_have_no_percentiles(tmp_path: Path):
 def test_statistics_without_an_aggregated_row_or_column_are_refused(tmp_path: Path):
     stats_csv = tmp_path / "1_1_1_stats.csv"
     stats_csv.write_text("Type,Name,Request Count\nPOST,/predict,3\n")
-    with pytest.raises(RunFileError, match="no 'Aggregated' row"):
+    with pytest.raises(RecordError, match="no 'Aggregated' row"):
         read_stats(stats_csv)
     stats_csv.write_text("Type,Name,Request Count\n,Aggregated,3\n")
-    with pytest.raises(RunFileError, match="no column 'Failure Count'"):
+    with pytest.raises(RecordError, match="no column 'Failure Count'"):
         read_stats(stats_csv)

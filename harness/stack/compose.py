@@ -5,37 +5,20 @@ The scaled service runs N times through `up -d --scale`; a container that stops 
 """
 
 import os
-import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
-from harness.matrix import Matrix
-from harness.stack import LOG_TAIL_LINES, ReplicaExit, Stack, StackError
+from harness.matrix import StackSettings
+from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError
+from harness.stack.docker import compose_command
 
 COMPOSE_TIMEOUT_S = 600
 INSPECT_FORMAT = (
     '{{.Id}}|{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}'
     "|{{.State.Status}}|{{.State.ExitCode}}|{{.State.OOMKilled}}"
 )
-
-
-def compose_command() -> list[str]:
-    """`docker compose` when the plugin is there, else the docker-compose v1 program."""
-    docker = shutil.which("docker")
-    if docker is not None:
-        probe = subprocess.run(
-            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
-        )
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    if legacy is not None:
-        return [legacy]
-    raise StackError(
-        "backend compose needs `docker compose` or `docker-compose`; neither was found "
-        "(use backend local)"
-    )
 
 
 class ComposeStack(Stack):
@@ -58,10 +41,15 @@ class ComposeStack(Stack):
         self.service = service
 
     @classmethod
-    def for_matrix(
-        cls, matrix: Matrix, target: str, models: int, env: dict[str, str]
+    def create(
+        cls,
+        settings: StackSettings,
+        target: str,
+        models: int,
+        env: dict[str, str],
+        state_dir: Path,
     ) -> "ComposeStack":
-        names = matrix.stack.compose_files.get(target)
+        names = settings.compose_files.get(target)
         if not names:
             raise StackError(f"stack.compose_files.{target}: no compose files for this target")
         files = [str(REPO_ROOT / name) for name in names]
@@ -69,9 +57,7 @@ class ComposeStack(Stack):
             if not os.path.isfile(path):
                 raise StackError(f"stack.compose_files.{target}: {path} does not exist")
         project = f"loadbench-{target}-m{models}-{os.getpid()}"
-        return cls(
-            target, models, env, compose_command(), project, files, matrix.stack.scale_service
-        )
+        return cls(target, models, env, compose_command(), project, files, settings.scale_service)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ComposeStack":

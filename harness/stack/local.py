@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
-from harness.matrix import Matrix
-from harness.stack import ReplicaExit, Stack, StackError, log_tail
+from harness.matrix import StackSettings
+from harness.stack.base import ReplicaExit, Stack, StackError, log_tail
 
 STOP_GRACE_S = 10.0
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -123,6 +123,16 @@ class LocalProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
+        """SIGTERM to the group, SIGKILL after `grace_s`; the exit code when it is our child."""
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and self.group_alive():
+            time.sleep(0.05)
+        if self.group_alive():
+            self.signal_group(signal.SIGKILL)
+        return self.popen.wait() if self.popen is not None else None
+
     def as_state(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -144,10 +154,15 @@ class LocalStack(Stack):
         self.processes = processes
 
     @classmethod
-    def for_matrix(
-        cls, matrix: Matrix, target: str, models: int, env: dict[str, str], state_dir: Path
+    def create(
+        cls,
+        settings: StackSettings,
+        target: str,
+        models: int,
+        env: dict[str, str],
+        state_dir: Path,
     ) -> "LocalStack":
-        procfile = matrix.stack.procfile
+        procfile = settings.procfile
         if not procfile.is_file():
             raise StackError(f"stack.procfile: {procfile} does not exist")
         bin_dir = str(Path(sys.executable).parent)
@@ -158,7 +173,7 @@ class LocalStack(Stack):
             **env,
             "REDIS_URL": f"redis://127.0.0.1:{env['REDIS_PORT']}/0",
         }
-        scaled = matrix.stack.scale_service
+        scaled = settings.scale_service
         entries = parse_procfile(procfile)
         if scaled not in {name for name, _ in entries}:
             raise StackError(f"stack.scale_service: {procfile} has no `{scaled}:` line")

@@ -6,22 +6,27 @@ and the SVG charts are inline, so it opens from the file system with no network.
 """
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from harness import charts
+from harness.analysis import figures
+from harness.analysis.formatting import (
+    describe_breach,
+    describe_slo,
+    format_ms,
+    format_spawn,
+    plural,
+)
+from harness.analysis.sentences import conclusions
+from harness.matrix import Matrix, Slo
+from harness.pages.render import environment, write_page
+from harness.results import Run, UnreadableRun, gather
 
-from harness import REPO_ROOT, analysis, charts
-from harness.results import RunResult, UnreadableRun, gather
-
-TEMPLATES_DIR = REPO_ROOT / "templates"
 INDEX_NAME = "index.html"
 SPAWN_RULE = (
     "Charts along the users axis take, where a point was run at several spawn rates, the run with"
@@ -33,20 +38,20 @@ SPAWN_RULE = (
 @dataclass(frozen=True)
 class ReplicaGroup:
     models: int
-    runs: list[RunResult]
+    runs: list[Run]
 
 
 @dataclass(frozen=True)
 class TargetView:
     name: str
-    runs: list[RunResult]
+    runs: list[Run]
     replica_groups: list[ReplicaGroup]
     charts: list[charts.Chart]
 
 
 @dataclass(frozen=True)
 class Context:
-    machines: list[dict[str, Any]]
+    machines: list[Any]
     backends: list[str]
     models: list[str]
     runtimes: list[str]
@@ -54,45 +59,22 @@ class Context:
     revisions: list[str]
     first_started: str | None
     last_ended: str | None
-    matrix_json: str | None
-    matrix_source: str | None
+    matrix_json: str
+    matrix_source: str
 
 
-def build_index(reports_dir: Path, matrix: dict | None = None) -> Path:
-    """Write reports_dir/index.html from the runs under reports_dir and return its path.
-
-    The SLO and the matrix shown come from `matrix` (matrix.json as loaded) when given, else from
-    the newest run's metadata.
-    """
-    reports_dir.mkdir(parents=True, exist_ok=True)
+def build_index(reports_dir: Path, matrix: Matrix) -> Path:
+    """Write reports_dir/index.html from the runs under reports_dir and return its path."""
     gathered = gather(reports_dir)
     html = render_index(reports_dir, gathered.runs, gathered.unreadable, matrix)
-    index_path = reports_dir / INDEX_NAME
-    _write_atomically(index_path, html)
-    return index_path
+    return write_page(reports_dir / INDEX_NAME, html)
 
 
 def render_index(
-    reports_dir: Path,
-    runs: list[RunResult],
-    unreadable: list[UnreadableRun],
-    matrix: dict | None,
+    reports_dir: Path, runs: list[Run], unreadable: list[UnreadableRun], matrix: Matrix
 ) -> str:
-    slo = analysis.slo_from(matrix, runs)
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(
-        ms=analysis.format_ms,
-        rps=analysis.format_rps,
-        percent=analysis.format_percent,
-        link=lambda path: _link(reports_dir, path),
-    )
-    template = environment.get_template("index.html.j2")
+    slo = matrix.slo
+    template = environment(reports_dir).get_template("index.html.j2")
     return template.render(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         runs=runs,
@@ -100,21 +82,29 @@ def render_index(
         unreadable=unreadable,
         targets=[_target_view(target, runs, slo) for target in sorted({r.target for r in runs})],
         gpu_cpu_charts=_gpu_cpu_charts(runs),
-        conclusions=analysis.conclusions(runs, slo),
-        slo=slo,
-        slo_verdict=lambda run: analysis.slo_verdict(run, slo),
+        conclusions=conclusions(runs, slo),
+        slo_text=describe_slo(slo),
+        slo_verdict=lambda run: slo_verdict(run, slo),
         context=_context(runs, matrix),
         spawn_rule=SPAWN_RULE,
         reports_dir=reports_dir,
     )
 
 
-def _target_view(target: str, runs: list[RunResult], slo: analysis.Slo | None) -> TargetView:
+def slo_verdict(run: Run, slo: Slo) -> tuple[str, str]:
+    """For the summary table: "within", "outside" or "n/a", and the text to show."""
+    if not run.measured:
+        return "n/a", "–"
+    breach = figures.slo_breach(slo, run.stats)
+    return ("within", "within") if breach is None else ("outside", describe_breach(breach))
+
+
+def _target_view(target: str, runs: list[Run], slo: Slo) -> TargetView:
     target_runs = [run for run in runs if run.target == target]
-    by_models: dict[int, list[RunResult]] = defaultdict(list)
+    by_models: dict[int, list[Run]] = defaultdict(list)
     for run in target_runs:
         by_models[run.models].append(run)
-    along_users = analysis.representatives(target_runs)
+    along_users = figures.representatives(target_runs)
     target_charts = []
     if along_users:
         target_charts.append(
@@ -133,7 +123,7 @@ def _target_view(target: str, runs: list[RunResult], slo: analysis.Slo | None) -
                 "users",
                 "p95 ms",
                 _series_by_models(p95_runs, lambda run: run.stats.p95_ms),
-                reference=(slo.p95_ms, f"SLO {analysis.format_ms(slo.p95_ms)} ms") if slo else None,
+                reference=(slo.p95_ms, f"SLO {format_ms(slo.p95_ms)} ms"),
                 hint_unit=" ms",
             )
         )
@@ -157,30 +147,25 @@ def _target_view(target: str, runs: list[RunResult], slo: analysis.Slo | None) -
     )
 
 
-def _series_by_models(
-    runs: list[RunResult], value: Callable[[RunResult], float]
-) -> list[charts.Series]:
+def _series_by_models(runs: list[Run], value: Callable[[Run], float]) -> list[charts.Series]:
     by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for run in runs:
         by_models[run.models].append((run.users, value(run)))
     return [
-        charts.Series(analysis.plural(models, "replica"), points, _colour_index(models))
+        charts.Series(plural(models, "replica"), points, _colour_index(models))
         for models, points in sorted(by_models.items())
     ]
 
 
-def _scaling_series(target: str, runs: list[RunResult]) -> list[charts.Series]:
-    # Same rule as the other charts: per users, the point with the highest spawn rate.
-    chosen: dict[tuple[int, int], analysis.Scaling] = {}
-    for found in analysis.scalings(runs):
-        key = (found.models, found.users)
-        if found.target == target and (
-            key not in chosen or found.spawn_rate > chosen[key].spawn_rate
-        ):
-            chosen[key] = found
+def _scaling_series(target: str, runs: list[Run]) -> list[charts.Series]:
+    chosen = figures.one_per_users(
+        (found for found in figures.scalings(runs) if found.target == target),
+        group=lambda found: (found.models, found.users),
+        spawn_rate=lambda found: found.spawn_rate,
+    )
     by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for (models, users), found in sorted(chosen.items()):
-        by_models[models].append((users, found.efficiency * 100))
+    for found in chosen:
+        by_models[found.models].append((found.users, found.efficiency * 100))
     return [
         charts.Series(f"{models} replicas", points, _colour_index(models))
         for models, points in sorted(by_models.items())
@@ -191,12 +176,12 @@ def _colour_index(models: int) -> int:
     return models - 1
 
 
-def _gpu_cpu_charts(runs: list[RunResult]) -> list[charts.Chart]:
-    pairs = analysis.gpu_cpu_pairs(runs)
+def _gpu_cpu_charts(runs: list[Run]) -> list[charts.Chart]:
+    pairs = figures.gpu_cpu_pairs(runs)
     if not pairs:
         return []
     categories = [
-        f"{pair.models}r·{pair.users}u·{analysis.format_spawn(pair.spawn_rate)}/s" for pair in pairs
+        f"{pair.models}r·{pair.users}u·{format_spawn(pair.spawn_rate)}/s" for pair in pairs
     ]
     throughput = charts.bar_chart(
         "CPU against GPU: throughput at the same point",
@@ -221,28 +206,22 @@ def _gpu_cpu_charts(runs: list[RunResult]) -> list[charts.Chart]:
     return [throughput, latency] if with_p90 else [throughput]
 
 
-def _context(runs: list[RunResult], matrix: dict | None) -> Context:
-    newest_first = sorted(runs, key=lambda run: run.started_at or "", reverse=True)
-    shown_matrix, matrix_source = matrix, "matrix.json, as given to this build"
-    if shown_matrix is None:
-        recorded = next((run for run in newest_first if run.matrix is not None), None)
-        shown_matrix = recorded.matrix if recorded else None
-        matrix_source = (
-            f"recorded by the newest run, {recorded.target}/{recorded.stem}" if recorded else None
-        )
-    started = [run.started_at for run in runs if run.started_at]
-    ended = [run.ended_at for run in runs if run.ended_at]
+def _context(runs: list[Run], matrix: Matrix) -> Context:
+    newest_first = sorted(runs, key=lambda run: run.record.started_at or "", reverse=True)
+    records = [run.record for run in newest_first]
+    started = [record.started_at for record in records if record.started_at]
+    ended = [record.ended_at for record in records if record.ended_at]
     return Context(
-        machines=_distinct(run.machine for run in newest_first),
-        backends=_distinct(run.backend for run in newest_first),
-        models=_distinct(run.model for run in newest_first),
-        runtimes=_distinct(run.runtime for run in newest_first),
-        devices=_distinct(run.device for run in newest_first),
-        revisions=_distinct(run.revision for run in newest_first),
+        machines=_distinct(record.machine for record in records),
+        backends=_distinct(record.backend for record in records),
+        models=_distinct(record.model for record in records),
+        runtimes=_distinct(record.runtime for record in records),
+        devices=_distinct(record.device for record in records),
+        revisions=_distinct(record.revision for record in records),
         first_started=min(started, default=None),
         last_ended=max(ended, default=None),
-        matrix_json=json.dumps(shown_matrix, indent=2) if shown_matrix is not None else None,
-        matrix_source=matrix_source,
+        matrix_json=json.dumps(matrix.recorded, indent=2),
+        matrix_source=f"{matrix.source.name}, as given to this build",
     )
 
 
@@ -252,18 +231,3 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
         if value is not None and value not in distinct:
             distinct.append(value)
     return distinct
-
-
-def _link(reports_dir: Path, path: Path) -> str:
-    """A link relative to index.html, so the folder can be moved or copied whole."""
-    return quote(path.relative_to(reports_dir).as_posix())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A person may have the page open while a sweep rewrites it: never show half a file.
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-    ) as staging:
-        staging.write(text)
-    os.chmod(staging.name, 0o644)  # readable like the reports beside it, not 0600
-    os.replace(staging.name, path)

@@ -1,0 +1,46 @@
+"""How numbers read on the page and in sentences: one formatter per kind of figure."""
+
+from harness.analysis.figures import Breach
+from harness.matrix import Slo
+from harness.record import number_label
+
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def format_rps(value: float) -> str:
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+def format_percent(ratio: float) -> str:
+    percent = ratio * 100
+    return f"{percent:.0f}%" if percent == int(percent) else f"{percent:.2f}%"
+
+
+def format_percent_whole(ratio: float) -> str:
+    return f"{ratio * 100:.0f}%"
+
+
+def format_spawn(spawn_rate: float) -> str:
+    """As in the run's file name: as written in the matrix."""
+    return number_label(spawn_rate)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def describe_breach(breach: Breach) -> str:
+    if breach.measure == "p95":
+        shown = "unknown" if breach.value is None else f"{format_ms(breach.value)} ms"
+        return f"p95 {shown} > {format_ms(breach.limit)} ms"
+    return f"failures {format_percent(breach.value or 0.0)} > {format_percent(breach.limit)}"
+
+
+def describe_slo(slo: Slo) -> str:
+    return (
+        f"p95 ≤ {format_ms(slo.p95_ms)} ms and failures ≤ {format_percent(slo.max_failure_ratio)}"
+    )

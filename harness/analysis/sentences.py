@@ -1,0 +1,225 @@
+"""The conclusions in sentences a person can read without the charts, one section per question."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from harness.analysis import figures
+from harness.analysis.formatting import (
+    describe_breach,
+    describe_slo,
+    format_ms,
+    format_percent,
+    format_percent_whole,
+    format_rps,
+    format_spawn,
+    plural,
+)
+from harness.matrix import Slo
+from harness.results import Run
+
+
+@dataclass(frozen=True)
+class Section:
+    """Conclusions on one question."""
+
+    title: str
+    sentences: list[str]
+
+
+def conclusions(runs: list[Run], slo: Slo) -> list[Section]:
+    if not any(run.measured for run in runs):
+        return [
+            Section(
+                "Conclusions",
+                [
+                    "No run has finished with requests answered yet,"
+                    " so there is nothing to conclude."
+                ],
+            )
+        ]
+    sections = [
+        Section("Scaling with replicas", scaling_sentences(runs)),
+        Section("GPU against CPU", gpu_cpu_sentences(runs)),
+        Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
+        Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),
+    ]
+    failures = failure_sentences(runs)
+    if failures:
+        sections.append(Section("Failed runs", failures))
+    load_generator = load_generator_sentences(runs)
+    if load_generator:
+        sections.append(Section("Load generator", load_generator))
+    return sections
+
+
+def scaling_sentences(runs: list[Run]) -> list[str]:
+    found = figures.scalings(runs)
+    sentences = []
+    for target in _targets(runs):
+        measured_models = sorted(
+            {run.models for run in runs if run.measured and run.target == target}
+        )
+        if not measured_models:
+            continue
+        if len(measured_models) == 1:
+            sentences.append(
+                f"{target}: only {plural(measured_models[0], 'replica')} measured;"
+                " scaling needs runs at 1 replica and at least one more count."
+            )
+            continue
+        if measured_models[0] != 1:
+            sentences.append(
+                f"{target}: no measured run with 1 replica, the baseline scaling is read against."
+            )
+            continue
+        for models in measured_models[1:]:
+            points = [point for point in found if (point.target, point.models) == (target, models)]
+            if not points:
+                sentences.append(
+                    f"{target}: no users × spawn-rate point was measured at both 1 and"
+                    f" {models} replicas, so their scaling cannot be compared."
+                )
+                continue
+            at_load = figures.at_highest_load(
+                points, lambda point: point.users, lambda point: point.spawn_rate
+            )
+            sentence = (
+                f"{target}: {models} replicas serve {at_load.speedup:.2f}× the throughput of 1"
+                f" ({format_rps(at_load.rps_n)} vs {format_rps(at_load.rps_one)} req/s)"
+                f" at {plural(at_load.users, 'user')},"
+                f" spawn rate {format_spawn(at_load.spawn_rate)}/s:"
+                f" {format_percent_whole(at_load.efficiency)} of linear scaling."
+            )
+            if len(points) > 1:
+                low = min(point.efficiency for point in points)
+                high = max(point.efficiency for point in points)
+                sentence += (
+                    f" Across the {len(points)} loads measured at both, it ranges from"
+                    f" {format_percent_whole(low)} to {format_percent_whole(high)}."
+                )
+            sentences.append(sentence)
+    return sentences
+
+
+def gpu_cpu_sentences(runs: list[Run]) -> list[str]:
+    measured_targets = {run.target for run in runs if run.measured}
+    missing = [target for target in ("cpu", "gpu") if target not in measured_targets]
+    if missing:
+        names = " and ".join(target.upper() for target in missing)
+        return [f"No measured {names} runs, so there is no GPU/CPU comparison to draw."]
+    pairs = figures.gpu_cpu_pairs(runs)
+    if not pairs:
+        return [
+            "No replicas × users × spawn-rate point was measured on both CPU and GPU,"
+            " so there is no GPU/CPU comparison to draw."
+        ]
+    sentences = []
+    for models in sorted({pair.models for pair in pairs}):
+        at_load = figures.at_highest_load(
+            (pair for pair in pairs if pair.models == models),
+            lambda pair: pair.users,
+            lambda pair: pair.spawn_rate,
+        )
+        sentence = (
+            f"At {plural(models, 'replica')} and {plural(at_load.users, 'user')}"
+            f" (spawn rate {format_spawn(at_load.spawn_rate)}/s), the GPU serves"
+            f" {at_load.rps_ratio:.2f}× the CPU's throughput"
+            f" ({format_rps(at_load.gpu.rps)} vs {format_rps(at_load.cpu.rps)} req/s)"
+        )
+        p90_ratio = at_load.p90_ratio
+        if p90_ratio is None:
+            sentence += "; p90 is missing on one side, so it cannot be compared."
+        else:
+            change = "lower" if p90_ratio <= 1 else "higher"
+            sentence += (
+                f", and its p90 is {format_percent_whole(abs(1 - p90_ratio))} {change}"
+                f" ({format_ms(at_load.gpu.p90_ms)} vs {format_ms(at_load.cpu.p90_ms)} ms,"
+                f" ratio {p90_ratio:.2f})."
+            )
+        sentences.append(sentence)
+    return sentences
+
+
+def slo_break_sentences(runs: list[Run], slo: Slo) -> list[str]:
+    sentences = []
+    for found in figures.slo_breaks(runs, slo):
+        scale = f"{found.target}, {plural(found.models, 'replica')}"
+        if found.first_outside is None:
+            sentences.append(
+                f"{scale}: within the SLO at every load measured"
+                f" (up to {plural(found.highest_users, 'user')})."
+            )
+            continue
+        reason = describe_breach(found.breach)
+        if found.last_within is None:
+            sentences.append(
+                f"{scale}: outside the SLO already at the lowest load measured,"
+                f" {plural(found.first_outside.users, 'user')} ({reason})."
+            )
+        else:
+            sentences.append(
+                f"{scale}: within the SLO up to {plural(found.last_within.users, 'user')};"
+                f" breaks it at {plural(found.first_outside.users, 'user')} ({reason})."
+            )
+    return sentences
+
+
+def best_configuration_sentences(runs: list[Run], slo: Slo) -> list[str]:
+    sentences = []
+    targets = _targets(run for run in runs if run.measured)
+    for target in targets:
+        target_runs = [run for run in runs if run.target == target]
+        best = figures.best_configuration(target_runs, slo)
+        measured = sum(run.measured for run in target_runs)
+        if best is None:
+            runs_said = (
+                "the only measured run breaks"
+                if measured == 1
+                else f"all {measured} measured runs break"
+            )
+            sentences.append(
+                f"{target}: {runs_said} the SLO ({describe_slo(slo)}),"
+                " so there is no configuration to recommend."
+            )
+        else:
+            sentences.append(f"{target}: {_describe_best(best)}")
+    if len(targets) > 1:
+        best = figures.best_configuration(runs, slo)
+        if best is not None:
+            sentences.append(f"Over all targets: {best.target}, {_describe_best(best)}")
+    return sentences
+
+
+def failure_sentences(runs: list[Run]) -> list[str]:
+    sentences = []
+    for group in figures.failure_groups(runs):
+        count = f"{group.failed} of {group.total} runs" if group.total > 1 else "the run"
+        sentences.append(
+            f"With {plural(group.models, 'replica')} on {group.target}, {count} failed: "
+            + "; ".join(group.reasons)
+        )
+    return sentences
+
+
+def load_generator_sentences(runs: list[Run]) -> list[str]:
+    warned = [run for run in runs if run.record.locust_cpu_warning]
+    if not warned:
+        return []
+    names = ", ".join(f"{run.target}/{run.stem}" for run in warned)
+    return [
+        f"Locust warned that its own CPU was saturated in {plural(len(warned), 'run')} ({names}):"
+        " there the load generator, not the stack, may have limited the throughput."
+    ]
+
+
+def _describe_best(run: Run) -> str:
+    return (
+        f"{plural(run.models, 'replica')} at {plural(run.users, 'user')}"
+        f" (spawn rate {format_spawn(run.spawn_rate)}/s):"
+        f" {format_rps(run.stats.rps)} req/s with p95 {format_ms(run.stats.p95_ms)} ms"
+        f" and {format_percent(run.stats.failure_ratio)} failures."
+    )
+
+
+def _targets(runs: Iterable[Run]) -> list[str]:
+    return sorted({run.target for run in runs})

@@ -1,0 +1,196 @@
+"""matrix.json: what to sweep, typed.
+
+Every entry point reads the matrix through `load_matrix`, so one wrong file gives one message
+naming the key and what is allowed, before anything starts; after that the matrix crosses
+modules only as the typed values below.
+"""
+
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from harness import REPO_ROOT
+from harness.machine import gpu_description
+from harness.matrix.schema import MatrixError, read_validated
+
+__all__ = [
+    "ClosedLoad",
+    "Matrix",
+    "MatrixError",
+    "RunPoint",
+    "Slo",
+    "StackSettings",
+    "load_matrix",
+    "matrix_path",
+    "parse_run_time",
+]
+
+TIMESPAN_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def matrix_path() -> Path:
+    return Path(os.environ.get("MATRIX") or REPO_ROOT / "matrix.json")
+
+
+def parse_run_time(text: str) -> int:
+    """Seconds in a Locust time span ("20", "30s", "5m", "1h30m"), as Locust itself reads it."""
+    if text.isdigit():
+        return int(text)
+    parts = TIMESPAN_PATTERN.match(text)
+    if not text or parts is None:
+        raise ValueError(f"{text!r} is not a Locust time span")
+    hours, minutes, seconds = (int(parts.group(unit) or 0) for unit in "hms")
+    return int(timedelta(hours=hours, minutes=minutes, seconds=seconds).total_seconds())
+
+
+@dataclass(frozen=True)
+class Slo:
+    """The service-level objective a run is judged against."""
+
+    p95_ms: float
+    max_failure_ratio: float
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What a stack backend needs to bring the stack up, find it ready and take it down."""
+
+    host: str
+    ready_timeout_s: float
+    compose_files: dict[str, tuple[str, ...]]
+    scale_service: str
+    ready_path: str
+    ready_replicas_field: str
+    procfile: Path
+    env: dict[str, str]
+
+    @property
+    def ready_url(self) -> str:
+        return self.host + self.ready_path
+
+
+@dataclass(frozen=True)
+class ClosedLoad:
+    """Locust's own load: `users` clients, each sending its next request once answered."""
+
+    users: int
+    spawn_rate: float
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One Locust run of a sweep: where, at what scale, under what load, for how long."""
+
+    target: str
+    models: int
+    load: ClosedLoad
+    run_time: str  # the measured window, in Locust's format, as written
+
+    @property
+    def run_time_s(self) -> int:
+        return parse_run_time(self.run_time)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    source: Path
+    models_list: tuple[int, ...]
+    users_list: tuple[int, ...]
+    spawn_rates: tuple[float, ...]
+    run_time: str
+    host: str
+    targets: tuple[str, ...]
+    backend: str
+    warmup_requests: int
+    slo: Slo
+    locustfile: Path
+    locust_processes: int
+    stack: StackSettings
+    # The matrix as used (the file with the schema's defaults), kept in every run's record.
+    recorded: dict[str, Any]
+
+    def points(self, target: str, models: int) -> list[RunPoint]:
+        """Every users x spawn-rate run at one scale, in the matrix's order."""
+        return [
+            RunPoint(target, models, ClosedLoad(users, spawn_rate), self.run_time)
+            for users, spawn_rate in itertools.product(self.users_list, self.spawn_rates)
+        ]
+
+    def check_target(self, target: str | None) -> str:
+        """The target to run (the first listed when None); a GPU target needs a GPU here."""
+        chosen = target or self.targets[0]
+        if chosen not in self.targets:
+            raise MatrixError(
+                self.source.name, "targets", f"{chosen!r} is not listed", ", ".join(self.targets)
+            )
+        if chosen == "gpu" and gpu_description() is None:
+            raise MatrixError(
+                self.source.name,
+                "targets",
+                "'gpu' asked for but `nvidia-smi -L` shows no GPU on this machine",
+                "cpu",
+            )
+        return chosen
+
+
+def load_matrix(path: Path | None = None) -> Matrix:
+    """The matrix at `path` (default: MATRIX, else matrix.json), checked and typed."""
+    source = path or matrix_path()
+    data = _with_api_port(source.name, read_validated(source))
+    _check_semantics(source.name, data)
+    stack = data["stack"]
+    host = data["host"].rstrip("/")
+    return Matrix(
+        source=source,
+        models_list=tuple(data["num_models_list"]),
+        users_list=tuple(data["num_users_list"]),
+        spawn_rates=tuple(data["spawn_rate_list"]),
+        run_time=data["run_time"],
+        host=host,
+        targets=tuple(data["targets"]),
+        backend=data["backend"],
+        warmup_requests=data["warmup_requests"],
+        slo=Slo(**data["slo"]),
+        locustfile=REPO_ROOT / data["locustfile"],
+        locust_processes=data["locust_processes"],
+        stack=StackSettings(
+            host=host,
+            ready_timeout_s=data["ready_timeout_s"],
+            compose_files={
+                target: tuple(files) for target, files in stack["compose_files"].items()
+            },
+            scale_service=stack["scale_service"],
+            ready_path=stack["ready_path"],
+            ready_replicas_field=stack["ready_replicas_field"],
+            procfile=REPO_ROOT / stack["procfile"],
+            env=dict(stack["env"]),
+        ),
+        recorded=data,
+    )
+
+
+def _with_api_port(name: str, data: dict) -> dict:
+    """API_PORT in the environment moves the API of `host` to that port (README: inv up)."""
+    port = os.environ.get("API_PORT", "").strip()
+    if not port:
+        return data
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise MatrixError(name, "host", f"API_PORT={port!r} is not a port", "1 to 65535")
+    parsed = urlsplit(data["host"])
+    moved = parsed._replace(netloc=f"{parsed.hostname}:{int(port)}")
+    return {**data, "host": urlunsplit(moved)}
+
+
+def _check_semantics(name: str, data: dict) -> None:
+    if parse_run_time(data["run_time"]) == 0:
+        raise MatrixError(name, "run_time", f"{data['run_time']!r} is zero", "a positive time span")
+    locustfile = REPO_ROOT / data["locustfile"]
+    if not locustfile.is_file():
+        raise MatrixError(
+            name, "locustfile", f"{locustfile} does not exist", "a file in the repository"
+        )

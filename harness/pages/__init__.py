@@ -1,0 +1,1 @@
+"""The pages a person opens: reports/index.html (index), from templates/ (render)."""

@@ -1,0 +1,52 @@
+"""What every page shares: the Jinja environment over templates/, the filters that format
+figures, and writing a page whole."""
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from harness import REPO_ROOT
+from harness.analysis.formatting import format_ms, format_percent, format_rps
+
+TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+def environment(reports_dir: Path, **filters: Callable[..., Any]) -> Environment:
+    """Templates with autoescaping, the figure formatters, and links relative to the page."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ms=format_ms,
+        rps=format_rps,
+        percent=format_percent,
+        link=lambda path: relative_link(reports_dir, path),
+        **filters,
+    )
+    return env
+
+
+def relative_link(reports_dir: Path, path: Path) -> str:
+    """A link relative to the page, so the folder can be moved or copied whole."""
+    return quote(path.relative_to(reports_dir).as_posix())
+
+
+def write_page(path: Path, html: str) -> Path:
+    # A person may have the page open while a sweep rewrites it: never show half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+    ) as staging:
+        staging.write(html)
+    os.chmod(staging.name, 0o644)  # readable like the reports beside it, not 0600
+    os.replace(staging.name, path)
+    return path

@@ -1,0 +1,278 @@
+"""A run's on-disk format: its file names, and its record (`S.meta.json`), typed and versioned.
+
+This module is the one writer and the one reader of a record's fields. A run writes its files
+under `reports/{target}/`, named by its stem (closed loop: `{models}_{users}_{spawn}`), and its
+record last, by rename: a run is complete only once its record exists. Records of older
+versions still load: what the name says (target, replicas, users, spawn rate) is read from the
+file's place when the record lacks it, and every other field is optional.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.machine import Machine
+from harness.matrix import ClosedLoad, RunPoint
+
+SCHEMA = 1
+RECORD_SUFFIX = ".meta.json"
+# Locust's files, then the run's own log; each named stem + suffix.
+LOCUST_SUFFIXES = (
+    ".html",
+    "_stats.csv",
+    "_stats_history.csv",
+    "_failures.csv",
+    "_exceptions.csv",
+    ".json",
+)
+LOG_SUFFIX = ".log"
+STATS_SUFFIX = "_stats.csv"
+HTML_SUFFIX = ".html"
+STATUSES = ("ok", "failed")
+
+
+class RecordError(ValueError):
+    """A record that cannot be read; the message names the file and what is wrong."""
+
+
+def number_label(value: float) -> str:
+    """A number as written in the matrix: 0.5 stays "0.5", 2 and 2.0 become "2"."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass(frozen=True, order=True)
+class RunName:
+    """Which run a file belongs to: its target folder and its stem."""
+
+    target: str
+    models: int
+    users: int
+    spawn_rate: float
+
+    @classmethod
+    def of(cls, point: RunPoint) -> "RunName":
+        return cls(point.target, point.models, point.load.users, point.load.spawn_rate)
+
+    @property
+    def spawn_rate_label(self) -> str:
+        return number_label(self.spawn_rate)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.models}_{self.users}_{self.spawn_rate_label}"
+
+    @property
+    def load(self) -> ClosedLoad:
+        return ClosedLoad(self.users, self.spawn_rate)
+
+    def path(self, reports: Path, suffix: str) -> Path:
+        return reports / self.target / f"{self.stem}{suffix}"
+
+    def record_path(self, reports: Path) -> Path:
+        return self.path(reports, RECORD_SUFFIX)
+
+    @classmethod
+    def parse(cls, record_path: Path) -> "RunName":
+        """The name a record file's place says: `{target}/{models}_{users}_{spawn}.meta.json`."""
+        parts = record_path.name.removesuffix(RECORD_SUFFIX).split("_")
+        if len(parts) != 3:
+            raise RecordError(f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}")
+        try:
+            return cls(record_path.parent.name, int(parts[0]), int(parts[1]), float(parts[2]))
+        except ValueError:
+            raise RecordError(
+                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}} with numbers"
+            ) from None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: RunName
+    status: str  # "ok" or "failed"
+    failure_reason: str | None = None
+    exit_code: int | None = None
+    run_time: str | None = None
+    run_time_s: float | None = None
+    ramp_s: float | None = None
+    backend: str | None = None
+    model: str | None = None
+    runtime: str | None = None
+    device: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    locust_cpu_warning: bool = False
+    machine: Machine | None = None
+    revision: str | None = None
+    matrix: dict[str, Any] | None = None  # the matrix as used, shown on the page
+    files: tuple[str, ...] = field(default=())  # every file of the run, record excepted
+    schema: int = SCHEMA
+
+    def to_json(self) -> str:
+        machine = self.machine
+        return json.dumps(
+            {
+                "schema": SCHEMA,
+                "target": self.name.target,
+                "models": self.name.models,
+                "users": self.name.users,
+                "spawn_rate": self.name.spawn_rate,
+                "spawn_rate_label": self.name.spawn_rate_label,
+                "run_time": self.run_time,
+                "run_time_s": self.run_time_s,
+                "ramp_s": self.ramp_s,
+                "backend": self.backend,
+                "model": self.model,
+                "runtime": self.runtime,
+                "device": self.device,
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
+                "status": self.status,
+                "failure_reason": self.failure_reason,
+                "exit_code": self.exit_code,
+                "locust_cpu_warning": self.locust_cpu_warning,
+                "machine": None
+                if machine is None
+                else {
+                    "cpu": machine.cpu,
+                    "cores": machine.cores,
+                    "memory_gib": machine.memory_gib,
+                    "gpu": machine.gpu,
+                },
+                "revision": self.revision,
+                "matrix": self.matrix,
+                "files": list(self.files),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, record_path: Path, has_statistics: bool) -> "RunRecord":
+        """A record as written by any version; `has_statistics` decides an old record's status."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RecordError(
+                f"{record_path}: not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise RecordError(f"{record_path}: not a JSON object")
+        named = RunName.parse(record_path)
+        status = raw.get("status") or ("ok" if has_statistics else "failed")
+        if status not in STATUSES:
+            raise RecordError(f"{record_path}: status: {status!r} is neither 'ok' nor 'failed'")
+        failure_reason = _text(raw.get("failure_reason"))
+        if status == "failed" and not failure_reason:
+            failure_reason = "no reason recorded"
+        name = RunName(
+            target=str(raw.get("target", named.target)),
+            models=_positive_integer(raw.get("models", named.models), "models", record_path),
+            users=_positive_integer(raw.get("users", named.users), "users", record_path),
+            spawn_rate=_positive_number(
+                raw.get("spawn_rate", named.spawn_rate), "spawn_rate", record_path
+            ),
+        )
+        files = raw.get("files")
+        return cls(
+            name=name,
+            status=status,
+            failure_reason=failure_reason,
+            exit_code=_integer(raw.get("exit_code")),
+            run_time=_text(raw.get("run_time")),
+            run_time_s=_number(raw.get("run_time_s")),
+            ramp_s=_number(raw.get("ramp_s")),
+            backend=_text(raw.get("backend")),
+            model=_text(raw.get("model")),
+            runtime=_text(raw.get("runtime")),
+            device=_text(raw.get("device")),
+            started_at=_text(raw.get("started_at")),
+            ended_at=_text(raw.get("ended_at")),
+            locust_cpu_warning=raw.get("locust_cpu_warning") is True,
+            machine=_machine(raw.get("machine")),
+            revision=_text(raw.get("revision")),
+            matrix=raw.get("matrix") if isinstance(raw.get("matrix"), dict) else None,
+            files=tuple(str(name) for name in files) if isinstance(files, list) else (),
+            schema=_integer(raw.get("schema")) or 0,
+        )
+
+
+def write_record(record: RunRecord, reports: Path, staging: Path) -> Path:
+    """Write the record last, by rename from `staging` (same file system): the run is complete."""
+    path = record.name.record_path(reports)
+    partial = staging / path.name
+    partial.write_text(record.to_json() + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def companion(record_path: Path, suffix: str) -> Path:
+    """Another file of the run whose record is at `record_path`."""
+    return record_path.with_name(record_path.name.removesuffix(RECORD_SUFFIX) + suffix)
+
+
+def read_record(record_path: Path) -> RunRecord:
+    stats_path = companion(record_path, STATS_SUFFIX)
+    try:
+        text = record_path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecordError(f"{record_path}: cannot be read: {error}") from None
+    return RunRecord.from_json(text, record_path, has_statistics=stats_path.is_file())
+
+
+def is_complete(reports: Path, name: RunName) -> bool:
+    """A run whose record says ok and whose every listed file is there (a sweep resumes here)."""
+    path = name.record_path(reports)
+    try:
+        record = read_record(path)
+    except (RecordError, FileNotFoundError):
+        return False
+    return record.status == "ok" and all((path.parent / file).is_file() for file in record.files)
+
+
+def record_paths(reports: Path) -> list[Path]:
+    """Every record under reports/{target}/; hidden folders are scratch space, not targets."""
+    return [
+        path
+        for path in sorted(reports.glob(f"*/*{RECORD_SUFFIX}"))
+        if not path.parent.name.startswith(".")
+    ]
+
+
+# Optional fields are shown, not computed with: a value of the wrong type reads as unknown,
+# except text, where any value is shown as text.
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _machine(value: Any) -> Machine | None:
+    if not isinstance(value, dict):
+        return None
+    return Machine(
+        cpu=_text(value.get("cpu")),
+        cores=_integer(value.get("cores")),
+        memory_gib=_number(value.get("memory_gib")),
+        gpu=_text(value.get("gpu")),
+    )
+
+
+def _positive_integer(value: Any, field_name: str, record_path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RecordError(f"{record_path}: {field_name}: {value!r} is not a positive integer")
+    return value
+
+
+def _positive_number(value: Any, field_name: str, record_path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise RecordError(f"{record_path}: {field_name}: {value!r} is not a positive number")
+    return float(value)

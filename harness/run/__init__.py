@@ -1,0 +1,135 @@
+"""One run at one matrix point: warm-up, Locust, the replica watch, the record.
+
+Locust writes into a hidden temporary folder beside the reports; the files are moved into place
+when it is done and the record comes last, by rename, so a run is complete only once its record
+exists. An interrupted run leaves nothing that looks complete.
+"""
+
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness import REPO_ROOT
+from harness.machine import git_revision, machine_description
+from harness.matrix import Matrix, RunPoint
+from harness.record import LOCUST_SUFFIXES, LOG_SUFFIX, RunName, RunRecord, write_record
+from harness.run.closed import ramp_seconds
+from harness.run.locust import locust_cpu_saturated, run_locust
+from harness.stack import ReplicaExit, Stack
+
+WARMUP_TIMEOUT_S = 30
+SAMPLE_IMAGES_DIR = REPO_ROOT / "locust" / "images"
+
+
+@dataclass
+class RunOutcome:
+    point: RunPoint
+    status: str
+    failure_reason: str | None
+    locust_cpu_warning: bool
+    lost_replicas: list[ReplicaExit]
+
+
+def warm_up(matrix: Matrix) -> str | None:
+    """Send the matrix's uncounted warm-up requests; the reason when none succeeded."""
+    if matrix.warmup_requests == 0:
+        return None
+    images = [(path.name, path.read_bytes()) for path in sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))]
+    last_problem = "no request sent"
+    answered = 0
+    for _ in range(matrix.warmup_requests):
+        name, data = random.choice(images)
+        try:
+            answer = requests.post(
+                matrix.host + "/predict",
+                files={"file": (name, data, "image/jpeg")},
+                timeout=WARMUP_TIMEOUT_S,
+            )
+        except requests.RequestException as error:
+            last_problem = f"{type(error).__name__}: {error}"
+            continue
+        if answer.status_code == 200:
+            answered += 1
+        else:
+            last_problem = f"HTTP {answer.status_code}: {answer.text[:200]}"
+    if answered:
+        return None
+    return f"warm-up: none of {matrix.warmup_requests} requests succeeded; last: {last_problem}"
+
+
+def served_model(ready: dict[str, Any]) -> dict[str, str | None]:
+    """Model, runtime and device as the workers report them in /ready (a stack of one's own
+    may report none: then they are unknown, not guessed)."""
+    reported = ready.get("models")
+    first = reported[0] if isinstance(reported, list) and reported else None
+    if not isinstance(first, dict):
+        return {"model": None, "runtime": None, "device": None}
+    return {key: str(first.get(key)) for key in ("model", "runtime", "device")}
+
+
+def execute_run(
+    matrix: Matrix, point: RunPoint, stack: Stack, reports: Path, ready: dict[str, Any]
+) -> RunOutcome:
+    """Warm up, run Locust at one point, and write its files; the record last."""
+    name = RunName.of(point)
+    name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
+    name.record_path(reports).unlink(missing_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name.stem}.", dir=reports / point.target))
+    try:
+        started_at = _now()
+        log_path = scratch / f"{name.stem}{LOG_SUFFIX}"
+        failure, exit_code = warm_up(matrix), None
+        lost: list[ReplicaExit] = []
+        if failure is None:
+            failure, lost, exit_code = run_locust(matrix, point, stack, scratch / name.stem)
+        log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        cpu_warning = locust_cpu_saturated(log_text)
+        with log_path.open("a") as log:
+            if failure is not None:
+                log.write(f"\n--- run failed: {failure}\n")
+            for gone in lost:
+                log.write(f"\n--- log of {gone.name} ({gone.describe()}) ---\n{gone.log}\n")
+        record = RunRecord(
+            name=name,
+            status="ok" if failure is None else "failed",
+            failure_reason=failure,
+            exit_code=exit_code,
+            run_time=point.run_time,
+            run_time_s=point.run_time_s,
+            ramp_s=ramp_seconds(point.load),
+            backend=stack.backend,
+            **served_model(ready),
+            started_at=started_at,
+            ended_at=_now(),
+            locust_cpu_warning=cpu_warning,
+            machine=machine_description(),
+            revision=git_revision(),
+            matrix=matrix.recorded,
+            files=_publish(scratch, reports, name),
+        )
+        write_record(record, reports, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return RunOutcome(point, record.status, failure, cpu_warning, lost)
+
+
+def _publish(scratch: Path, reports: Path, name: RunName) -> tuple[str, ...]:
+    """Move the run's files into place, replacing any earlier attempt's; their names."""
+    files = []
+    for suffix in (*LOCUST_SUFFIXES, LOG_SUFFIX):
+        produced, published = scratch / f"{name.stem}{suffix}", name.path(reports, suffix)
+        published.unlink(missing_ok=True)
+        if produced.is_file():
+            produced.replace(published)
+            files.append(published.name)
+    return tuple(files)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,111 @@
+"""Locust as the harness runs it: the command, and watching it while the stack might lose a
+replica."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import REPO_ROOT
+from harness.matrix import Matrix, RunPoint
+from harness.run.closed import locust_load_options, locust_run_time_s
+from harness.stack import ReplicaExit, Stack
+
+# Time Locust may take beyond ramp + run time (start-up, writing reports) before it is stopped.
+LOCUST_OVERRUN_S = 60
+LOCUST_STOP_GRACE_S = 15
+WATCH_INTERVAL_S = 1.0
+CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
+
+
+def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
+    """Locust headless at one point, its reports written next to `prefix`."""
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--locustfile",
+        str(matrix.locustfile),
+        "--headless",
+        "--host",
+        matrix.host,
+        *locust_load_options(point),
+        "--html",
+        f"{prefix}.html",
+        "--csv",
+        str(prefix),
+        "--json-file",
+        str(prefix),
+        # Failed requests are measurements (the failure ratio), not a failed run.
+        "--exit-code-on-error",
+        "0",
+    ]
+    if matrix.locust_processes > 1:
+        command += ["--processes", str(matrix.locust_processes)]
+    return command
+
+
+def locust_cpu_saturated(log_text: str) -> bool:
+    """Whether Locust warned that its own CPU limited the load (the figures then measure it)."""
+    return any(marker in log_text for marker in CPU_WARNING_MARKERS)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM lets Locust write its reports; SIGKILL if it does not finish in time."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=LOCUST_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        process.wait()
+
+
+def watch(
+    process: subprocess.Popen, stack: Stack, budget_s: float, interval_s: float = WATCH_INTERVAL_S
+) -> tuple[str | None, list[ReplicaExit]]:
+    """Wait for Locust; stop it early when a replica of the stack exits or time runs out.
+
+    Returns the reason the run failed (None when Locust finished by itself) and the replicas lost.
+    """
+    deadline = time.monotonic() + budget_s
+    while process.poll() is None:
+        lost = stack.exited()
+        if lost:
+            stop_group(process)
+            reasons = "; ".join(gone.describe() for gone in lost)
+            return f"{reasons} during the run", lost
+        if time.monotonic() > deadline:
+            stop_group(process)
+            return f"Locust did not finish within {budget_s:.0f}s", []
+        time.sleep(interval_s)
+    return None, []
+
+
+def run_locust(
+    matrix: Matrix, point: RunPoint, stack: Stack, prefix: Path
+) -> tuple[str | None, list[ReplicaExit], int | None]:
+    """Locust at one point with its output in prefix.log: (failure, lost replicas, exit code)."""
+    with Path(f"{prefix}.log").open("wb") as log:
+        locust = subprocess.Popen(
+            locust_command(matrix, point, prefix),
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        failure, lost = watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
+    finally:
+        stop_group(locust)
+    if failure is None and locust.returncode != 0:
+        failure = f"Locust exited with code {locust.returncode} (see {prefix.name}.log)"
+    if failure is None and not Path(f"{prefix}.html").is_file():
+        failure = f"Locust wrote no HTML report (see {prefix.name}.log)"
+    return failure, lost, locust.returncode

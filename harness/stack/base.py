@@ -1,0 +1,99 @@
+"""The interface every stack backend implements, and what it reports when a replica is lost."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.matrix import StackSettings
+
+LOG_TAIL_LINES = 80
+
+
+class StackError(Exception):
+    """The stack could not be brought up or kept at its scale; the text carries its logs."""
+
+
+@dataclass(frozen=True)
+class ReplicaExit:
+    """A process or container of the stack that is no longer running."""
+
+    name: str
+    exit_code: int | None
+    reason: str
+    log: str
+
+    def describe(self) -> str:
+        code = "unknown" if self.exit_code is None else self.exit_code
+        return f"{self.name} {self.reason} (exit code {code})"
+
+
+class Stack(ABC):
+    """A stack brought up at N replicas: it reports a replica that exits (the out-of-memory
+    case), can be restored to N, shows its logs, and always comes down."""
+
+    backend: ClassVar[str]
+
+    def __init__(self, target: str, models: int, env: dict[str, str]) -> None:
+        self.target = target
+        self.models = models
+        self.env = env
+
+    @classmethod
+    @abstractmethod
+    def create(
+        cls,
+        settings: StackSettings,
+        target: str,
+        models: int,
+        env: dict[str, str],
+        state_dir: Path,
+    ) -> "Stack":
+        """A stack, not started yet, for these settings; `state_dir` may hold its files."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict[str, Any]) -> "Stack":
+        """The stack another process started, from what its `state()` saved."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start every service with `models` replicas; return without waiting for readiness."""
+
+    @abstractmethod
+    def exited(self) -> list[ReplicaExit]:
+        """The processes or containers that stopped running."""
+
+    @abstractmethod
+    def restore(self) -> None:
+        """Restart what exited, bringing the stack back to `models` replicas."""
+
+    @abstractmethod
+    def logs(self) -> str:
+        """The tail of every service's log."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop and remove everything `start` made; safe to call twice."""
+
+    @abstractmethod
+    def backend_state(self) -> dict[str, Any]:
+        """What this backend needs, beyond the common fields, to find the stack again."""
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to find this stack again (see `from_state`)."""
+        return {
+            "backend": self.backend,
+            "target": self.target,
+            "models": self.models,
+            "env": self.env,
+            **self.backend_state(),
+        }
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])

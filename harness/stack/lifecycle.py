@@ -1,0 +1,115 @@
+"""A stack's life: brought up at a scale and found ready, restored after losing a replica, and
+always brought down. Its state is saved in a state folder, so `inv down` finds what `inv up`
+started."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness.interrupts import uninterrupted
+from harness.matrix import StackSettings
+from harness.stack.base import Stack, StackError
+from harness.stack.network import api_port, free_port, port_in_use
+from harness.stack.registry import backend_class
+
+READY_POLL_S = 0.5
+STATE_FILE = "state.json"
+
+
+def services_env(settings: StackSettings, target: str, models: int) -> dict[str, str]:
+    """The services' environment: the matrix's, plus what the scale and target decide."""
+    env = {"DEVICE": "cuda" if target == "gpu" else "cpu", **settings.env}
+    env["EXPECTED_WORKERS"] = str(models)
+    env["API_PORT"] = str(api_port(settings.host))
+    # A free port, so Redis on the host network (local backend, hostnet override) never collides.
+    env["REDIS_PORT"] = str(free_port())
+    return env
+
+
+def load_stack(state_dir: Path) -> Stack | None:
+    """The stack `inv up` left running, or None."""
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    return backend_class(state["backend"]).from_state(state)
+
+
+def save_state(stack: Stack, state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    partial = state_dir / f"{STATE_FILE}.partial"
+    partial.write_text(json.dumps(stack.state(), indent=2))
+    partial.replace(state_dir / STATE_FILE)
+
+
+def wait_ready(stack: Stack, settings: StackSettings) -> dict[str, Any]:
+    """Poll the readiness URL until it counts every replica live; return its JSON answer."""
+    deadline = time.monotonic() + settings.ready_timeout_s
+    field = settings.ready_replicas_field
+    last_answer = "no answer yet"
+    while time.monotonic() < deadline:
+        exited = stack.exited()
+        if exited:
+            details = "\n".join(f"{gone.describe()}\n{gone.log}" for gone in exited)
+            raise StackError(f"the stack lost a process while starting:\n{details}")
+        try:
+            answer = requests.get(settings.ready_url, timeout=2)
+            body = answer.json()
+            live = body.get(field) if isinstance(body, dict) else None
+            last_answer = f"HTTP {answer.status_code} {answer.text[:200]}"
+            if isinstance(live, int) and live >= stack.models:
+                return body
+        except (requests.RequestException, ValueError) as error:
+            last_answer = f"{type(error).__name__}: {error}"
+        time.sleep(READY_POLL_S)
+    raise StackError(
+        f"{settings.ready_url} did not report {field} >= {stack.models} within "
+        f"{settings.ready_timeout_s:g}s (ready_timeout_s); last answer: {last_answer}\n"
+        f"--- stack logs ---\n{stack.logs()}"
+    )
+
+
+def bring_up(
+    settings: StackSettings, target: str, models: int, backend: str, state_dir: Path
+) -> tuple[Stack, dict[str, Any]]:
+    """Start the stack at `models` replicas and wait until ready; it comes down on any error."""
+    if load_stack(state_dir) is not None:
+        raise StackError(f"a stack is already up ({state_dir / STATE_FILE}); run `inv down` first")
+    port = api_port(settings.host)
+    if port_in_use(port):
+        raise StackError(
+            f"port {port} of host {settings.host} is already in use: stop what listens there "
+            "or change `host` in the matrix"
+        )
+    env = services_env(settings, target, models)
+    stack = backend_class(backend).create(settings, target, models, env, state_dir)
+    print(f"stack up: {backend}, target {target}, {models} replica(s) ...", flush=True)
+    started = time.monotonic()
+    try:
+        save_state(stack, state_dir)
+        stack.start()
+        save_state(stack, state_dir)
+        ready = wait_ready(stack, settings)
+    except BaseException:
+        bring_down(stack, state_dir)
+        raise
+    print(f"stack ready in {time.monotonic() - started:.1f}s", flush=True)
+    return stack, ready
+
+
+def restore(stack: Stack, settings: StackSettings, state_dir: Path) -> dict[str, Any]:
+    """Bring a stack that lost replicas back to its scale before the next run."""
+    print(f"restoring the stack to {stack.models} replica(s) ...", flush=True)
+    stack.restore()
+    save_state(stack, state_dir)
+    return wait_ready(stack, settings)
+
+
+def bring_down(stack: Stack, state_dir: Path) -> None:
+    with uninterrupted():
+        stack.stop()
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+    print("stack down", flush=True)
