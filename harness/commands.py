@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.ceiling import cached_ceiling
 from harness.images import ImageBuildError, build_offline_images
 from harness.interrupts import interruptible
 from harness.matrix import ClosedLoad, Matrix, MatrixError, RunPoint, load_matrix, parse_run_time
@@ -27,6 +28,7 @@ from harness.stack import (
     resolve_backend,
     wait_ready,
 )
+from harness.stack.lifecycle import model_env
 from harness.sweep import sweep_at_scale
 
 EXIT_USAGE = 2
@@ -143,7 +145,9 @@ def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) 
 
     def measure() -> int:
         ready = wait_ready(stack, matrix.stack)
-        outcome = execute_run(matrix, point, stack, reports_dir(), ready)
+        # Never measured with the stack up (it would compete for the cores): only a cached one.
+        ceiling = cached_ceiling(model_env(matrix.stack, stack.target)) if matrix.ceiling else None
+        outcome = execute_run(matrix, point, stack, reports_dir(), ready, ceiling)
         build_index(reports_dir(), matrix)
         print(f"{outcome.status}: {outcome.failure_reason or 'see ' + str(reports_dir())}")
         return 0 if outcome.status == "ok" else 1

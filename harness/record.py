@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.ceiling import Ceiling
+from harness.latency import Latency
 from harness.machine import Machine
 from harness.matrix import ClosedLoad, RunPoint
+from harness.telemetry.stages import Breakdown, StageFigures
+from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 
-SCHEMA = 1
+# 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
+# the in-process ceiling, Locust's processes.
+SCHEMA = 2
 RECORD_SUFFIX = ".meta.json"
 # Locust's files, then the run's own log; each named stem + suffix.
 LOCUST_SUFFIXES = (
@@ -28,6 +34,11 @@ LOCUST_SUFFIXES = (
     ".json",
 )
 LOG_SUFFIX = ".log"
+# The load generator's exact latencies (locust/recorder.py) and the resources table.
+HDR_SUFFIX = ".hdr"
+INTERVALS_SUFFIX = ".intervals.csv"
+RESOURCES_SUFFIX = ".resources.csv"
+RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, LOG_SUFFIX)
 STATS_SUFFIX = "_stats.csv"
 HTML_SUFFIX = ".html"
 STATUSES = ("ok", "failed")
@@ -109,6 +120,11 @@ class RunRecord:
     revision: str | None = None
     matrix: dict[str, Any] | None = None  # the matrix as used, shown on the page
     files: tuple[str, ...] = field(default=())  # every file of the run, record excepted
+    locust_processes: int | None = None
+    latency: Latency | None = None  # exact, from S.hdr; None before schema 2 or without it
+    stages: Breakdown | None = None  # None: the stack exposes no request stages
+    resources: ResourceUse | None = None
+    ceiling: Ceiling | None = None
     schema: int = SCHEMA
 
     def to_json(self) -> str:
@@ -145,6 +161,11 @@ class RunRecord:
                 "revision": self.revision,
                 "matrix": self.matrix,
                 "files": list(self.files),
+                "locust_processes": self.locust_processes,
+                "latency": _latency_json(self.latency),
+                "stages": _stages_json(self.stages),
+                "resources": _resources_json(self.resources),
+                "ceiling": None if self.ceiling is None else vars(self.ceiling),
             },
             indent=2,
         )
@@ -195,6 +216,11 @@ class RunRecord:
             revision=_text(raw.get("revision")),
             matrix=raw.get("matrix") if isinstance(raw.get("matrix"), dict) else None,
             files=tuple(str(name) for name in files) if isinstance(files, list) else (),
+            locust_processes=_integer(raw.get("locust_processes")),
+            latency=_parsed(_latency, raw.get("latency")),
+            stages=_parsed(_stages, raw.get("stages")),
+            resources=_parsed(_resources, raw.get("resources")),
+            ceiling=_parsed(lambda value: Ceiling(**value), raw.get("ceiling")),
             schema=_integer(raw.get("schema")) or 0,
         )
 
@@ -253,6 +279,66 @@ def _number(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _parsed(read: Any, value: Any) -> Any:
+    """A nested figure as written; a missing or malformed one reads as absent."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return read(value)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _latency_json(latency: Latency | None) -> dict | None:
+    return None if latency is None else vars(latency)
+
+
+def _latency(value: dict) -> Latency:
+    return Latency(**value)
+
+
+def _stages_json(stages: Breakdown | None) -> dict | None:
+    if stages is None:
+        return None
+    return {
+        "stages": {name: vars(figures) for name, figures in stages.stages.items()},
+        "batch_size_mean": stages.batch_size_mean,
+        "jobs_per_replica": stages.jobs_per_replica,
+    }
+
+
+def _stages(value: dict) -> Breakdown:
+    return Breakdown(
+        stages={name: StageFigures(**figures) for name, figures in value["stages"].items()},
+        batch_size_mean=value["batch_size_mean"],
+        jobs_per_replica=dict(value["jobs_per_replica"]),
+    )
+
+
+def _resources_json(resources: ResourceUse | None) -> dict | None:
+    if resources is None:
+        return None
+    return {
+        "interval_s": resources.interval_s,
+        "members": [vars(member) for member in resources.members],
+        "machine_cpu_peak": resources.machine_cpu_peak,
+        "machine_cpu_mean": resources.machine_cpu_mean,
+        "cores": resources.cores,
+        "gpus": [vars(gpu) for gpu in resources.gpus],
+    }
+
+
+def _resources(value: dict) -> ResourceUse:
+    return ResourceUse(
+        interval_s=value["interval_s"],
+        members=tuple(MemberUse(**member) for member in value["members"]),
+        machine_cpu_peak=value["machine_cpu_peak"],
+        machine_cpu_mean=value["machine_cpu_mean"],
+        cores=value["cores"],
+        gpus=tuple(GpuUse(**gpu) for gpu in value["gpus"]),
+    )
 
 
 def _machine(value: Any) -> Machine | None:

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.latency import Latency
 from harness.record import (
     HTML_SUFFIX,
     LOG_SUFFIX,
@@ -26,18 +27,20 @@ AGGREGATED_ROW = "Aggregated"
 
 @dataclass(frozen=True)
 class Stats:
-    """The "Aggregated" row of Locust's S_stats.csv: every request of the measured window."""
+    """Every request of the measured window: exact, from the run's HdrHistogram when it has
+    one (schema 2), else the "Aggregated" row of Locust's S_stats.csv (rounded by Locust)."""
 
     requests: int
     failures: int
     rps: float
-    median_ms: float | None
-    average_ms: float | None
+    mean_ms: float | None
     p50_ms: float | None
     p90_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    p999_ms: float | None  # Locust's CSV has it too, rounded like the rest
     max_ms: float | None
+    exact: bool
 
     @property
     def failure_ratio(self) -> float:
@@ -122,8 +125,27 @@ def gather(reports_dir: Path) -> Gathered:
 def read_run(record_path: Path) -> Run:
     record = read_record(record_path)
     stats_path = companion(record_path, STATS_SUFFIX)
-    stats = read_stats(stats_path) if stats_path.is_file() else None
+    if record.latency is not None:
+        stats = exact_stats(record.latency)
+    else:
+        stats = read_stats(stats_path) if stats_path.is_file() else None
     return Run(record=record, stats=stats, directory=record_path.parent)
+
+
+def exact_stats(latency: Latency) -> Stats:
+    return Stats(
+        requests=latency.requests,
+        failures=latency.failures,
+        rps=latency.rps,
+        mean_ms=latency.mean_ms,
+        p50_ms=latency.p50_ms,
+        p90_ms=latency.p90_ms,
+        p95_ms=latency.p95_ms,
+        p99_ms=latency.p99_ms,
+        p999_ms=latency.p999_ms,
+        max_ms=latency.max_ms,
+        exact=True,
+    )
 
 
 def read_stats(stats_path: Path) -> Stats:
@@ -142,13 +164,14 @@ def read_stats(stats_path: Path) -> Stats:
             requests=int(row["Request Count"]),
             failures=int(row["Failure Count"]),
             rps=float(row["Requests/s"]),
-            median_ms=_milliseconds(row["Median Response Time"]),
-            average_ms=_milliseconds(row["Average Response Time"]),
+            mean_ms=_milliseconds(row["Average Response Time"]),
             p50_ms=_milliseconds(row["50%"]),
             p90_ms=_milliseconds(row["90%"]),
             p95_ms=_milliseconds(row["95%"]),
             p99_ms=_milliseconds(row["99%"]),
+            p999_ms=_milliseconds(row["99.9%"]),
             max_ms=_milliseconds(row["Max Response Time"]),
+            exact=False,
         )
     except KeyError as missing:
         raise RecordError(f"{stats_path}: no column {missing}") from None

@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+from harness.ceiling import measure_ceiling
 from harness.matrix import Matrix, RunPoint
 from harness.pages.index import build_index
 from harness.record import RunName, is_complete, number_label
 from harness.run import execute_run
 from harness.run.closed import locust_run_time_s
 from harness.stack import bring_down, bring_up, restore
+from harness.stack.lifecycle import model_env
 
 # Per-run time beyond ramp + run time (warm-up, Locust start-up, reports) until one is measured.
 ASSUMED_OVERHEAD_S = 8.0
@@ -63,6 +65,8 @@ def sweep_at_scale(
     nominal = {point: locust_run_time_s(point) for point in pending}
     overheads: list[float] = []
     all_ok = True
+    # Before the stack starts, so that nothing else competes for the cores.
+    ceiling = measure_ceiling(model_env(matrix.stack, target)) if matrix.ceiling else None
     stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
     try:
         for index, point in enumerate(pending, start=1):
@@ -72,7 +76,7 @@ def sweep_at_scale(
             if stack.exited():
                 ready = restore(stack, matrix.stack, state_dir)
             began = time.monotonic()
-            outcome = execute_run(matrix, point, stack, reports, ready)
+            outcome = execute_run(matrix, point, stack, reports, ready, ceiling)
             overheads.append(time.monotonic() - began - nominal[point])
             name = f"{point.target}/{RunName.of(point).stem}"
             if outcome.status == "ok":

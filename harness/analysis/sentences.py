@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.analysis import figures
+from harness.analysis import explanations, figures
 from harness.analysis.formatting import (
     describe_breach,
     describe_slo,
@@ -39,6 +39,7 @@ def conclusions(runs: list[Run], slo: Slo) -> list[Section]:
         ]
     sections = [
         Section("Scaling with replicas", scaling_sentences(runs)),
+        Section("What limits each scale", explanations.limit_sentences(runs)),
         Section("GPU against CPU", gpu_cpu_sentences(runs)),
         Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
         Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),

@@ -25,6 +25,7 @@ __all__ = [
     "RunPoint",
     "Slo",
     "StackSettings",
+    "Telemetry",
     "load_matrix",
     "matrix_path",
     "parse_run_time",
@@ -66,12 +67,25 @@ class StackSettings:
     scale_service: str
     ready_path: str
     ready_replicas_field: str
+    metrics_path: str
     procfile: Path
     env: dict[str, str]
 
     @property
     def ready_url(self) -> str:
         return self.host + self.ready_path
+
+    @property
+    def metrics_url(self) -> str:
+        return self.host + self.metrics_path
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """What is sampled during a run's measured window, and how often."""
+
+    enabled: bool
+    interval_s: float
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,8 @@ class Matrix:
     slo: Slo
     locustfile: Path
     locust_processes: int
+    telemetry: Telemetry
+    ceiling: bool
     stack: StackSettings
     # The matrix as used (the file with the schema's defaults), kept in every run's record.
     recorded: dict[str, Any]
@@ -158,6 +174,8 @@ def load_matrix(path: Path | None = None) -> Matrix:
         slo=Slo(**data["slo"]),
         locustfile=REPO_ROOT / data["locustfile"],
         locust_processes=data["locust_processes"],
+        telemetry=Telemetry(**data["telemetry"]),
+        ceiling=data["ceiling"],
         stack=StackSettings(
             host=host,
             ready_timeout_s=data["ready_timeout_s"],
@@ -167,6 +185,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
             scale_service=stack["scale_service"],
             ready_path=stack["ready_path"],
             ready_replicas_field=stack["ready_replicas_field"],
+            metrics_path=stack["metrics_path"],
             procfile=REPO_ROOT / stack["procfile"],
             env=dict(stack["env"]),
         ),

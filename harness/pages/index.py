@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import charts
-from harness.analysis import figures
+from harness.analysis import figures, limits
 from harness.analysis.formatting import (
     describe_breach,
     describe_slo,
@@ -25,6 +25,14 @@ from harness.analysis.formatting import (
 from harness.analysis.sentences import conclusions
 from harness.matrix import Matrix, Slo
 from harness.pages.render import environment, write_page
+from harness.pages.telemetry import (
+    BreakdownBar,
+    ResourceTable,
+    breakdown_bar,
+    legend_entries,
+    resource_table,
+    write_run_pages,
+)
 from harness.results import Run, UnreadableRun, gather
 
 INDEX_NAME = "index.html"
@@ -39,6 +47,7 @@ SPAWN_RULE = (
 class ReplicaGroup:
     models: int
     runs: list[Run]
+    bars: list[BreakdownBar]
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class TargetView:
     runs: list[Run]
     replica_groups: list[ReplicaGroup]
     charts: list[charts.Chart]
+    legend: list[tuple[str, str]]
+    resources: ResourceTable
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class Context:
 def build_index(reports_dir: Path, matrix: Matrix) -> Path:
     """Write reports_dir/index.html from the runs under reports_dir and return its path."""
     gathered = gather(reports_dir)
+    write_run_pages(reports_dir, gathered.runs)
     html = render_index(reports_dir, gathered.runs, gathered.unreadable, matrix)
     return write_page(reports_dir / INDEX_NAME, html)
 
@@ -85,6 +97,7 @@ def render_index(
         conclusions=conclusions(runs, slo),
         slo_text=describe_slo(slo),
         slo_verdict=lambda run: slo_verdict(run, slo),
+        ceiling_share=limits.ceiling_share,
         context=_context(runs, matrix),
         spawn_rule=SPAWN_RULE,
         reports_dir=reports_dir,
@@ -139,11 +152,17 @@ def _target_view(target: str, runs: list[Run], slo: Slo) -> TargetView:
                 hint_unit="%",
             )
         )
+    groups = [
+        ReplicaGroup(models, by_models[models], [breakdown_bar(run) for run in by_models[models]])
+        for models in sorted(by_models)
+    ]
     return TargetView(
         name=target,
         runs=target_runs,
-        replica_groups=[ReplicaGroup(models, by_models[models]) for models in sorted(by_models)],
+        replica_groups=groups,
         charts=target_charts,
+        legend=legend_entries([bar for group in groups for bar in group.bars]),
+        resources=resource_table(target_runs),
     )
 
 

@@ -11,7 +11,12 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from harness import REPO_ROOT
-from harness.analysis.formatting import format_ms, format_percent, format_rps
+from harness.analysis.formatting import (
+    format_ms,
+    format_percent,
+    format_percent_whole,
+    format_rps,
+)
 
 TEMPLATES_DIR = REPO_ROOT / "templates"
 
@@ -29,6 +34,7 @@ def environment(reports_dir: Path, **filters: Callable[..., Any]) -> Environment
         ms=format_ms,
         rps=format_rps,
         percent=format_percent,
+        whole_percent=format_percent_whole,
         link=lambda path: relative_link(reports_dir, path),
         **filters,
     )

@@ -16,12 +16,21 @@ from typing import Any
 import requests
 
 from harness import REPO_ROOT
+from harness.ceiling import Ceiling
 from harness.machine import git_revision, machine_description
 from harness.matrix import Matrix, RunPoint
-from harness.record import LOCUST_SUFFIXES, LOG_SUFFIX, RunName, RunRecord, write_record
-from harness.run.closed import ramp_seconds
-from harness.run.locust import locust_cpu_saturated, run_locust
+from harness.record import LOG_SUFFIX, RUN_SUFFIXES, RunName, RunRecord, write_record
+from harness.run.closed import locust_run_time_s, ramp_seconds
+from harness.run.locust import (
+    LOCUST_OVERRUN_S,
+    locust_cpu_saturated,
+    outcome,
+    start_locust,
+    stop_group,
+    watch,
+)
 from harness.stack import ReplicaExit, Stack
+from harness.telemetry.observe import Observed, Observer
 
 WARMUP_TIMEOUT_S = 30
 SAMPLE_IMAGES_DIR = REPO_ROOT / "locust" / "images"
@@ -74,20 +83,36 @@ def served_model(ready: dict[str, Any]) -> dict[str, str | None]:
 
 
 def execute_run(
-    matrix: Matrix, point: RunPoint, stack: Stack, reports: Path, ready: dict[str, Any]
+    matrix: Matrix,
+    point: RunPoint,
+    stack: Stack,
+    reports: Path,
+    ready: dict[str, Any],
+    ceiling: Ceiling | None = None,
 ) -> RunOutcome:
-    """Warm up, run Locust at one point, and write its files; the record last."""
+    """Warm up, run Locust at one point with telemetry, and write its files; the record last."""
     name = RunName.of(point)
     name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
     name.record_path(reports).unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name.stem}.", dir=reports / point.target))
+    prefix = scratch / name.stem
+    machine = machine_description()
     try:
         started_at = _now()
-        log_path = scratch / f"{name.stem}{LOG_SUFFIX}"
-        failure, exit_code = warm_up(matrix), None
-        lost: list[ReplicaExit] = []
+        failure, exit_code, lost = warm_up(matrix), None, []
+        observed = Observed()
         if failure is None:
-            failure, lost, exit_code = run_locust(matrix, point, stack, scratch / name.stem)
+            observer = Observer(matrix, stack, prefix, machine.cores or 1)
+            locust = start_locust(matrix, point, prefix)
+            try:
+                observer.start(locust.pid)
+                failure, lost = watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
+            finally:
+                stop_group(locust)
+                observed = observer.finish()
+            failure, exit_code = outcome(locust, failure, prefix), locust.returncode
+            failure = _with_last_figures(failure, lost, observed)
+        log_path = Path(f"{prefix}{LOG_SUFFIX}")
         log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
         cpu_warning = locust_cpu_saturated(log_text)
         with log_path.open("a") as log:
@@ -108,10 +133,15 @@ def execute_run(
             started_at=started_at,
             ended_at=_now(),
             locust_cpu_warning=cpu_warning,
-            machine=machine_description(),
+            machine=machine,
             revision=git_revision(),
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
+            locust_processes=matrix.locust_processes,
+            latency=observed.log.whole() if observed.log is not None else None,
+            stages=observed.stages,
+            resources=observed.resources,
+            ceiling=ceiling,
         )
         write_record(record, reports, scratch)
     finally:
@@ -119,10 +149,25 @@ def execute_run(
     return RunOutcome(point, record.status, failure, cpu_warning, lost)
 
 
+def _with_last_figures(
+    failure: str | None, lost: list[ReplicaExit], observed: Observed
+) -> str | None:
+    """A replica that died mid-run: its last memory figures say why more often than its log."""
+    figures = []
+    for gone in lost:
+        seen = observed.last_seen.get(gone.member_label)
+        if seen is not None:
+            gpu = "" if seen.gpu_mem_mib is None else f", GPU memory {seen.gpu_mem_mib:.0f} MiB"
+            figures.append(f"{gone.member_label} last used {seen.rss_mib:.0f} MiB{gpu}")
+    if failure is None or not figures:
+        return failure
+    return f"{failure} ({'; '.join(figures)})"
+
+
 def _publish(scratch: Path, reports: Path, name: RunName) -> tuple[str, ...]:
     """Move the run's files into place, replacing any earlier attempt's; their names."""
     files = []
-    for suffix in (*LOCUST_SUFFIXES, LOG_SUFFIX):
+    for suffix in RUN_SUFFIXES:
         produced, published = scratch / f"{name.stem}{suffix}", name.path(reports, suffix)
         published.unlink(missing_ok=True)
         if produced.is_file():

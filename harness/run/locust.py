@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness import REPO_ROOT
 from harness.matrix import Matrix, RunPoint
-from harness.run.closed import locust_load_options, locust_run_time_s
+from harness.run.closed import locust_load_options
 from harness.stack import ReplicaExit, Stack
 
 # Time Locust may take beyond ramp + run time (start-up, writing reports) before it is stopped.
@@ -18,16 +18,21 @@ LOCUST_OVERRUN_S = 60
 LOCUST_STOP_GRACE_S = 15
 WATCH_INTERVAL_S = 1.0
 CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
+# Loaded beside any locustfile when telemetry is on: every request's exact latency.
+RECORDER = REPO_ROOT / "locust" / "recorder.py"
 
 
 def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
     """Locust headless at one point, its reports written next to `prefix`."""
+    locustfiles = [str(matrix.locustfile)]
+    if matrix.telemetry.enabled:
+        locustfiles.append(str(RECORDER))
     command = [
         sys.executable,
         "-m",
         "locust",
         "--locustfile",
-        str(matrix.locustfile),
+        ",".join(locustfiles),
         "--headless",
         "--host",
         matrix.host,
@@ -42,6 +47,8 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
         "--exit-code-on-error",
         "0",
     ]
+    if matrix.telemetry.enabled:
+        command += ["--loadbench-prefix", str(prefix)]
     if matrix.locust_processes > 1:
         command += ["--processes", str(matrix.locust_processes)]
     return command
@@ -87,12 +94,10 @@ def watch(
     return None, []
 
 
-def run_locust(
-    matrix: Matrix, point: RunPoint, stack: Stack, prefix: Path
-) -> tuple[str | None, list[ReplicaExit], int | None]:
-    """Locust at one point with its output in prefix.log: (failure, lost replicas, exit code)."""
+def start_locust(matrix: Matrix, point: RunPoint, prefix: Path) -> subprocess.Popen:
+    """Locust at one point, in its own process group, its output in prefix.log."""
     with Path(f"{prefix}.log").open("wb") as log:
-        locust = subprocess.Popen(
+        return subprocess.Popen(
             locust_command(matrix, point, prefix),
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
@@ -100,12 +105,12 @@ def run_locust(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        failure, lost = watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
-    finally:
-        stop_group(locust)
+
+
+def outcome(locust: subprocess.Popen, failure: str | None, prefix: Path) -> str | None:
+    """The run's failure once Locust has stopped: the watch's, or what Locust left behind."""
     if failure is None and locust.returncode != 0:
-        failure = f"Locust exited with code {locust.returncode} (see {prefix.name}.log)"
+        return f"Locust exited with code {locust.returncode} (see {prefix.name}.log)"
     if failure is None and not Path(f"{prefix}.html").is_file():
-        failure = f"Locust wrote no HTML report (see {prefix.name}.log)"
-    return failure, lost, locust.returncode
+        return f"Locust wrote no HTML report (see {prefix.name}.log)"
+    return failure

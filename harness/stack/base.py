@@ -15,6 +15,21 @@ class StackError(Exception):
 
 
 @dataclass(frozen=True)
+class Member:
+    """One service's process tree or container, as telemetry samples it: `replica` numbers the
+    copies of the scaled service ("1", "2", ...) and is empty for the others."""
+
+    service: str
+    replica: str
+    pid: int | None = None
+    container_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}-{self.replica}" if self.replica else self.service
+
+
+@dataclass(frozen=True)
 class ReplicaExit:
     """A process or container of the stack that is no longer running."""
 
@@ -22,6 +37,7 @@ class ReplicaExit:
     exit_code: int | None
     reason: str
     log: str
+    member_label: str  # which Member it was
 
     def describe(self) -> str:
         code = "unknown" if self.exit_code is None else self.exit_code
@@ -67,6 +83,10 @@ class Stack(ABC):
     @abstractmethod
     def restore(self) -> None:
         """Restart what exited, bringing the stack back to `models` replicas."""
+
+    @abstractmethod
+    def members(self) -> list[Member]:
+        """What telemetry samples: each service's process tree or container, now."""
 
     @abstractmethod
     def logs(self) -> str:

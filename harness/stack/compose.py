@@ -11,12 +11,13 @@ from typing import Any
 
 from harness import REPO_ROOT
 from harness.matrix import StackSettings
-from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError
+from harness.stack.base import LOG_TAIL_LINES, Member, ReplicaExit, Stack, StackError
 from harness.stack.docker import compose_command
 
 COMPOSE_TIMEOUT_S = 600
 INSPECT_FORMAT = (
     '{{.Id}}|{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}'
+    '|{{index .Config.Labels "com.docker.compose.container-number"}}'
     "|{{.State.Status}}|{{.State.ExitCode}}|{{.State.OOMKilled}}"
 )
 
@@ -99,7 +100,8 @@ class ComposeStack(Stack):
     def container_ids(self) -> list[str]:
         return self.compose("ps", "-a", "-q", check=False).stdout.split()
 
-    def exited(self) -> list[ReplicaExit]:
+    def inspect(self) -> list[dict[str, str]]:
+        """Each container of the project, as `docker inspect` sees it now."""
         ids = self.container_ids()
         if not ids:
             return []
@@ -110,21 +112,42 @@ class ComposeStack(Stack):
             timeout=60,
             check=False,
         )
-        gone = []
+        fields = ("id", "name", "service", "number", "status", "exit_code", "oom_killed")
         # Matched by id: a container removed meanwhile is missing from the answer.
-        for line in inspect.stdout.splitlines():
-            container_id, name, service, status, exit_code, oom_killed = line.split("|")
-            if status in ("running", "restarting", "created"):
+        return [
+            dict(zip(fields, line.split("|"), strict=True)) for line in inspect.stdout.splitlines()
+        ]
+
+    def member(self, container: dict[str, str]) -> Member:
+        replica = container["number"] if container["service"] == self.service else ""
+        return Member(container["service"], replica, container_id=container["id"])
+
+    def exited(self) -> list[ReplicaExit]:
+        gone = []
+        for container in self.inspect():
+            if container["status"] in ("running", "restarting", "created"):
                 continue
-            if service != self.service and exit_code == "0":
+            if container["service"] != self.service and container["exit_code"] == "0":
                 continue  # a one-shot helper service that finished its job
-            reason = "was OOMKilled" if oom_killed == "true" else f"is {status}"
+            oom = container["oom_killed"] == "true"
+            reason = "was OOMKilled" if oom else f"is {container['status']}"
             gone.append(
                 ReplicaExit(
-                    name.lstrip("/"), int(exit_code), reason, self.container_log(container_id)
+                    container["name"].lstrip("/"),
+                    int(container["exit_code"]),
+                    reason,
+                    self.container_log(container["id"]),
+                    self.member(container).label,
                 )
             )
         return gone
+
+    def members(self) -> list[Member]:
+        return [
+            self.member(container)
+            for container in self.inspect()
+            if container["status"] == "running"
+        ]
 
     def container_log(self, container_id: str) -> str:
         logs = subprocess.run(

@@ -19,9 +19,14 @@ READY_POLL_S = 0.5
 STATE_FILE = "state.json"
 
 
+def model_env(settings: StackSettings, target: str) -> dict[str, str]:
+    """What the model workers are configured with: the matrix's settings on the target device."""
+    return {"DEVICE": "cuda" if target == "gpu" else "cpu", **settings.env}
+
+
 def services_env(settings: StackSettings, target: str, models: int) -> dict[str, str]:
     """The services' environment: the matrix's, plus what the scale and target decide."""
-    env = {"DEVICE": "cuda" if target == "gpu" else "cpu", **settings.env}
+    env = model_env(settings, target)
     env["EXPECTED_WORKERS"] = str(models)
     env["API_PORT"] = str(api_port(settings.host))
     # A free port, so Redis on the host network (local backend, hostnet override) never collides.

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import REPO_ROOT
 from harness.matrix import StackSettings
-from harness.stack.base import ReplicaExit, Stack, StackError, log_tail
+from harness.stack.base import Member, ReplicaExit, Stack, StackError, log_tail
 
 STOP_GRACE_S = 10.0
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,7 +66,7 @@ def start_ticks(pid: int) -> int | None:
 
 @dataclass
 class LocalProcess:
-    name: str
+    name: str  # the service, numbered when it is the scaled one: model-1, model-2
     args: list[str]
     env: dict[str, str]
     log: Path
@@ -148,10 +148,16 @@ class LocalStack(Stack):
     backend = "local"
 
     def __init__(
-        self, target: str, models: int, env: dict[str, str], processes: list[LocalProcess]
+        self,
+        target: str,
+        models: int,
+        env: dict[str, str],
+        processes: list[LocalProcess],
+        scale_service: str,
     ) -> None:
         super().__init__(target, models, env)
         self.processes = processes
+        self.scale_service = scale_service
 
     @classmethod
     def create(
@@ -191,7 +197,7 @@ class LocalStack(Stack):
                         log=state_dir / "logs" / f"{label}.log",
                     )
                 )
-        return cls(target, models, env, processes)
+        return cls(target, models, env, processes, scaled)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "LocalStack":
@@ -206,7 +212,9 @@ class LocalStack(Stack):
             )
             for entry in state["processes"]
         ]
-        return cls(state["target"], state["models"], state["env"], processes)
+        return cls(
+            state["target"], state["models"], state["env"], processes, state["scale_service"]
+        )
 
     def start(self) -> None:
         for process in self.processes:
@@ -220,7 +228,9 @@ class LocalStack(Stack):
                 continue
             code = process.exit_code()
             reason = f"was killed by signal {-code}" if code is not None and code < 0 else "exited"
-            gone.append(ReplicaExit(process.name, code, reason, log_tail(process.log)))
+            gone.append(
+                ReplicaExit(process.name, code, reason, log_tail(process.log), process.name)
+            )
         return gone
 
     def restore(self) -> None:
@@ -228,6 +238,13 @@ class LocalStack(Stack):
             if process.pid is not None and not process.running():
                 process.signal_group(signal.SIGKILL)
                 process.launch()
+
+    def members(self) -> list[Member]:
+        return [
+            Member(*_service_and_replica(process.name, self.scale_service), pid=process.pid)
+            for process in self.processes
+            if process.pid is not None and process.running()
+        ]
 
     def logs(self) -> str:
         return "\n".join(
@@ -251,4 +268,13 @@ class LocalStack(Stack):
     def backend_state(self) -> dict[str, Any]:
         return {
             "processes": [process.as_state() for process in self.processes],
+            "scale_service": self.scale_service,
         }
+
+
+def _service_and_replica(name: str, scale_service: str) -> tuple[str, str]:
+    """`model-2` of the scaled service `model` is replica "2" of it; `api` is the api."""
+    prefix = f"{scale_service}-"
+    if name.startswith(prefix) and name[len(prefix) :].isdigit():
+        return scale_service, name[len(prefix) :]
+    return name, ""

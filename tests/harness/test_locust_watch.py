@@ -27,6 +27,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         scale_service="model",
         ready_path="/ready",
         ready_replicas_field="workers",
+        metrics_path="/metrics",
         procfile=procfile,
         env={},
     )

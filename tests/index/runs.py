@@ -18,13 +18,14 @@ def make_stats(
         requests=requests,
         failures=failures,
         rps=rps,
-        median_ms=50.0,
-        average_ms=55.0,
+        mean_ms=55.0,
         p50_ms=50.0,
         p90_ms=p90_ms,
         p95_ms=p95_ms,
         p99_ms=150.0,
+        p999_ms=190.0,
         max_ms=200.0,
+        exact=True,
     )
 
 

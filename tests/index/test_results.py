@@ -39,7 +39,9 @@ def test_every_fixture_run_is_read_with_the_numbers_of_its_csv():
         assert run.stats.p90_ms == float(row["90%"])
         assert run.stats.p95_ms == float(row["95%"])
         assert run.stats.p99_ms == float(row["99%"])
-        assert run.stats.median_ms == float(row["Median Response Time"])
+        assert run.stats.mean_ms == float(row["Average Response Time"])
+        assert run.stats.p999_ms == float(row["99.9%"])
+        assert run.stats.exact is False
 
 
 def test_the_fixtures_hold_a_failed_run_with_its_reason_and_log():

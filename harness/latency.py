@@ -1,0 +1,127 @@
+"""Exact latencies of a run, from what locust/recorder.py wrote (its only reader).
+
+`S.hdr` is an HdrHistogram interval log: one histogram of every request's latency (µs) per
+second of the measured window; `S.intervals.csv` counts requests, failures and the load
+generator's own counters per second. Adding the interval histograms of any time range gives
+that range's exact distribution (within the histogram's 3 significant digits).
+"""
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+PERCENTILES = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0, "p999_ms": 99.9}
+WINDOW_LINE = re.compile(r"#\[MeasuredWindow: ([\d.]+) to ([\d.]+)")
+
+
+class LatencyFileError(ValueError):
+    """A latency file that cannot be read; the message names it."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    """The distribution of one span of time: every figure exact to the histogram's precision."""
+
+    requests: int
+    failures: int
+    seconds: float
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    p999_ms: float | None
+    max_ms: float | None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class Interval:
+    start_s: float  # from the start of the measured window
+    length_s: float
+    encoded: str | None  # the second's histogram, as the log holds it; None: no request ended
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class IntervalLog:
+    window_start: float  # seconds since the epoch
+    window_s: float
+    intervals: list[Interval]
+
+    def span(self, start_s: float, end_s: float) -> Latency:
+        """The distribution of the seconds that start in [start_s, end_s) of the window."""
+        chosen = [one for one in self.intervals if start_s <= one.start_s < end_s]
+        merged: HdrHistogram | None = None
+        failures = 0
+        for one in chosen:
+            failures += one.counters.get("failures", 0)
+            if one.encoded is None:
+                continue
+            # Each histogram carries its own range and precision: the first sets the merge's.
+            histogram = HdrHistogram.decode(one.encoded.encode())
+            if merged is None:
+                merged = histogram
+            else:
+                merged.add(histogram)
+        seconds = min(end_s, self.window_s) - max(start_s, 0.0)
+        return summarize(merged, failures, seconds)
+
+    def whole(self) -> Latency:
+        return self.span(0.0, self.window_s)
+
+    def counter(self, name: str) -> int:
+        return sum(one.counters.get(name, 0) for one in self.intervals)
+
+
+def summarize(histogram: HdrHistogram | None, failures: int, seconds: float) -> Latency:
+    count = 0 if histogram is None else histogram.get_total_count()
+    if histogram is None or count == 0:
+        return Latency(0, failures, seconds, None, None, None, None, None, None, None)
+    values = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
+    figures = {name: values[percentile] / 1000 for name, percentile in PERCENTILES.items()}
+    return Latency(
+        requests=count,
+        failures=failures,
+        seconds=seconds,
+        mean_ms=histogram.get_mean_value() / 1000,
+        max_ms=histogram.get_max_value() / 1000,
+        **figures,
+    )
+
+
+def read_interval_log(hdr_path: Path, intervals_path: Path) -> IntervalLog:
+    """The two files of one run, joined per second."""
+    try:
+        hdr_lines = hdr_path.read_text().splitlines()
+        with intervals_path.open(newline="") as table:
+            rows = list(csv.DictReader(table))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise LatencyFileError(f"{hdr_path}: cannot be read: {error}") from None
+    window = next((WINDOW_LINE.match(line) for line in hdr_lines if WINDOW_LINE.match(line)), None)
+    if window is None:
+        raise LatencyFileError(f"{hdr_path}: no #[MeasuredWindow: ...] line")
+    window_start, window_end = float(window.group(1)), float(window.group(2))
+    encoded_at: dict[str, str] = {}
+    for line in hdr_lines:
+        if not line or line.startswith(("#", '"')):
+            continue
+        start, _length, _max, encoded = line.split(",", 3)
+        encoded_at[f"{float(start):.3f}"] = encoded
+    intervals = []
+    for row in rows:
+        start = f"{float(row.pop('start_s')):.3f}"
+        length = float(row.pop("length_s"))
+        counters = {name: int(value) for name, value in row.items()}
+        intervals.append(Interval(float(start), length, encoded_at.get(start), counters))
+    return IntervalLog(window_start, window_end - window_start, intervals)

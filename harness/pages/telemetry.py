@@ -1,0 +1,177 @@
+"""What the pages show of a run's telemetry: its time breakdown as one stacked bar, its peak
+resources in a table, and its own page (S.telemetry.html) with the resources over time.
+
+A run's page is written once, by `write_run_pages`, for every run that has a resources table
+and no page yet, so the index stays quick however many runs there are.
+"""
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import charts
+from harness.analysis import limits
+from harness.analysis.explanations import stage_name
+from harness.analysis.formatting import format_ms, format_percent_whole
+from harness.pages.render import environment, write_page
+from harness.record import RESOURCES_SUFFIX
+from harness.results import Run
+from harness.telemetry.table import GPU, LOCUST, MACHINE
+
+RUN_PAGE_SUFFIX = ".telemetry.html"
+# One colour per stage, in the order a request meets them; the client's share is grey.
+STAGE_COLOURS = (
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#E69F00",
+    "#CC79A7",
+    "#0072B2",
+    "#D55E00",
+    "#7f5fa6",
+    "#999999",
+)
+CLIENT_COLOUR = "#bbbbbb"
+
+
+@dataclass(frozen=True)
+class Segment:
+    label: str
+    mean_ms: float
+    share: float  # of the bar, 0..1
+    colour: str
+
+    @property
+    def hint(self) -> str:
+        return f"{self.label}: {format_ms(self.mean_ms)} ms ({format_percent_whole(self.share)})"
+
+
+@dataclass(frozen=True)
+class BreakdownBar:
+    run: Run
+    segments: list[Segment]  # empty: the stack reports no stages
+
+    @property
+    def dominant(self) -> Segment | None:
+        return max(self.segments, key=lambda segment: segment.mean_ms, default=None)
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    run: Run
+    cpu_peak: dict[str, float]  # by service, % of one core (the busiest replica's)
+    rss_peak: dict[str, float]  # by member label, MiB
+    page: Path | None
+
+
+@dataclass(frozen=True)
+class ResourceTable:
+    services: list[str]
+    members: list[str]
+    rows: list[ResourceRow]
+
+
+def breakdown_bar(run: Run) -> BreakdownBar:
+    shares = limits.time_shares(run) or []
+    segments = [
+        Segment(
+            stage_name(share.stage),
+            share.mean_ms,
+            share.share,
+            CLIENT_COLOUR
+            if share.stage == limits.CLIENT
+            else STAGE_COLOURS[index % len(STAGE_COLOURS)],
+        )
+        for index, share in enumerate(shares)
+    ]
+    return BreakdownBar(run, segments)
+
+
+def legend_entries(bars: list[BreakdownBar]) -> list[tuple[str, str]]:
+    """Each stage once, in the order the bars show them: (label, colour)."""
+    entries: dict[str, str] = {}
+    for bar in bars:
+        for segment in bar.segments:
+            entries.setdefault(segment.label, segment.colour)
+    return list(entries.items())
+
+
+def resource_table(runs: list[Run]) -> ResourceTable:
+    rows, services, members = [], {}, {}
+    for run in runs:
+        resources = run.record.resources
+        if resources is None:
+            continue
+        cpu: dict[str, float] = defaultdict(float)
+        rss: dict[str, float] = {}
+        for member in resources.members:
+            cpu[member.service] = max(cpu[member.service], member.cpu_peak)
+            services[member.service] = None
+            if member.service not in (LOCUST,):
+                rss[member.label] = member.rss_peak_mib
+                members[member.label] = None
+        cpu[MACHINE] = resources.machine_cpu_peak
+        page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
+        rows.append(ResourceRow(run, dict(cpu), rss, page if page.is_file() else None))
+    ordered = sorted(services, key=lambda service: (service == LOCUST, service))
+    return ResourceTable([*ordered, MACHINE], sorted(members), rows)
+
+
+def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
+    """The page of every run that has a resources table and no page yet."""
+    template = None
+    for run in runs:
+        table = run.directory / f"{run.stem}{RESOURCES_SUFFIX}"
+        page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
+        if not table.is_file() or page.is_file():
+            continue
+        if template is None:
+            template = environment(reports_dir).get_template("run.html.j2")
+        bar = breakdown_bar(run)
+        write_page(
+            page,
+            template.render(
+                run=run,
+                bar=bar,
+                legend_entries=legend_entries([bar]),
+                charts=_over_time(table),
+                findings=limits.saturations(run),
+                reports_dir=reports_dir,
+            ),
+        )
+
+
+def _over_time(table: Path) -> list[charts.Chart]:
+    """CPU and memory of each member (and each GPU) against time, from the run's table."""
+    cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    gpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    with table.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            label = f"{row['service']}-{row['replica']}" if row["replica"] else row["service"]
+            t_s = float(row["t_s"])
+            if row["service"] == GPU:
+                gpu[f"GPU {row['replica']} util %"].append((t_s, float(row["gpu_util_percent"])))
+                continue
+            if row["cpu_percent"]:
+                cpu[label].append((t_s, float(row["cpu_percent"])))
+            if row["rss_mib"] and row["service"] != MACHINE:
+                memory[label].append((t_s, float(row["rss_mib"])))
+    made = [
+        charts.line_chart(
+            "CPU over time (% of one core)", "seconds", "% of a core", _series(cpu), hint_unit="%"
+        ),
+        charts.line_chart(
+            "Memory over time (resident)", "seconds", "MiB", _series(memory), hint_unit=" MiB"
+        ),
+    ]
+    if gpu:
+        made.append(charts.line_chart("GPU over time", "seconds", "%", _series(gpu), hint_unit="%"))
+    return made
+
+
+def _series(points: dict[str, list[tuple[float, float]]]) -> list[charts.Series]:
+    return [
+        charts.Series(label, values, index) for index, (label, values) in enumerate(points.items())
+    ]

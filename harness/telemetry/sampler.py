@@ -1,0 +1,128 @@
+"""A thread that samples, every interval while Locust runs, the CPU and memory of each member
+of the stack and of Locust, the machine, the GPUs, and the stack's /metrics; it writes each
+sample to the run's resources table as it goes (harness/telemetry/table.py: this module is its
+writer, summary.py its reader)."""
+
+import csv
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from harness.stack.base import Member
+from harness.telemetry.containers import ContainerCgroup
+from harness.telemetry.gpu import Gpus
+from harness.telemetry.processes import ProcessTree, machine_cpu_percent
+from harness.telemetry.stages import Snapshot, scrape
+from harness.telemetry.table import COLUMNS, GPU, LOCUST, MACHINE
+
+
+@dataclass
+class LastSeen:
+    """A member's last figures, for the failure reason when it dies mid-run."""
+
+    rss_mib: float
+    gpu_mem_mib: float | None
+
+
+@dataclass
+class Sampled:
+    started_at: float  # seconds since the epoch, t_s = 0 in the table
+    snapshots: list[tuple[float, Snapshot]] = field(default_factory=list)
+    last_seen: dict[str, LastSeen] = field(default_factory=dict)  # by member label
+
+
+class Sampler:
+    def __init__(
+        self,
+        members: list[Member],
+        locust_pid: int,
+        metrics_url: str | None,
+        interval_s: float,
+        table: Path,
+    ) -> None:
+        self._sources = [(member, _source(member)) for member in members]
+        self._sources.append((Member(LOCUST, ""), ProcessTree(locust_pid)))
+        self._metrics_url = metrics_url
+        self._interval_s = interval_s
+        self._table = table
+        self._gpus = Gpus()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
+        self.sampled = Sampled(started_at=time.time())
+
+    def start(self) -> None:
+        self._prime()
+        self._thread.start()
+
+    def stop(self) -> Sampled:
+        """Stop sampling; one last reading of /metrics, after the run, closes the window."""
+        self._stopped.set()
+        self._thread.join()
+        self._scrape()
+        self._gpus.close()
+        return self.sampled
+
+    def _prime(self) -> None:
+        # CPU figures are differences between two readings: take the first before t = 0.
+        for _member, source in self._sources:
+            if source is not None:
+                source.sample()
+        self._scrape()
+
+    def _run(self) -> None:
+        machine_cpu_percent()  # psutil keeps the machine's last reading per thread: this one's
+        with self._table.open("w", newline="") as table:
+            writer = csv.writer(table)
+            writer.writerow(COLUMNS)
+            while not self._stopped.wait(self._interval_s):
+                writer.writerows(self._sample())
+                table.flush()
+                self._scrape()
+
+    def _scrape(self) -> None:
+        if self._metrics_url is None:
+            return
+        snapshot = scrape(self._metrics_url)
+        if snapshot is not None:
+            self.sampled.snapshots.append((time.time(), snapshot))
+
+    def _sample(self) -> list[list]:
+        t_s = round(time.time() - self.sampled.started_at, 3)
+        devices, gpu_by_pid = self._gpus.sample()
+        rows = []
+        for member, source in self._sources:
+            figures = source.sample() if source is not None else None
+            if figures is None:
+                continue
+            cpu, rss = figures
+            gpu_mem = (
+                sum(gpu_by_pid.get(pid, 0.0) for pid in source.pids())
+                if self._gpus.available
+                else None
+            )
+            self.sampled.last_seen[member.label] = LastSeen(rss, gpu_mem)
+            rows.append([t_s, member.service, member.replica, _f(cpu), _f(rss), "", _f(gpu_mem)])
+        memory = psutil.virtual_memory()
+        used_mib = (memory.total - memory.available) / 2**20
+        rows.append([t_s, MACHINE, "", _f(machine_cpu_percent()), _f(used_mib), "", ""])
+        for device in devices:
+            rows.append(
+                [t_s, GPU, device.index, "", "", _f(device.util_percent), _f(device.memory_mib)]
+            )
+        return rows
+
+
+def _source(member: Member) -> ProcessTree | ContainerCgroup | None:
+    if member.pid is not None:
+        return ProcessTree(member.pid)
+    if member.container_id is not None:
+        cgroup = ContainerCgroup(member.container_id)
+        return cgroup if cgroup.found else None
+    return None
+
+
+def _f(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"

@@ -1,0 +1,204 @@
+"""Exact latencies for every request of the measured window, merged across Locust's processes.
+
+The harness loads this file beside the run's locustfile (`-f locustfile.py,recorder.py`), so any
+locustfile gets it, and names where to write with `--loadbench-prefix PREFIX`. Locust rounds
+response times above 100 ms to two significant digits; this records each one, in microseconds,
+into an HdrHistogram (1 µs to 60 s, 3 significant digits) per second of the measured window:
+from "spawning complete" (when Locust resets its statistics) to the stop. Workers send their
+finished seconds to the master with their regular reports; the master (or the only process)
+writes, when it quits:
+
+  PREFIX.hdr            the HdrHistogram interval log (its standard text form: one line per
+                        second, `start,length,max,encoded histogram`), every request's latency;
+  PREFIX.intervals.csv  per second: requests, failures, and the counters other parts of the load
+                        generator keep through `count()` (the open loop's late and dropped).
+
+Only this module writes these two files; harness/latency.py reads them.
+"""
+
+import csv
+import math
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from hdrh.histogram import HdrHistogram
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT_DIGITS = 3
+REPORT_KEY = "loadbench_intervals"
+COUNTERS = ("requests", "failures")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+class Recorder:
+    """This process's seconds of the measured window; the master's hold every process's."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[int, HdrHistogram] = {}
+        self.counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.window_start: float | None = None
+        self.window_end: float | None = None
+
+    def start(self) -> None:
+        self.histograms.clear()
+        self.counters.clear()
+        self.window_start = time.time()
+        self.window_end = None
+
+    def stop(self) -> None:
+        if self.window_start is not None and self.window_end is None:
+            self.window_end = time.time()
+
+    @property
+    def measuring(self) -> bool:
+        return self.window_start is not None and self.window_end is None
+
+    def record(self, response_time_ms: float, failed: bool) -> None:
+        second = math.floor(time.time())
+        histogram = self.histograms.get(second)
+        if histogram is None:
+            histogram = self.histograms[second] = new_histogram()
+        microseconds = min(max(round(response_time_ms * 1000), LOWEST_US), HIGHEST_US)
+        histogram.record_value(microseconds)
+        self.counters[second]["requests"] += 1
+        if failed:
+            self.counters[second]["failures"] += 1
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        if self.measuring:
+            self.counters[math.floor(time.time())][counter] += amount
+
+    def take_finished(self, everything: bool) -> list[dict]:
+        """The seconds that are over (all of them at the stop), encoded for the master."""
+        now = math.floor(time.time())
+        seconds = sorted(set(self.histograms) | set(self.counters))
+        taken = []
+        for second in seconds:
+            if not everything and second >= now:
+                continue
+            histogram = self.histograms.pop(second, None)
+            taken.append(
+                {
+                    "second": second,
+                    "histogram": histogram.encode().decode() if histogram is not None else None,
+                    "counters": dict(self.counters.pop(second, {})),
+                }
+            )
+        return taken
+
+    def merge(self, seconds: list[dict]) -> None:
+        for entry in seconds:
+            second = entry["second"]
+            if entry["histogram"] is not None:
+                histogram = self.histograms.get(second)
+                if histogram is None:
+                    histogram = self.histograms[second] = new_histogram()
+                histogram.decode_and_add(entry["histogram"])
+            for counter, amount in entry["counters"].items():
+                self.counters[second][counter] += amount
+
+    def write(self, prefix: str) -> None:
+        if self.window_start is None:
+            return  # the test never reached its measured window: nothing to report
+        start, end = self.window_start, self.window_end or time.time()
+        seconds = [s for s in sorted(set(self.histograms) | set(self.counters)) if s < end]
+        with open(f"{prefix}.hdr", "w") as log:
+            log.write("#[Histogram log format version 1.2]\n")
+            log.write(f"#[StartTime: {start:.3f} (seconds since epoch), {_iso(start)}]\n")
+            log.write(f"#[MeasuredWindow: {start:.3f} to {end:.3f} (seconds since epoch)]\n")
+            log.write(
+                '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n'
+            )
+            for second in seconds:
+                histogram = self.histograms.get(second)
+                if histogram is None or histogram.get_total_count() == 0:
+                    continue
+                begins, ends = max(second, start), min(second + 1, end)
+                log.write(
+                    f"{begins - start:.3f},{ends - begins:.3f},"
+                    f"{histogram.get_max_value() / 1000:.3f},{histogram.encode().decode()}\n"
+                )
+        names = list(COUNTERS) + sorted(
+            {name for second in seconds for name in self.counters.get(second, {})} - set(COUNTERS)
+        )
+        with open(f"{prefix}.intervals.csv", "w", newline="") as table:
+            writer = csv.writer(table)
+            writer.writerow(["start_s", "length_s", *names])
+            for second in seconds:
+                begins, ends = max(second, start), min(second + 1, end)
+                counters = self.counters.get(second, {})
+                writer.writerow(
+                    [f"{begins - start:.3f}", f"{ends - begins:.3f}"]
+                    + [counters.get(name, 0) for name in names]
+                )
+
+
+RECORDER = Recorder()
+
+
+def count(counter: str, amount: int = 1) -> None:
+    """For other parts of the load generator: add to a per-second counter of the window."""
+    RECORDER.count(counter, amount)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    parser.add_argument(
+        "--loadbench-prefix",
+        default="",
+        include_in_web_ui=False,
+        help="write PREFIX.hdr and PREFIX.intervals.csv for the measured window",
+    )
+
+
+@events.init.add_listener
+def _attach(environment, **_kwargs) -> None:
+    prefix = environment.parsed_options.loadbench_prefix if environment.parsed_options else ""
+    if not prefix:
+        return
+    runner = environment.runner
+
+    @environment.events.spawning_complete.add_listener
+    def _window_opens(user_count: int, **_kw) -> None:
+        RECORDER.start()
+
+    @environment.events.test_stopping.add_listener
+    def _window_closes(**_kw) -> None:
+        RECORDER.stop()
+
+    if not isinstance(runner, MasterRunner):
+
+        @environment.events.request.add_listener
+        def _each_request(response_time, exception, **_kw) -> None:
+            if RECORDER.measuring:
+                RECORDER.record(response_time, failed=exception is not None)
+
+    if isinstance(runner, WorkerRunner):
+
+        @environment.events.report_to_master.add_listener
+        def _send(client_id, data, **_kw) -> None:
+            data[REPORT_KEY] = RECORDER.take_finished(everything=not RECORDER.measuring)
+
+        return
+
+    if isinstance(runner, MasterRunner):
+
+        @environment.events.worker_report.add_listener
+        def _receive(client_id, data, **_kw) -> None:
+            RECORDER.merge(data.get(REPORT_KEY, []))
+
+    @environment.events.quitting.add_listener
+    def _write(**_kw) -> None:
+        RECORDER.stop()
+        RECORDER.write(prefix)
