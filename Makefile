@@ -26,6 +26,10 @@ bench-cpu:
 bench-gpu:
 	$(NOX) -s sweep -- --target gpu
 
+.PHONY: capacity  ## the highest request rate within the SLO at each scale (open-loop search)
+capacity:
+	$(NOX) -s capacity
+
 .PHONY: index  ## render reports/index.html from the reports there
 index:
 	$(INV) index

@@ -44,18 +44,15 @@ except MatrixError as error:
 @nox.session(venv_backend="none", default=False)
 @nox.parametrize("models", MATRIX.models_list)
 def sweep(session: nox.Session, models: int) -> None:
-    """Stack up at this many replicas, every users x spawn-rate run, stack down."""
-    session.run(
-        sys.executable,
-        "-m",
-        "invoke",
-        "sweep",
-        "--models",
-        str(models),
-        *session.posargs,
-        interrupt_timeout=TEARDOWN_GRACE_S,
-        terminate_timeout=TEARDOWN_GRACE_S,
-    )
+    """Stack up at this many replicas, every run of the matrix (closed, open loop), stack down."""
+    _invoke(session, "sweep", models)
+
+
+@nox.session(venv_backend="none", default=False)
+@nox.parametrize("models", MATRIX.models_list)
+def capacity(session: nox.Session, models: int) -> None:
+    """Stack up at this many replicas, find the highest Poisson rate within the SLO, stack down."""
+    _invoke(session, "capacity", models)
 
 
 @nox.session(venv_backend="none")
@@ -75,3 +72,18 @@ def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the repository."""
     session.run(sys.executable, "-m", "ruff", "check", *session.posargs)
     session.run(sys.executable, "-m", "ruff", "format", "--check", *session.posargs)
+
+
+def _invoke(session: nox.Session, task: str, models: int) -> None:
+    """One invoke task at one scale; arguments after `--` pass through."""
+    session.run(
+        sys.executable,
+        "-m",
+        "invoke",
+        task,
+        "--models",
+        str(models),
+        *session.posargs,
+        interrupt_timeout=TEARDOWN_GRACE_S,
+        terminate_timeout=TEARDOWN_GRACE_S,
+    )

@@ -11,7 +11,7 @@ from invoke import Collection, Context, Exit, task
 from harness import commands
 
 TARGET_HELP = "cpu or gpu (default: the first of the matrix's targets)"
-BACKEND_HELP = "auto, compose or local (default: the matrix's backend)"
+BACKEND_HELP = "auto or a backend: compose, local (default: the matrix's backend)"
 
 
 def _call(command: Callable[..., int], *args: object) -> None:
@@ -77,6 +77,21 @@ def sweep(
     _call(commands.sweep, models, target, backend, force)
 
 
+@task(
+    help={
+        "models": "replicas to search at (default: each of num_models_list in turn)",
+        "target": TARGET_HELP,
+        "backend": BACKEND_HELP,
+        "force": "search again from scratch instead of resuming",
+    }
+)
+def capacity(
+    c: Context, models: int = 0, target: str = "", backend: str = "", force: bool = False
+) -> None:
+    """The highest Poisson rate within the SLO at each scale: reports/{target}/capacity.json"""
+    _call(commands.capacity, models, target, backend, force)
+
+
 @task
 def index(c: Context) -> None:
     """Render reports/index.html from every run under reports/."""
@@ -101,4 +116,4 @@ def clean(c: Context, reports: bool = False) -> None:
     _call(commands.clean, reports)
 
 
-namespace = Collection(up, down, run, sweep, index, setup, images, clean)
+namespace = Collection(up, down, run, sweep, capacity, index, setup, images, clean)

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import REPO_ROOT
-from harness.ceiling import cached_ceiling
+from harness.ceiling import cached_ceiling, measure_ceiling
 from harness.images import ImageBuildError, build_offline_images
 from harness.interrupts import interruptible
 from harness.matrix import ClosedLoad, Matrix, MatrixError, RunPoint, load_matrix, parse_run_time
 from harness.pages.index import build_index
 from harness.run import execute_run
+from harness.search import search_at_scale
 from harness.stack import (
     StackError,
     UnknownBackend,
@@ -173,6 +174,37 @@ def sweep(models: int, target: str, backend: str, force: bool) -> int:
             return 0
         print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
         return 1
+
+    return guarded(measure)
+
+
+def capacity(models: int, target: str, backend: str, force: bool) -> int:
+    """The capacity search at one scale, or at every scale of the matrix when models is 0."""
+    matrix = _matrix()
+    scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
+    chosen_target = _target(matrix, target)
+    chosen_backend = _backend(matrix, backend)
+
+    def measure() -> int:
+        ceiling = (
+            measure_ceiling(model_env(matrix.stack, chosen_target)) if matrix.ceiling else None
+        )
+        found = [
+            search_at_scale(
+                matrix,
+                chosen_target,
+                scale,
+                chosen_backend,
+                reports_dir(),
+                stack_dir(),
+                ceiling,
+                force,
+            )
+            for scale in scales
+        ]
+        build_index(reports_dir(), matrix)
+        ended_early = [scale for scale in found if scale.note is not None]
+        return 1 if ended_early else 0
 
     return guarded(measure)
 

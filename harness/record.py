@@ -9,6 +9,7 @@ file's place when the record lacks it, and every other field is optional.
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from typing import Any
 from harness.ceiling import Ceiling
 from harness.latency import Latency
 from harness.machine import Machine
-from harness.matrix import ClosedLoad, RunPoint
+from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
 from harness.telemetry.stages import Breakdown, StageFigures
 from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
-# the in-process ceiling, Locust's processes.
+# the in-process ceiling, Locust's processes; open-loop runs (kind, rate, arrival,
+# max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat).
 SCHEMA = 2
 RECORD_SUFFIX = ".meta.json"
 # Locust's files, then the run's own log; each named stem + suffix.
@@ -42,6 +44,9 @@ RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX
 STATS_SUFFIX = "_stats.csv"
 HTML_SUFFIX = ".html"
 STATUSES = ("ok", "failed")
+STEM_PATTERN = re.compile(
+    r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
+)
 
 
 class RecordError(ValueError):
@@ -55,30 +60,48 @@ def number_label(value: float) -> str:
     return repr(float(value))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class RunName:
-    """Which run a file belongs to: its target folder and its stem."""
+    """Which run a file belongs to: its target folder and its stem.
+
+    Closed loop: `{models}_{users}_{spawn}`; open loop: `{models}_rate{rate}`; numbers as
+    written in the matrix. A repetition after the first adds `_r{n}`.
+    """
 
     target: str
     models: int
-    users: int
-    spawn_rate: float
+    load: Load
+    repeat: int = 1
 
     @classmethod
-    def of(cls, point: RunPoint) -> "RunName":
-        return cls(point.target, point.models, point.load.users, point.load.spawn_rate)
+    def of(cls, point: RunPoint, repeat: int = 1) -> "RunName":
+        return cls(point.target, point.models, point.load, repeat)
 
     @property
-    def spawn_rate_label(self) -> str:
-        return number_label(self.spawn_rate)
+    def kind(self) -> str:
+        return "open" if isinstance(self.load, OpenLoad) else "closed"
+
+    @property
+    def point_stem(self) -> str:
+        """The stem of the point, whichever repetition this is."""
+        if isinstance(self.load, OpenLoad):
+            return f"{self.models}_rate{number_label(self.load.rate)}"
+        return f"{self.models}_{self.load.users}_{number_label(self.load.spawn_rate)}"
 
     @property
     def stem(self) -> str:
-        return f"{self.models}_{self.users}_{self.spawn_rate_label}"
+        return self.point_stem if self.repeat == 1 else f"{self.point_stem}_r{self.repeat}"
 
     @property
-    def load(self) -> ClosedLoad:
-        return ClosedLoad(self.users, self.spawn_rate)
+    def spawn_rate_label(self) -> str:
+        return number_label(self.load.spawn_rate) if isinstance(self.load, ClosedLoad) else ""
+
+    def sort_key(self) -> tuple:
+        load = self.load
+        shape = (
+            (0, load.users, load.spawn_rate) if isinstance(load, ClosedLoad) else (1, load.rate, 0)
+        )
+        return (self.target, self.models, *shape, self.repeat)
 
     def path(self, reports: Path, suffix: str) -> Path:
         return reports / self.target / f"{self.stem}{suffix}"
@@ -88,16 +111,35 @@ class RunName:
 
     @classmethod
     def parse(cls, record_path: Path) -> "RunName":
-        """The name a record file's place says: `{target}/{models}_{users}_{spawn}.meta.json`."""
-        parts = record_path.name.removesuffix(RECORD_SUFFIX).split("_")
-        if len(parts) != 3:
-            raise RecordError(f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}")
+        """The name a record file's place says, e.g. `cpu/2_8_4.meta.json`, `cpu/2_rate40_r2...`."""
+        stem = record_path.name.removesuffix(RECORD_SUFFIX)
+        match = STEM_PATTERN.match(stem)
+        if match is None:
+            raise RecordError(
+                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}"
+                " or {models}_rate{rate} (then _r{repeat})"
+            )
         try:
-            return cls(record_path.parent.name, int(parts[0]), int(parts[1]), float(parts[2]))
+            if match["rate"] is not None:
+                load: Load = OpenLoad(float(match["rate"]))
+            else:
+                load = ClosedLoad(int(match["users"]), float(match["spawn"]))
+            repeat = int(match["repeat"] or 1)
+            return cls(record_path.parent.name, int(match["models"]), load, repeat)
         except ValueError:
             raise RecordError(
                 f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}} with numbers"
             ) from None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An open-loop run's arrivals: how many were due, sent late, or dropped at the cap."""
+
+    scheduled: int
+    late: int
+    dropped: int
+    achieved_rate: float  # arrivals sent per second of the schedule
 
 
 @dataclass(frozen=True)
@@ -125,7 +167,16 @@ class RunRecord:
     stages: Breakdown | None = None  # None: the stack exposes no request stages
     resources: ResourceUse | None = None
     ceiling: Ceiling | None = None
+    # Why the run does not count (harness/run/validity.py); None: recorded before schema 2.
+    invalid_reasons: tuple[str, ...] | None = None
+    schedule: Schedule | None = None  # open loop: what the load generator sent of its schedule
     schema: int = SCHEMA
+
+    @property
+    def valid(self) -> bool:
+        if self.invalid_reasons is None:
+            return not self.locust_cpu_warning
+        return not self.invalid_reasons
 
     def to_json(self) -> str:
         machine = self.machine
@@ -134,9 +185,8 @@ class RunRecord:
                 "schema": SCHEMA,
                 "target": self.name.target,
                 "models": self.name.models,
-                "users": self.name.users,
-                "spawn_rate": self.name.spawn_rate,
-                "spawn_rate_label": self.name.spawn_rate_label,
+                "repeat": self.name.repeat,
+                **_load_json(self.name.load),
                 "run_time": self.run_time,
                 "run_time_s": self.run_time_s,
                 "ramp_s": self.ramp_s,
@@ -166,6 +216,11 @@ class RunRecord:
                 "stages": _stages_json(self.stages),
                 "resources": _resources_json(self.resources),
                 "ceiling": None if self.ceiling is None else vars(self.ceiling),
+                "valid": self.valid,
+                "invalid_reasons": None
+                if self.invalid_reasons is None
+                else list(self.invalid_reasons),
+                "schedule": None if self.schedule is None else vars(self.schedule),
             },
             indent=2,
         )
@@ -191,11 +246,10 @@ class RunRecord:
         name = RunName(
             target=str(raw.get("target", named.target)),
             models=_positive_integer(raw.get("models", named.models), "models", record_path),
-            users=_positive_integer(raw.get("users", named.users), "users", record_path),
-            spawn_rate=_positive_number(
-                raw.get("spawn_rate", named.spawn_rate), "spawn_rate", record_path
-            ),
+            load=_load(raw, named.load, record_path),
+            repeat=_positive_integer(raw.get("repeat", named.repeat), "repeat", record_path),
         )
+        reasons = raw.get("invalid_reasons")
         files = raw.get("files")
         return cls(
             name=name,
@@ -221,6 +275,8 @@ class RunRecord:
             stages=_parsed(_stages, raw.get("stages")),
             resources=_parsed(_resources, raw.get("resources")),
             ceiling=_parsed(lambda value: Ceiling(**value), raw.get("ceiling")),
+            invalid_reasons=tuple(map(str, reasons)) if isinstance(reasons, list) else None,
+            schedule=_parsed(lambda value: Schedule(**value), raw.get("schedule")),
             schema=_integer(raw.get("schema")) or 0,
         )
 
@@ -279,6 +335,39 @@ def _number(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _load_json(load: Load) -> dict[str, Any]:
+    if isinstance(load, OpenLoad):
+        return {
+            "kind": "open",
+            "rate": load.rate,
+            "rate_label": number_label(load.rate),
+            "arrival": load.arrival,
+            "max_in_flight": load.max_in_flight,
+        }
+    return {
+        "kind": "closed",
+        "users": load.users,
+        "spawn_rate": load.spawn_rate,
+        "spawn_rate_label": number_label(load.spawn_rate),
+    }
+
+
+def _load(raw: dict[str, Any], named: Load, record_path: Path) -> Load:
+    """The load as recorded, else as the file's name says (records before schema 2)."""
+    if isinstance(named, OpenLoad):
+        return OpenLoad(
+            rate=_positive_number(raw.get("rate", named.rate), "rate", record_path),
+            arrival=str(raw.get("arrival", named.arrival)),
+            max_in_flight=_integer(raw.get("max_in_flight")) or named.max_in_flight,
+        )
+    return ClosedLoad(
+        users=_positive_integer(raw.get("users", named.users), "users", record_path),
+        spawn_rate=_positive_number(
+            raw.get("spawn_rate", named.spawn_rate), "spawn_rate", record_path
+        ),
+    )
 
 
 def _parsed(read: Any, value: Any) -> Any:

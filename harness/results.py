@@ -64,12 +64,23 @@ class Run:
         return self.record.name.models
 
     @property
+    def kind(self) -> str:
+        """ "closed" (users x spawn rate) or "open" (an arrival rate)."""
+        return self.record.name.kind
+
+    @property
     def users(self) -> int:
-        return self.record.name.users
+        """A closed-loop run's users (ask `kind` first)."""
+        return self.record.name.load.users
 
     @property
     def spawn_rate(self) -> float:
-        return self.record.name.spawn_rate
+        return self.record.name.load.spawn_rate
+
+    @property
+    def rate(self) -> float:
+        """An open-loop run's arrival rate (ask `kind` first)."""
+        return self.record.name.load.rate
 
     @property
     def stem(self) -> str:
@@ -81,8 +92,13 @@ class Run:
 
     @property
     def measured(self) -> bool:
-        """A run whose numbers can be compared: it finished and answered requests."""
+        """A run whose numbers exist: it finished and answered requests."""
         return self.status == "ok" and self.stats is not None and self.stats.requests > 0
+
+    @property
+    def counts(self) -> bool:
+        """A run whose numbers may feed a conclusion: measured, and valid (run/validity.py)."""
+        return self.measured and self.record.valid
 
     @property
     def html_report(self) -> Path | None:
@@ -118,7 +134,7 @@ def gather(reports_dir: Path) -> Gathered:
             runs.append(read_run(record_path))
         except RecordError as error:
             unreadable.append(UnreadableRun(path=record_path, problem=str(error)))
-    runs.sort(key=lambda run: run.record.name)
+    runs.sort(key=lambda run: run.record.name.sort_key())
     return Gathered(runs=runs, unreadable=unreadable)
 
 

@@ -5,16 +5,15 @@ loses a replica is marked failed and the stack is restored before the next point
 comes down on success, error and Ctrl-C alike.
 """
 
-import sys
 import time
 from pathlib import Path
 
 from harness.ceiling import measure_ceiling
-from harness.matrix import Matrix, RunPoint
-from harness.pages.index import build_index
+from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.pages.index import refresh_index
 from harness.record import RunName, is_complete, number_label
 from harness.run import execute_run
-from harness.run.closed import locust_run_time_s
+from harness.run.locust import expected_seconds
 from harness.stack import bring_down, bring_up, restore
 from harness.stack.lifecycle import model_env
 
@@ -31,18 +30,15 @@ def format_duration(seconds: float) -> str:
 
 
 def progress_line(index: int, total: int, point: RunPoint, seconds_left: float) -> str:
+    load = point.load
+    if isinstance(load, OpenLoad):
+        shape = f"rate={number_label(load.rate)}/s ({load.arrival})"
+    else:
+        shape = f"users={load.users} spawn={number_label(load.spawn_rate)}"
     return (
-        f"[run {index}/{total}] {point.target} models={point.models} users={point.load.users} "
-        f"spawn={number_label(point.load.spawn_rate)} — ~{format_duration(seconds_left)} left"
+        f"[run {index}/{total}] {point.target} models={point.models} {shape}"
+        f" — ~{format_duration(seconds_left)} left"
     )
-
-
-def refresh_index(reports: Path, matrix: Matrix) -> None:
-    """The index follows every run; a broken index never stops the measurements."""
-    try:
-        build_index(reports, matrix)
-    except Exception as error:  # whatever broke the index, the measurements go on
-        print(f"index: not rebuilt: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def sweep_at_scale(
@@ -62,7 +58,7 @@ def sweep_at_scale(
         print(f"{skipped} of {len(points)} runs already complete, skipped (--force redoes them)")
     if not pending:
         return True
-    nominal = {point: locust_run_time_s(point) for point in pending}
+    nominal = {point: expected_seconds(point) for point in pending}
     overheads: list[float] = []
     all_ok = True
     # Before the stack starts, so that nothing else competes for the cores.
@@ -84,10 +80,10 @@ def sweep_at_scale(
             else:
                 all_ok = False
                 print(f"  FAILED: {name}: {outcome.failure_reason}", flush=True)
-            if outcome.locust_cpu_warning:
+            if outcome.status == "ok" and outcome.invalid_reasons:
                 print(
-                    "  warning: Locust's CPU was saturated: these numbers measure the load "
-                    "generator, not the stack (raise locust_processes in the matrix)",
+                    f"  INVALID: {'; '.join(outcome.invalid_reasons)}: these numbers measure the"
+                    " load generator, not the stack (README: valid runs)",
                     flush=True,
                 )
             refresh_index(reports, matrix)

@@ -44,24 +44,36 @@ def stage_name(stage: str) -> str:
 
 
 def limit_sentences(runs: list[Run]) -> list[str]:
-    by_scale: dict[tuple[str, int], list[Run]] = defaultdict(list)
+    """Per scale, along the closed loop's users (else the open loop's rates)."""
+    closed: dict[tuple[str, int], list[Run]] = defaultdict(list)
     for run in figures.representatives(runs):
-        by_scale[(run.target, run.models)].append(run)
+        closed[(run.target, run.models)].append(run)
+    opened: dict[tuple[str, int], list[Run]] = defaultdict(list)
+    for run in sorted((run for run in runs if run.kind == "open" and run.counts), key=_rate):
+        opened[(run.target, run.models)].append(run)
     sentences = []
-    for (target, models), along_users in sorted(by_scale.items()):
-        highest, lowest = along_users[-1], along_users[0]
-        sentences.append(_at_load(f"{target}, {plural(models, 'replica')}", highest))
+    for target, models in sorted(set(closed) | set(opened)):
+        along = closed.get((target, models)) or opened[(target, models)]
+        highest, lowest = along[-1], along[0]
+        scale = f"{target}, {plural(models, 'replica')}"
+        sentences.append(_at_load(scale, highest))
         if lowest is not highest:
             shares = limits.time_shares(lowest)
             if shares is not None:
-                sentences.append(
-                    _overhead(f"{target}, {plural(models, 'replica')}", lowest, shares)
-                )
+                sentences.append(_overhead(scale, lowest, shares))
     return sentences
 
 
+def _rate(run: Run) -> float:
+    return run.rate
+
+
+def _load(run: Run) -> str:
+    return plural(run.users, "user") if run.kind == "closed" else f"{format_rps(run.rate)} req/s"
+
+
 def _at_load(scale: str, run: Run) -> str:
-    parts = [f"{scale} at {plural(run.users, 'user')}:"]
+    parts = [f"{scale} at {_load(run)}:"]
     shares = limits.time_shares(run)
     if shares is None:
         parts.append("the stack reports no request stages, so where the time goes is unknown;")
@@ -100,10 +112,7 @@ def _overhead(scale: str, run: Run, shares: list[limits.Share]) -> str:
     model_ms = sum(share.mean_ms for share in model)
     added_ms = run.stats.mean_ms - model_ms
     top = limits.dominant(shares)
-    said = (
-        f"{scale} at {plural(run.users, 'user')}:"
-        f" {format_percent_whole(top.share)} is {stage_name(top.stage)}"
-    )
+    said = f"{scale} at {_load(run)}: {format_percent_whole(top.share)} is {stage_name(top.stage)}"
     if model:
         said += (
             f"; decode and inference take {format_ms(model_ms)} ms of"

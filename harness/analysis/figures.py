@@ -97,6 +97,11 @@ def slo_breach(slo: Slo, stats: Stats) -> Breach | None:
     return None
 
 
+def closed_counting(runs: Iterable[Run]) -> list[Run]:
+    """The closed-loop runs that may feed a conclusion: measured and valid."""
+    return [run for run in runs if run.kind == "closed" and run.counts]
+
+
 def one_per_users(
     items: Iterable[T], group: Callable[[T], tuple], spawn_rate: Callable[[T], float]
 ) -> list[T]:
@@ -123,7 +128,7 @@ def at_highest_load(
 def representatives(runs: Iterable[Run]) -> list[Run]:
     """One measured run per target, replicas and users (see `one_per_users`)."""
     return one_per_users(
-        (run for run in runs if run.measured),
+        closed_counting(runs),
         group=lambda run: (run.target, run.models, run.users),
         spawn_rate=lambda run: run.spawn_rate,
     )
@@ -132,7 +137,7 @@ def representatives(runs: Iterable[Run]) -> list[Run]:
 def scalings(runs: Iterable[Run]) -> list[Scaling]:
     """Every point measured at 1 replica and at N > 1 replicas, on the same target."""
     measured = {
-        (run.target, run.models, run.users, run.spawn_rate): run for run in runs if run.measured
+        (run.target, run.models, run.users, run.spawn_rate): run for run in closed_counting(runs)
     }
     found = []
     for (target, models, users, spawn_rate), run in sorted(measured.items()):
@@ -145,7 +150,7 @@ def scalings(runs: Iterable[Run]) -> list[Scaling]:
 
 def gpu_cpu_pairs(runs: Iterable[Run]) -> list[GpuCpu]:
     measured = {
-        (run.target, run.models, run.users, run.spawn_rate): run for run in runs if run.measured
+        (run.target, run.models, run.users, run.spawn_rate): run for run in closed_counting(runs)
     }
     pairs = []
     for (target, models, users, spawn_rate), cpu_run in sorted(measured.items()):
@@ -177,7 +182,7 @@ def slo_breaks(runs: Iterable[Run], slo: Slo) -> list[SloBreak]:
 
 def best_configuration(runs: Iterable[Run], slo: Slo) -> Run | None:
     """Highest throughput within the SLO; on a tie (as shown, 0.1 req/s) the fewest replicas."""
-    within = [run for run in runs if run.measured and slo_breach(slo, run.stats) is None]
+    within = [run for run in closed_counting(runs) if slo_breach(slo, run.stats) is None]
     if not within:
         return None
     return min(within, key=lambda run: (-round(run.stats.rps, 1), run.models, run.users))

@@ -1,7 +1,7 @@
 """How numbers read on the page and in sentences: one formatter per kind of figure."""
 
 from harness.analysis.figures import Breach
-from harness.matrix import Slo
+from harness.matrix import Load, OpenLoad, Slo
 from harness.record import number_label
 
 
@@ -44,3 +44,10 @@ def describe_slo(slo: Slo) -> str:
     return (
         f"p95 ≤ {format_ms(slo.p95_ms)} ms and failures ≤ {format_percent(slo.max_failure_ratio)}"
     )
+
+
+def describe_load(load: Load) -> str:
+    """A run's load as a person says it: "8 users, spawn 4/s" or "40 req/s (poisson)"."""
+    if isinstance(load, OpenLoad):
+        return f"{number_label(load.rate)} req/s ({load.arrival})"
+    return f"{plural(load.users, 'user')}, spawn {number_label(load.spawn_rate)}/s"

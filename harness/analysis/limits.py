@@ -4,7 +4,7 @@ how close the replicas came to their in-process ceiling. Pure functions over one
 from dataclasses import dataclass
 
 from harness.results import Run
-from harness.telemetry.summary import MemberUse
+from harness.telemetry.summary import LOCUST_SATURATED, MemberUse
 from harness.telemetry.table import LOCUST
 
 CLIENT = "client"  # the client's latency beyond the stack's stages: HTTP, the network, Locust
@@ -12,7 +12,6 @@ MODEL_SERVICE = "model"
 API_SERVICES = ("api", "api-hostnet")
 # Busy enough to be the limit: a process at this share of what it can use.
 SATURATED = 0.85
-LOCUST_SATURATED = 0.90  # the load generator measures itself from here (README)
 MEMORY_GROWTH = 0.20  # a replica whose memory grew this much during the window
 
 
@@ -80,10 +79,9 @@ def saturations(run: Run) -> list[Saturation]:
     for api in (member for member in resources.members if member.service in API_SERVICES):
         if api.cpu_mean >= SATURATED * 100:
             found.append(Saturation("api", api.cpu_mean / 100, api.label))
-    locust = resources.locust
-    processes = max(1, min(run.record.locust_processes or 1, resources.cores))
-    if locust is not None and locust.cpu_mean >= LOCUST_SATURATED * 100 * processes:
-        found.append(Saturation("locust", locust.cpu_mean / (100 * processes), LOCUST))
+    locust_busy = resources.locust_busy(run.record.locust_processes or 1)
+    if locust_busy is not None and locust_busy >= LOCUST_SATURATED:
+        found.append(Saturation("locust", locust_busy, LOCUST))
     machine_share = resources.machine_cpu_mean / (100 * max(resources.cores, 1))
     if machine_share >= SATURATED:
         found.append(Saturation("machine", machine_share, f"{resources.cores} cores"))
@@ -92,13 +90,6 @@ def saturations(run: Run) -> list[Saturation]:
         if growth >= MEMORY_GROWTH:
             found.append(Saturation("memory", growth, member.label))
     return found
-
-
-def load_generator_saturated(run: Run) -> bool:
-    """The run measured Locust rather than the stack: it said so, or its CPU shows it."""
-    return run.record.locust_cpu_warning or any(
-        found.what == "locust" for found in saturations(run)
-    )
 
 
 def ceiling_share(run: Run) -> CeilingShare | None:

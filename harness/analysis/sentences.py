@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.analysis import explanations, figures
+from harness.analysis import explanations, figures, open_loop
 from harness.analysis.formatting import (
     describe_breach,
     describe_slo,
@@ -14,6 +14,7 @@ from harness.analysis.formatting import (
     format_spawn,
     plural,
 )
+from harness.capacity import CapacityFile
 from harness.matrix import Slo
 from harness.results import Run
 
@@ -26,8 +27,8 @@ class Section:
     sentences: list[str]
 
 
-def conclusions(runs: list[Run], slo: Slo) -> list[Section]:
-    if not any(run.measured for run in runs):
+def conclusions(runs: list[Run], slo: Slo, capacities: list[CapacityFile] = ()) -> list[Section]:
+    if not any(run.counts for run in runs):
         return [
             Section(
                 "Conclusions",
@@ -37,7 +38,11 @@ def conclusions(runs: list[Run], slo: Slo) -> list[Section]:
                 ],
             )
         ]
-    sections = [
+    sections = []
+    capacity = open_loop.capacity_sentences(list(capacities), slo)
+    if capacity:
+        sections.append(Section("Capacity under the SLO", capacity))
+    sections += [
         Section("Scaling with replicas", scaling_sentences(runs)),
         Section("What limits each scale", explanations.limit_sentences(runs)),
         Section("GPU against CPU", gpu_cpu_sentences(runs)),
@@ -47,10 +52,13 @@ def conclusions(runs: list[Run], slo: Slo) -> list[Section]:
     failures = failure_sentences(runs)
     if failures:
         sections.append(Section("Failed runs", failures))
-    load_generator = load_generator_sentences(runs)
-    if load_generator:
-        sections.append(Section("Load generator", load_generator))
-    return sections
+    loops = open_loop.loop_sentences(runs)
+    if loops:
+        sections.append(Section("Closed against open loop", loops))
+    invalid = invalid_sentences(runs)
+    if invalid:
+        sections.append(Section("Invalid runs", invalid))
+    return [section for section in sections if section.sentences]
 
 
 def scaling_sentences(runs: list[Run]) -> list[str]:
@@ -58,7 +66,7 @@ def scaling_sentences(runs: list[Run]) -> list[str]:
     sentences = []
     for target in _targets(runs):
         measured_models = sorted(
-            {run.models for run in runs if run.measured and run.target == target}
+            {run.models for run in figures.closed_counting(runs) if run.target == target}
         )
         if not measured_models:
             continue
@@ -103,7 +111,7 @@ def scaling_sentences(runs: list[Run]) -> list[str]:
 
 
 def gpu_cpu_sentences(runs: list[Run]) -> list[str]:
-    measured_targets = {run.target for run in runs if run.measured}
+    measured_targets = {run.target for run in runs if run.counts}
     missing = [target for target in ("cpu", "gpu") if target not in measured_targets]
     if missing:
         names = " and ".join(target.upper() for target in missing)
@@ -167,11 +175,11 @@ def slo_break_sentences(runs: list[Run], slo: Slo) -> list[str]:
 
 def best_configuration_sentences(runs: list[Run], slo: Slo) -> list[str]:
     sentences = []
-    targets = _targets(run for run in runs if run.measured)
+    targets = _targets(figures.closed_counting(runs))
     for target in targets:
         target_runs = [run for run in runs if run.target == target]
         best = figures.best_configuration(target_runs, slo)
-        measured = sum(run.measured for run in target_runs)
+        measured = len(figures.closed_counting(target_runs))
         if best is None:
             runs_said = (
                 "the only measured run breaks"
@@ -202,15 +210,22 @@ def failure_sentences(runs: list[Run]) -> list[str]:
     return sentences
 
 
-def load_generator_sentences(runs: list[Run]) -> list[str]:
-    warned = [run for run in runs if run.record.locust_cpu_warning]
-    if not warned:
+def invalid_sentences(runs: list[Run]) -> list[str]:
+    """Runs that measured the load generator rather than the stack, and why; left out."""
+    invalid = [run for run in runs if run.measured and not run.record.valid]
+    if not invalid:
         return []
-    names = ", ".join(f"{run.target}/{run.stem}" for run in warned)
+    said = [f"{run.target}/{run.stem}: {'; '.join(invalid_reasons(run))}" for run in invalid]
     return [
-        f"Locust warned that its own CPU was saturated in {plural(len(warned), 'run')} ({names}):"
-        " there the load generator, not the stack, may have limited the throughput."
+        f"{plural(len(invalid), 'run')} left out of every conclusion, as invalid: "
+        + ". ".join(said)
+        + "."
     ]
+
+
+def invalid_reasons(run: Run) -> tuple[str, ...]:
+    reasons = run.record.invalid_reasons
+    return reasons if reasons else ("Locust warned that its CPU was saturated",)
 
 
 def _describe_best(run: Run) -> str:

@@ -20,6 +20,8 @@ from harness.matrix.schema import MatrixError, read_validated
 
 __all__ = [
     "ClosedLoad",
+    "Load",
+    "OpenLoad",
     "Matrix",
     "MatrixError",
     "RunPoint",
@@ -97,12 +99,25 @@ class ClosedLoad:
 
 
 @dataclass(frozen=True)
+class OpenLoad:
+    """Requests arriving at `rate` per second on a schedule (locust/openloop.py), whatever
+    happened to the earlier ones; at most `max_in_flight` out at once, the rest dropped."""
+
+    rate: float
+    arrival: str = "poisson"  # or "constant"
+    max_in_flight: int = 256
+
+
+Load = ClosedLoad | OpenLoad
+
+
+@dataclass(frozen=True)
 class RunPoint:
     """One Locust run of a sweep: where, at what scale, under what load, for how long."""
 
     target: str
     models: int
-    load: ClosedLoad
+    load: Load
     run_time: str  # the measured window, in Locust's format, as written
 
     @property
@@ -116,6 +131,11 @@ class Matrix:
     models_list: tuple[int, ...]
     users_list: tuple[int, ...]
     spawn_rates: tuple[float, ...]
+    arrival_rates: tuple[float, ...]
+    arrival: str
+    max_in_flight: int
+    min_requests: int
+    capacity_tolerance: float
     run_time: str
     host: str
     targets: tuple[str, ...]
@@ -131,11 +151,18 @@ class Matrix:
     recorded: dict[str, Any]
 
     def points(self, target: str, models: int) -> list[RunPoint]:
-        """Every users x spawn-rate run at one scale, in the matrix's order."""
-        return [
+        """Every run at one scale: users x spawn rate (closed loop), then each arrival rate
+        (open loop), in the matrix's order."""
+        closed = [
             RunPoint(target, models, ClosedLoad(users, spawn_rate), self.run_time)
             for users, spawn_rate in itertools.product(self.users_list, self.spawn_rates)
         ]
+        return closed + [self.open_point(target, models, rate) for rate in self.arrival_rates]
+
+    def open_point(self, target: str, models: int, rate: float) -> RunPoint:
+        return RunPoint(
+            target, models, OpenLoad(rate, self.arrival, self.max_in_flight), self.run_time
+        )
 
     def check_target(self, target: str | None) -> str:
         """The target to run (the first listed when None); a GPU target needs a GPU here."""
@@ -164,8 +191,13 @@ def load_matrix(path: Path | None = None) -> Matrix:
     return Matrix(
         source=source,
         models_list=tuple(data["num_models_list"]),
-        users_list=tuple(data["num_users_list"]),
-        spawn_rates=tuple(data["spawn_rate_list"]),
+        users_list=tuple(data.get("num_users_list", ())),
+        spawn_rates=tuple(data.get("spawn_rate_list", ())),
+        arrival_rates=tuple(data.get("arrival_rate_list", ())),
+        arrival=data["arrival"],
+        max_in_flight=data["max_in_flight"],
+        min_requests=data["min_requests"],
+        capacity_tolerance=data["capacity_tolerance"],
         run_time=data["run_time"],
         host=host,
         targets=tuple(data["targets"]),
@@ -206,6 +238,20 @@ def _with_api_port(name: str, data: dict) -> dict:
 
 
 def _check_semantics(name: str, data: dict) -> None:
+    closed = [key for key in ("num_users_list", "spawn_rate_list") if key in data]
+    if len(closed) == 1:
+        other = ({"num_users_list", "spawn_rate_list"} - set(closed)).pop()
+        raise MatrixError(
+            name, other, f"missing beside {closed[0]}", "both, for closed-loop runs, or neither"
+        )
+    if not closed and "arrival_rate_list" not in data:
+        raise MatrixError(
+            name,
+            "num_users_list",
+            "missing, and no arrival_rate_list either",
+            "num_users_list with spawn_rate_list (closed loop),"
+            " arrival_rate_list (open loop), or both",
+        )
     if parse_run_time(data["run_time"]) == 0:
         raise MatrixError(name, "run_time", f"{data['run_time']!r} is zero", "a positive time span")
     locustfile = REPO_ROOT / data["locustfile"]

@@ -6,6 +6,7 @@ and the SVG charts are inline, so it opens from the file system with no network.
 """
 
 import json
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from harness.analysis.formatting import (
     format_spawn,
     plural,
 )
-from harness.analysis.sentences import conclusions
+from harness.analysis.sentences import conclusions, invalid_reasons
 from harness.matrix import Matrix, Slo
+from harness.pages.open_loop import OpenView, open_view
 from harness.pages.render import environment, write_page
 from harness.pages.telemetry import (
     BreakdownBar,
@@ -53,7 +55,8 @@ class ReplicaGroup:
 @dataclass(frozen=True)
 class TargetView:
     name: str
-    runs: list[Run]
+    runs: list[Run]  # closed loop
+    open: OpenView
     replica_groups: list[ReplicaGroup]
     charts: list[charts.Chart]
     legend: list[tuple[str, str]]
@@ -82,22 +85,35 @@ def build_index(reports_dir: Path, matrix: Matrix) -> Path:
     return write_page(reports_dir / INDEX_NAME, html)
 
 
+def refresh_index(reports_dir: Path, matrix: Matrix) -> None:
+    """The index follows every run; a broken index never stops the measurements."""
+    try:
+        build_index(reports_dir, matrix)
+    except Exception as error:  # whatever broke the index, the measurements go on
+        print(f"index: not rebuilt: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+
 def render_index(
     reports_dir: Path, runs: list[Run], unreadable: list[UnreadableRun], matrix: Matrix
 ) -> str:
     slo = matrix.slo
     template = environment(reports_dir).get_template("index.html.j2")
+    names = sorted({run.target for run in runs})
+    targets = [_target_view(target, runs, slo, reports_dir) for target in names]
     return template.render(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         runs=runs,
         failed_runs=[run for run in runs if run.status == "failed"],
         unreadable=unreadable,
-        targets=[_target_view(target, runs, slo) for target in sorted({r.target for r in runs})],
+        targets=targets,
         gpu_cpu_charts=_gpu_cpu_charts(runs),
-        conclusions=conclusions(runs, slo),
+        conclusions=conclusions(
+            runs, slo, [view.open.capacity for view in targets if view.open.capacity is not None]
+        ),
         slo_text=describe_slo(slo),
         slo_verdict=lambda run: slo_verdict(run, slo),
         ceiling_share=limits.ceiling_share,
+        invalid_reasons=invalid_reasons,
         context=_context(runs, matrix),
         spawn_rule=SPAWN_RULE,
         reports_dir=reports_dir,
@@ -112,11 +128,9 @@ def slo_verdict(run: Run, slo: Slo) -> tuple[str, str]:
     return ("within", "within") if breach is None else ("outside", describe_breach(breach))
 
 
-def _target_view(target: str, runs: list[Run], slo: Slo) -> TargetView:
-    target_runs = [run for run in runs if run.target == target]
-    by_models: dict[int, list[Run]] = defaultdict(list)
-    for run in target_runs:
-        by_models[run.models].append(run)
+def _target_view(target: str, runs: list[Run], slo: Slo, reports_dir: Path) -> TargetView:
+    every_run = [run for run in runs if run.target == target]
+    target_runs = [run for run in every_run if run.kind == "closed"]
     along_users = figures.representatives(target_runs)
     target_charts = []
     if along_users:
@@ -152,6 +166,9 @@ def _target_view(target: str, runs: list[Run], slo: Slo) -> TargetView:
                 hint_unit="%",
             )
         )
+    by_models: dict[int, list[Run]] = defaultdict(list)
+    for run in every_run:
+        by_models[run.models].append(run)
     groups = [
         ReplicaGroup(models, by_models[models], [breakdown_bar(run) for run in by_models[models]])
         for models in sorted(by_models)
@@ -159,10 +176,11 @@ def _target_view(target: str, runs: list[Run], slo: Slo) -> TargetView:
     return TargetView(
         name=target,
         runs=target_runs,
+        open=open_view(target, runs, slo, reports_dir),
         replica_groups=groups,
         charts=target_charts,
         legend=legend_entries([bar for group in groups for bar in group.bars]),
-        resources=resource_table(target_runs),
+        resources=resource_table(every_run),
     )
 
 

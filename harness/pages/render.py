@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from harness import REPO_ROOT
 from harness.analysis.formatting import (
+    describe_load,
     format_ms,
     format_percent,
     format_percent_whole,
@@ -35,6 +36,7 @@ def environment(reports_dir: Path, **filters: Callable[..., Any]) -> Environment
         rps=format_rps,
         percent=format_percent,
         whole_percent=format_percent_whole,
+        load=lambda run: describe_load(run.record.name.load),
         link=lambda path: relative_link(reports_dir, path),
         **filters,
     )

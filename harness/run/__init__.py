@@ -20,15 +20,17 @@ from harness.ceiling import Ceiling
 from harness.machine import git_revision, machine_description
 from harness.matrix import Matrix, RunPoint
 from harness.record import LOG_SUFFIX, RUN_SUFFIXES, RunName, RunRecord, write_record
-from harness.run.closed import locust_run_time_s, ramp_seconds
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
     locust_cpu_saturated,
+    locust_run_time_s,
     outcome,
+    ramp_seconds,
     start_locust,
     stop_group,
     watch,
 )
+from harness.run.validity import invalid_reasons, schedule_of
 from harness.stack import ReplicaExit, Stack
 from harness.telemetry.observe import Observed, Observer
 
@@ -41,7 +43,7 @@ class RunOutcome:
     point: RunPoint
     status: str
     failure_reason: str | None
-    locust_cpu_warning: bool
+    invalid_reasons: tuple[str, ...]  # why an ok run does not count
     lost_replicas: list[ReplicaExit]
 
 
@@ -120,6 +122,17 @@ def execute_run(
                 log.write(f"\n--- run failed: {failure}\n")
             for gone in lost:
                 log.write(f"\n--- log of {gone.name} ({gone.describe()}) ---\n{gone.log}\n")
+        latency_log = observed.log
+        schedule = schedule_of(point, latency_log)
+        reasons = invalid_reasons(
+            point,
+            latency_log,
+            schedule,
+            cpu_warning,
+            observed.resources,
+            matrix.locust_processes,
+            matrix.min_requests,
+        )
         record = RunRecord(
             name=name,
             status="ok" if failure is None else "failed",
@@ -127,7 +140,7 @@ def execute_run(
             exit_code=exit_code,
             run_time=point.run_time,
             run_time_s=point.run_time_s,
-            ramp_s=ramp_seconds(point.load),
+            ramp_s=ramp_seconds(point),
             backend=stack.backend,
             **served_model(ready),
             started_at=started_at,
@@ -138,15 +151,17 @@ def execute_run(
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
             locust_processes=matrix.locust_processes,
-            latency=observed.log.whole() if observed.log is not None else None,
+            latency=latency_log.whole() if latency_log is not None else None,
             stages=observed.stages,
             resources=observed.resources,
             ceiling=ceiling,
+            invalid_reasons=reasons if failure is None else (),
+            schedule=schedule,
         )
         write_record(record, reports, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return RunOutcome(point, record.status, failure, cpu_warning, lost)
+    return RunOutcome(point, record.status, failure, reasons, lost)
 
 
 def _with_last_figures(

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from harness import REPO_ROOT
-from harness.matrix import Matrix, RunPoint
-from harness.run.closed import locust_load_options
+from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.run import closed_loop, open_loop
 from harness.stack import ReplicaExit, Stack
 
 # Time Locust may take beyond ramp + run time (start-up, writing reports) before it is stopped.
@@ -18,15 +18,40 @@ LOCUST_OVERRUN_S = 60
 LOCUST_STOP_GRACE_S = 15
 WATCH_INTERVAL_S = 1.0
 CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
-# Loaded beside any locustfile when telemetry is on: every request's exact latency.
+# Loaded beside any locustfile: every request's exact latency.
 RECORDER = REPO_ROOT / "locust" / "recorder.py"
 
 
+def locust_run_time_s(point: RunPoint) -> int:
+    """How long Locust runs at this point, before any overrun."""
+    if isinstance(point.load, OpenLoad):
+        return open_loop.locust_run_time_s(point)
+    return closed_loop.locust_run_time_s(point)
+
+
+def ramp_seconds(point: RunPoint) -> float:
+    """The time before the measured window; the open loop starts at full rate."""
+    return 0 if isinstance(point.load, OpenLoad) else closed_loop.ramp_seconds(point.load)
+
+
+def expected_seconds(point: RunPoint) -> float:
+    """How long the run should take: the ramp, then the measured window."""
+    return ramp_seconds(point) + point.run_time_s
+
+
 def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
-    """Locust headless at one point, its reports written next to `prefix`."""
-    locustfiles = [str(matrix.locustfile)]
-    if matrix.telemetry.enabled:
-        locustfiles.append(str(RECORDER))
+    """Locust headless at one point, its reports written next to `prefix`.
+
+    The recorder (exact latencies) is loaded first, so the open loop's counters reach it.
+    """
+    locustfiles = [str(RECORDER), str(matrix.locustfile)]
+    if isinstance(point.load, OpenLoad):
+        locustfiles.insert(1, str(REPO_ROOT / open_loop.OPENLOOP))
+        load_options = open_loop.locust_load_options(
+            point.load, point.run_time_s, matrix.locust_processes
+        )
+    else:
+        load_options = closed_loop.locust_load_options(point)
     command = [
         sys.executable,
         "-m",
@@ -36,7 +61,7 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
         "--headless",
         "--host",
         matrix.host,
-        *locust_load_options(point),
+        *load_options,
         "--html",
         f"{prefix}.html",
         "--csv",
@@ -46,11 +71,13 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
         # Failed requests are measurements (the failure ratio), not a failed run.
         "--exit-code-on-error",
         "0",
+        "--loadbench-prefix",
+        str(prefix),
     ]
-    if matrix.telemetry.enabled:
-        command += ["--loadbench-prefix", str(prefix)]
     if matrix.locust_processes > 1:
         command += ["--processes", str(matrix.locust_processes)]
+    if isinstance(point.load, OpenLoad):
+        command.append(open_loop.USER_CLASS)  # the one user class this run starts
     return command
 
 

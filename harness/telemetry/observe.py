@@ -1,5 +1,6 @@
-"""Telemetry around one Locust run: the sampler while it runs, then what the run's files say
-about its measured window (exact latencies, stages, resources)."""
+"""Telemetry around one Locust run: the sampler while it runs (when the matrix's telemetry is
+on), then what the run's files say about its measured window (exact latencies always; stages
+and resources when sampled)."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,8 @@ class Observer:
         self.sampler.start()
 
     def finish(self) -> Observed:
-        if self.sampler is None:
-            return Observed()
-        sampled = self.sampler.stop()
-        observed = Observed(last_seen=sampled.last_seen)
+        sampled = self.sampler.stop() if self.sampler is not None else None
+        observed = Observed(last_seen=sampled.last_seen if sampled is not None else {})
         try:
             log = read_interval_log(
                 Path(f"{self.prefix}{HDR_SUFFIX}"), Path(f"{self.prefix}{INTERVALS_SUFFIX}")
@@ -57,6 +56,8 @@ class Observer:
         except (LatencyFileError, FileNotFoundError):
             return observed
         observed.log = log
+        if sampled is None:
+            return observed
         start_s = log.window_start - sampled.started_at
         observed.resources = summarize(
             Path(f"{self.prefix}{RESOURCES_SUFFIX}"),

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from harness.telemetry.table import GPU, LOCUST, MACHINE
 
+# Locust at this share of the cores it can use measures itself, not the stack (README).
+LOCUST_SATURATED = 0.90
+
 
 @dataclass(frozen=True)
 class MemberUse:
@@ -48,6 +51,13 @@ class ResourceUse:
     def locust(self) -> MemberUse | None:
         found = self.of(LOCUST)
         return found[0] if found else None
+
+    def locust_busy(self, processes: int) -> float | None:
+        """Locust's mean CPU as a share of the cores its processes can use."""
+        locust = self.locust
+        if locust is None:
+            return None
+        return locust.cpu_mean / (100 * max(1, min(processes, self.cores)))
 
 
 def summarize(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import ClosedLoad, RunPoint, load_matrix
+from harness.matrix import ClosedLoad, OpenLoad, RunPoint, load_matrix
 from harness.record import RunName, RunRecord, is_complete, number_label, write_record
-from harness.run.closed import ramp_seconds
+from harness.run.closed_loop import ramp_seconds
 from harness.run.locust import locust_command, locust_cpu_saturated
 
 
@@ -20,12 +20,31 @@ def test_spawn_rate_is_written_as_in_the_matrix(spawn_rate: float, label: str) -
 
 
 def test_stem_is_models_users_spawn() -> None:
-    assert RunName("cpu", 2, 4, 0.5).stem == "2_4_0.5"
-    assert RunName("gpu", 1, 10, 2.0).stem == "1_10_2"
+    assert RunName("cpu", 2, ClosedLoad(4, 0.5)).stem == "2_4_0.5"
+    assert RunName("gpu", 1, ClosedLoad(10, 2.0)).stem == "1_10_2"
 
 
-def test_a_name_reads_back_from_its_file() -> None:
-    name = RunName("cpu", 2, 4, 0.5)
+def test_an_open_loop_stem_is_models_and_rate_as_written() -> None:
+    assert RunName("cpu", 2, OpenLoad(40)).stem == "2_rate40"
+    assert RunName("cpu", 1, OpenLoad(12.5, "constant")).stem == "1_rate12.5"
+
+
+def test_a_repetition_after_the_first_adds_its_number() -> None:
+    assert RunName("cpu", 2, ClosedLoad(4, 0.5), repeat=1).stem == "2_4_0.5"
+    assert RunName("cpu", 2, ClosedLoad(4, 0.5), repeat=3).stem == "2_4_0.5_r3"
+    assert RunName("cpu", 2, OpenLoad(40), repeat=2).stem == "2_rate40_r2"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        RunName("cpu", 2, ClosedLoad(4, 0.5)),
+        RunName("gpu", 3, ClosedLoad(16, 2), repeat=4),
+        RunName("cpu", 2, OpenLoad(12.5)),
+        RunName("cpu", 1, OpenLoad(80), repeat=2),
+    ],
+)
+def test_a_name_reads_back_from_its_file(name: RunName) -> None:
     assert RunName.parse(name.record_path(Path("/reports"))) == name
 
 
@@ -57,7 +76,9 @@ def write_run(reports: Path, name: RunName, status: str, files: list[str]) -> No
 
 
 def test_only_an_ok_run_with_all_its_files_is_complete(tmp_path: Path) -> None:
-    ok, failed, missing, absent = (RunName("cpu", 1, users, 1) for users in (1, 2, 3, 4))
+    ok, failed, missing, absent = (
+        RunName("cpu", 1, ClosedLoad(users, 1)) for users in (1, 2, 3, 4)
+    )
     write_run(tmp_path, ok, "ok", ["1_1_1.html", "1_1_1_stats.csv"])
     write_run(tmp_path, failed, "failed", ["1_2_1.html"])
     write_run(tmp_path, missing, "ok", ["1_3_1.html"])
@@ -70,7 +91,7 @@ def test_only_an_ok_run_with_all_its_files_is_complete(tmp_path: Path) -> None:
 
 
 def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
-    name = RunName("cpu", 2, 8, 0.5)
+    name = RunName("cpu", 2, ClosedLoad(8, 0.5))
     (tmp_path / "cpu").mkdir()
     written = RunRecord(
         name,

@@ -16,6 +16,9 @@ def test_nox_lists_one_sweep_session_per_scale_of_the_matrix(workspace, local_ma
         "sweep(models=1)",
         "sweep(models=3)",
         "sweep(models=8)",
+        "capacity(models=1)",
+        "capacity(models=3)",
+        "capacity(models=8)",
         "benchmark",
         "tests",
         "lint",
@@ -29,7 +32,7 @@ def test_invoke_lists_every_task_with_help(workspace, local_matrix) -> None:
     workspace.write_matrix(**local_matrix)
     listing = workspace.run("inv", "--list", timeout=60)
     assert listing.returncode == 0, listing.stdout
-    for name in ("up", "down", "run", "sweep", "index", "setup", "clean"):
+    for name in ("up", "down", "run", "sweep", "capacity", "index", "setup", "clean"):
         assert f"  {name} " in listing.stdout
     run_help = workspace.run("inv", "--help", "run", timeout=60)
     for option in ("--models", "--users", "--spawn-rate", "--run-time", "--target"):
@@ -44,11 +47,15 @@ def test_bad_option_exits_2_naming_it(workspace, local_matrix) -> None:
     result = workspace.run("inv", "sweep", "--backend", "k8s", timeout=60)
     assert result.returncode == 2
     assert "--backend: 'k8s' is not a backend; allowed: auto, compose, local" in result.stdout
+    result = workspace.run("inv", "capacity", "--backend", "k8s", timeout=60)
+    assert result.returncode == 2
+    assert "--backend: 'k8s' is not a backend; allowed: auto, compose, local" in result.stdout
 
 
 def test_make_help_lists_the_verbs(repo_root) -> None:
     result = subprocess.run(
         ["make", "help"], cwd=repo_root, capture_output=True, text=True, timeout=30, check=True
     )
-    for verb in ("setup", "bench", "bench-cpu", "bench-gpu", "index", "test", "clean", "help"):
+    verbs = ("setup", "bench", "bench-cpu", "bench-gpu", "capacity", "index", "test", "clean", "help")
+    for verb in verbs:
         assert f"  {verb} " in result.stdout

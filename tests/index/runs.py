@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from harness.matrix import ClosedLoad
 from harness.record import RunName, RunRecord
 from harness.results import Run, Stats
 
@@ -40,7 +41,7 @@ def make_run(
     **fields: Any,
 ) -> Run:
     record = RunRecord(
-        name=RunName(target, models, users, spawn_rate),
+        name=RunName(target, models, ClosedLoad(users, spawn_rate)),
         status=status,
         failure_reason=failure_reason,
         exit_code=0 if status == "ok" else 1,

@@ -204,7 +204,18 @@ def test_nothing_to_conclude_without_a_measured_run():
     ]
 
 
-def test_load_generator_warning_is_reported():
-    runs = [make_run(users=1), make_run(users=64, locust_cpu_warning=True)]
+def test_a_run_whose_load_generator_saturated_is_invalid_and_left_out():
+    runs = [
+        make_run(users=1, stats=make_stats(rps=10)),
+        make_run(users=64, stats=make_stats(rps=99), locust_cpu_warning=True),
+        make_run(
+            users=8, stats=make_stats(rps=98), invalid_reasons=("Locust used 97% of its cores",)
+        ),
+    ]
     sections = {section.title: section for section in sentences.conclusions(runs, SLO)}
-    assert "saturated in 1 run (cpu/1_64_1)" in joined(sections["Load generator"].sentences)
+    assert joined(sections["Invalid runs"].sentences) == (
+        "2 runs left out of every conclusion, as invalid:"
+        " cpu/1_64_1: Locust warned that its CPU was saturated."
+        " cpu/1_8_1: Locust used 97% of its cores."
+    )
+    assert figures.best_configuration(runs, SLO) is runs[0]

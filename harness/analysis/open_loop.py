@@ -1,0 +1,135 @@
+"""What the open-loop runs and the capacity search say: capacity against replicas, GPU against
+CPU at capacity, and closed against open loop at comparable load (figures, then sentences)."""
+
+from dataclasses import dataclass
+
+from harness.analysis.formatting import (
+    describe_slo,
+    format_ms,
+    format_percent_whole,
+    format_rps,
+    plural,
+)
+from harness.capacity import CapacityFile
+from harness.matrix import Slo
+from harness.record import number_label
+from harness.results import Run
+
+# An open-loop run and a closed-loop run are at comparable load when the closed loop's
+# throughput is within this share of the open loop's rate.
+COMPARABLE = 0.10
+
+
+@dataclass(frozen=True)
+class CapacityScaling:
+    target: str
+    models: int
+    capacity_one: float
+    capacity_n: float
+
+    @property
+    def speedup(self) -> float:
+        return self.capacity_n / self.capacity_one
+
+    @property
+    def efficiency(self) -> float:
+        return self.capacity_n / (self.models * self.capacity_one)
+
+
+@dataclass(frozen=True)
+class LoopPair:
+    """A closed-loop run and an open-loop run at about the same load and scale."""
+
+    closed: Run
+    open: Run
+
+
+def found_capacities(capacity: CapacityFile) -> dict[int, float]:
+    """Replicas -> capacity, for the scales whose search found one."""
+    return {
+        models: scale.capacity_rps
+        for models, scale in sorted(capacity.scales.items())
+        if scale.capacity_rps is not None
+    }
+
+
+def capacity_scalings(capacity: CapacityFile) -> list[CapacityScaling]:
+    found = found_capacities(capacity)
+    if 1 not in found:
+        return []
+    return [
+        CapacityScaling(capacity.target, models, found[1], value)
+        for models, value in found.items()
+        if models > 1
+    ]
+
+
+def loop_pairs(runs: list[Run]) -> list[LoopPair]:
+    """For each valid open-loop run, the valid closed-loop run at the same target and scale whose
+    throughput is nearest its rate, when within COMPARABLE of it."""
+    pairs = []
+    for open_run in (run for run in runs if run.kind == "open" and run.counts):
+        closed = [
+            run
+            for run in runs
+            if run.kind == "closed"
+            and run.counts
+            and (run.target, run.models) == (open_run.target, open_run.models)
+            and abs(run.stats.rps - open_run.rate) <= COMPARABLE * open_run.rate
+        ]
+        if closed:
+            nearest = min(closed, key=lambda run: abs(run.stats.rps - open_run.rate))
+            pairs.append(LoopPair(nearest, open_run))
+    return pairs
+
+
+def capacity_sentences(capacities: list[CapacityFile], slo: Slo) -> list[str]:
+    sentences = []
+    for capacity in capacities:
+        for models, scale in sorted(capacity.scales.items()):
+            probes = plural(len(scale.probes), "probe")
+            if scale.capacity_rps is None:
+                why = f" ({scale.note})" if scale.note else ""
+                sentences.append(
+                    f"{capacity.target}, {plural(models, 'replica')}: no Poisson rate within"
+                    f" {describe_slo(slo)} found in {probes}{why}."
+                )
+                continue
+            ending = f"; the search ended early: {scale.note}" if scale.note else ""
+            sentences.append(
+                f"{capacity.target}, {plural(models, 'replica')}: takes"
+                f" {number_label(scale.capacity_rps)} req/s within {describe_slo(slo)}"
+                f" ({probes}, {scale.seconds / 60:.0f} min){ending}."
+            )
+        for scaling in capacity_scalings(capacity):
+            n, one = number_label(scaling.capacity_n), number_label(scaling.capacity_one)
+            sentences.append(
+                f"{capacity.target}: {scaling.models} replicas take {scaling.speedup:.2f}× the load"
+                f" of 1 within the SLO: {format_percent_whole(scaling.efficiency)} of linear"
+                f" ({n} vs {one} req/s)."
+            )
+    by_target = {capacity.target: found_capacities(capacity) for capacity in capacities}
+    cpu, gpu = by_target.get("cpu", {}), by_target.get("gpu", {})
+    for models in sorted(set(cpu) & set(gpu)):
+        sentences.append(
+            f"At {plural(models, 'replica')}, the GPU takes {gpu[models] / cpu[models]:.2f}× the"
+            f" CPU's load within the SLO ({number_label(gpu[models])} vs"
+            f" {number_label(cpu[models])} req/s)."
+        )
+    return sentences
+
+
+def loop_sentences(runs: list[Run]) -> list[str]:
+    sentences = []
+    for pair in loop_pairs(runs):
+        closed, opened = pair.closed, pair.open
+        sentences.append(
+            f"{opened.target}, {plural(opened.models, 'replica')} at about"
+            f" {format_rps(opened.rate)} req/s: the closed loop ({plural(closed.users, 'user')})"
+            f" reports p95 {format_ms(closed.stats.p95_ms)} ms, the open loop"
+            f" p95 {format_ms(opened.stats.p95_ms)} ms and p99 {format_ms(opened.stats.p99_ms)} ms."
+            " A closed loop sends less while the stack is slow, so its latency leaves out the"
+            " requests a stall would have delayed (coordinated omission); the open loop counts"
+            " each from when it was due, as independent clients would see it."
+        )
+    return sentences

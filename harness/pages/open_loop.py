@@ -1,0 +1,75 @@
+"""The page's open-loop part: latency against offered rate per replica count (the hockey stick),
+capacity against replicas beside linear scaling, and the capacity search's probes."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import charts
+from harness.analysis.formatting import format_ms, plural
+from harness.analysis.open_loop import found_capacities
+from harness.capacity import CapacityFile, capacity_path, read_capacity
+from harness.matrix import Slo
+from harness.results import Run
+
+PERCENTILE_LINES = (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
+
+
+@dataclass(frozen=True)
+class OpenView:
+    runs: list[Run]  # every open-loop run of the target, valid or not
+    charts: list[charts.Chart]
+    capacity: CapacityFile | None
+
+
+def open_view(target: str, runs: list[Run], slo: Slo, reports_dir: Path) -> OpenView:
+    open_runs = [run for run in runs if run.target == target and run.kind == "open"]
+    capacity = read_capacity(capacity_path(reports_dir, target))
+    made = _hockey_sticks(target, open_runs, slo)
+    if capacity is not None and len(found_capacities(capacity)) > 1:
+        made.append(_capacity_chart(target, capacity))
+    return OpenView(open_runs, made, capacity)
+
+
+def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]:
+    """Per replica count, p50, p95 and p99 against the offered rate, valid runs only."""
+    by_models: dict[int, list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.counts:
+            by_models[run.models].append(run)
+    made = []
+    for models, scale_runs in sorted(by_models.items()):
+        series = [
+            charts.Series(
+                label,
+                [
+                    (run.rate, getattr(run.stats, field))
+                    for run in scale_runs
+                    if getattr(run.stats, field) is not None
+                ],
+                index,
+            )
+            for index, (label, field) in enumerate(PERCENTILE_LINES)
+        ]
+        made.append(
+            charts.line_chart(
+                f"{target}, {plural(models, 'replica')}: latency against offered rate",
+                "offered requests/s",
+                "ms",
+                series,
+                reference=(slo.p95_ms, f"SLO p95 {format_ms(slo.p95_ms)} ms"),
+                hint_unit=" ms",
+            )
+        )
+    return made
+
+
+def _capacity_chart(target: str, capacity: CapacityFile) -> charts.Chart:
+    found = found_capacities(capacity)
+    series = [charts.Series("capacity within the SLO", list(found.items()), 0)]
+    if 1 in found:
+        linear = [(models, models * found[1]) for models in found]
+        series.append(charts.Series("linear: N × capacity at 1", linear, 6))
+    return charts.line_chart(
+        f"{target}: capacity against replicas", "replicas", "requests/s", series, hint_unit=" req/s"
+    )
