@@ -18,12 +18,14 @@ from harness.ceiling import Ceiling
 from harness.latency import Latency
 from harness.machine import Machine
 from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
+from harness.stability import Window
 from harness.telemetry.stages import Breakdown, StageFigures
 from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
 # the in-process ceiling, Locust's processes; open-loop runs (kind, rate, arrival,
-# max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat).
+# max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat); steady state
+# (windows, stable, unstable_reason, measured_s).
 SCHEMA = 2
 RECORD_SUFFIX = ".meta.json"
 # Locust's files, then the run's own log; each named stem + suffix.
@@ -170,7 +172,15 @@ class RunRecord:
     # Why the run does not count (harness/run/validity.py); None: recorded before schema 2.
     invalid_reasons: tuple[str, ...] | None = None
     schedule: Schedule | None = None  # open loop: what the load generator sent of its schedule
+    windows: tuple[Window, ...] | None = None  # the measured window in equal parts
+    unstable_reason: str | None = None  # why the windows disagree (run/stability.py)
+    measured_s: float | None = None  # how long the window was, an extension included
     schema: int = SCHEMA
+
+    @property
+    def stable(self) -> bool | None:
+        """None when the record has no windows (before schema 2)."""
+        return None if self.windows is None else self.unstable_reason is None
 
     @property
     def valid(self) -> bool:
@@ -221,6 +231,12 @@ class RunRecord:
                 if self.invalid_reasons is None
                 else list(self.invalid_reasons),
                 "schedule": None if self.schedule is None else vars(self.schedule),
+                "windows": None
+                if self.windows is None
+                else [vars(window) for window in self.windows],
+                "stable": self.stable,
+                "unstable_reason": self.unstable_reason,
+                "measured_s": self.measured_s,
             },
             indent=2,
         )
@@ -277,6 +293,9 @@ class RunRecord:
             ceiling=_parsed(lambda value: Ceiling(**value), raw.get("ceiling")),
             invalid_reasons=tuple(map(str, reasons)) if isinstance(reasons, list) else None,
             schedule=_parsed(lambda value: Schedule(**value), raw.get("schedule")),
+            windows=_windows(raw.get("windows")),
+            unstable_reason=_text(raw.get("unstable_reason")),
+            measured_s=_number(raw.get("measured_s")),
             schema=_integer(raw.get("schema")) or 0,
         )
 
@@ -335,6 +354,15 @@ def _number(value: Any) -> float | None:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _windows(value: Any) -> tuple[Window, ...] | None:
+    if not isinstance(value, list):
+        return None
+    try:
+        return tuple(Window(**window) for window in value)
+    except TypeError:
+        return None
 
 
 def _load_json(load: Load) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from harness.ceiling import measure_ceiling
-from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.matrix import Matrix, OpenLoad
 from harness.pages.index import refresh_index
 from harness.record import RunName, is_complete, number_label
 from harness.run import execute_run
@@ -29,14 +29,15 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def progress_line(index: int, total: int, point: RunPoint, seconds_left: float) -> str:
-    load = point.load
+def progress_line(index: int, total: int, name: RunName, seconds_left: float) -> str:
+    load = name.load
     if isinstance(load, OpenLoad):
         shape = f"rate={number_label(load.rate)}/s ({load.arrival})"
     else:
         shape = f"users={load.users} spawn={number_label(load.spawn_rate)}"
+    repeat = f" repeat={name.repeat}" if name.repeat > 1 else ""
     return (
-        f"[run {index}/{total}] {point.target} models={point.models} {shape}"
+        f"[run {index}/{total}] {name.target} models={name.models} {shape}{repeat}"
         f" — ~{format_duration(seconds_left)} left"
     )
 
@@ -50,36 +51,44 @@ def sweep_at_scale(
     state_dir: Path,
     force: bool,
 ) -> bool:
-    """Run every point at `models` replicas; True when every run is ok."""
-    points = matrix.points(target, models)
-    pending = [point for point in points if force or not is_complete(reports, RunName.of(point))]
-    skipped = len(points) - len(pending)
+    """Run every point at `models` replicas, `repeats` times each; True when every run is ok.
+
+    Repetitions are interleaved (every point once, then every point again): a machine that
+    drifts slowly over the sweep then shifts every point alike, instead of the last ones.
+    """
+    planned = [
+        (RunName.of(point, repeat), point)
+        for repeat in range(1, matrix.repeats + 1)
+        for point in matrix.points(target, models)
+    ]
+    pending = [(name, point) for name, point in planned if force or not is_complete(reports, name)]
+    skipped = len(planned) - len(pending)
     if skipped:
-        print(f"{skipped} of {len(points)} runs already complete, skipped (--force redoes them)")
+        print(f"{skipped} of {len(planned)} runs already complete, skipped (--force redoes them)")
     if not pending:
         return True
-    nominal = {point: expected_seconds(point) for point in pending}
+    nominal = {name: expected_seconds(point) for name, point in pending}
     overheads: list[float] = []
     all_ok = True
     # Before the stack starts, so that nothing else competes for the cores.
     ceiling = measure_ceiling(model_env(matrix.stack, target)) if matrix.ceiling else None
     stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
     try:
-        for index, point in enumerate(pending, start=1):
+        for index, (name, point) in enumerate(pending, start=1):
             overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
-            left = sum(nominal[p] + overhead for p in pending[index - 1 :])
-            print(progress_line(index, len(pending), point, left), flush=True)
+            left = sum(nominal[other] + overhead for other, _ in pending[index - 1 :])
+            print(progress_line(index, len(pending), name, left), flush=True)
             if stack.exited():
                 ready = restore(stack, matrix.stack, state_dir)
             began = time.monotonic()
-            outcome = execute_run(matrix, point, stack, reports, ready, ceiling)
-            overheads.append(time.monotonic() - began - nominal[point])
-            name = f"{point.target}/{RunName.of(point).stem}"
+            outcome = execute_run(matrix, point, stack, reports, ready, ceiling, name.repeat)
+            overheads.append(time.monotonic() - began - nominal[name])
+            shown = f"{name.target}/{name.stem}"
             if outcome.status == "ok":
-                print(f"  ok: {reports / name}.html", flush=True)
+                print(f"  ok: {reports / shown}.html", flush=True)
             else:
                 all_ok = False
-                print(f"  FAILED: {name}: {outcome.failure_reason}", flush=True)
+                print(f"  FAILED: {shown}: {outcome.failure_reason}", flush=True)
             if outcome.status == "ok" and outcome.invalid_reasons:
                 print(
                     f"  INVALID: {'; '.join(outcome.invalid_reasons)}: these numbers measure the"

@@ -1,12 +1,13 @@
 """Exact latencies for every request of the measured window, merged across Locust's processes.
 
-The harness loads this file beside the run's locustfile (`-f locustfile.py,recorder.py`), so any
+The harness loads this file before the run's locustfile (`-f recorder.py,locustfile.py`), so any
 locustfile gets it, and names where to write with `--loadbench-prefix PREFIX`. Locust rounds
 response times above 100 ms to two significant digits; this records each one, in microseconds,
 into an HdrHistogram (1 µs to 60 s, 3 significant digits) per second of the measured window:
 from "spawning complete" (when Locust resets its statistics) to the stop. Workers send their
 finished seconds to the master with their regular reports; the master (or the only process)
-writes, when it quits:
+writes, every few seconds while the test runs (so the harness can follow it) and whole when it
+quits:
 
   PREFIX.hdr            the HdrHistogram interval log (its standard text form: one line per
                         second, `start,length,max,encoded histogram`), every request's latency;
@@ -18,10 +19,15 @@ Only this module writes these two files; harness/latency.py reads them.
 
 import csv
 import math
+import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TextIO
 
+import gevent
 from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
@@ -31,6 +37,9 @@ HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 REPORT_KEY = "loadbench_intervals"
 COUNTERS = ("requests", "failures")
+PROGRESS_S = 2.0  # how often the files are brought up to date while the test runs
+# A worker reports every 3 s: the master writes only the seconds whose reports have all come.
+REPORT_LAG_S = {True: 4.0, False: 1.0}
 
 
 def new_histogram() -> HdrHistogram:
@@ -104,12 +113,18 @@ class Recorder:
             for counter, amount in entry["counters"].items():
                 self.counters[second][counter] += amount
 
-    def write(self, prefix: str) -> None:
+    def write(self, prefix: str, until: float | None = None) -> None:
+        """The files as they stand: at the stop, the whole window; while the test runs, the
+        seconds before `until` (whose reports have all arrived), so that the harness can
+        follow the run."""
         if self.window_start is None:
             return  # the test never reached its measured window: nothing to report
-        start, end = self.window_start, self.window_end or time.time()
+        start = self.window_start
+        end = until if until is not None else self.window_end or time.time()
+        if end <= start:
+            return
         seconds = [s for s in sorted(set(self.histograms) | set(self.counters)) if s < end]
-        with open(f"{prefix}.hdr", "w") as log:
+        with _replaced(f"{prefix}.hdr") as log:
             log.write("#[Histogram log format version 1.2]\n")
             log.write(f"#[StartTime: {start:.3f} (seconds since epoch), {_iso(start)}]\n")
             log.write(f"#[MeasuredWindow: {start:.3f} to {end:.3f} (seconds since epoch)]\n")
@@ -128,7 +143,7 @@ class Recorder:
         names = list(COUNTERS) + sorted(
             {name for second in seconds for name in self.counters.get(second, {})} - set(COUNTERS)
         )
-        with open(f"{prefix}.intervals.csv", "w", newline="") as table:
+        with _replaced(f"{prefix}.intervals.csv") as table:
             writer = csv.writer(table)
             writer.writerow(["start_s", "length_s", *names])
             for second in seconds:
@@ -146,6 +161,15 @@ RECORDER = Recorder()
 def count(counter: str, amount: int = 1) -> None:
     """For other parts of the load generator: add to a per-second counter of the window."""
     RECORDER.count(counter, amount)
+
+
+@contextmanager
+def _replaced(path: str) -> Iterator[TextIO]:
+    """Written beside, then renamed over: a reader never sees half a file."""
+    partial = f"{path}.partial"
+    with open(partial, "w", newline="") as handle:
+        yield handle
+    os.replace(partial, path)
 
 
 def _iso(epoch: float) -> str:
@@ -197,6 +221,17 @@ def _attach(environment, **_kwargs) -> None:
         @environment.events.worker_report.add_listener
         def _receive(client_id, data, **_kw) -> None:
             RECORDER.merge(data.get(REPORT_KEY, []))
+
+    lag_s = REPORT_LAG_S[isinstance(runner, MasterRunner)]
+
+    def _progress() -> None:
+        while RECORDER.measuring:
+            RECORDER.write(prefix, until=math.floor(time.time() - lag_s))
+            gevent.sleep(PROGRESS_S)
+
+    @environment.events.spawning_complete.add_listener
+    def _follow(user_count: int, **_kw) -> None:
+        gevent.spawn(_progress)
 
     @environment.events.quitting.add_listener
     def _write(**_kw) -> None:

@@ -96,6 +96,8 @@ def _at_load(scale: str, run: Run) -> str:
         parts.append("nothing it measured ran at its limit.")
     else:
         parts.append("no resources were sampled.")
+    if run.record.stable is False:
+        parts.append(f"This run was not stable: {run.record.unstable_reason}.")
     share = limits.ceiling_share(run)
     if share is not None:
         parts.append(

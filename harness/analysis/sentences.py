@@ -29,35 +29,25 @@ class Section:
 
 def conclusions(runs: list[Run], slo: Slo, capacities: list[CapacityFile] = ()) -> list[Section]:
     if not any(run.counts for run in runs):
-        return [
-            Section(
-                "Conclusions",
-                [
-                    "No run has finished with requests answered yet,"
-                    " so there is nothing to conclude."
-                ],
-            )
+        nothing = (
+            "No valid run has finished with requests answered yet, so there is nothing to conclude."
+        )
+        sections = [Section("Conclusions", [nothing])]
+    else:
+        sections = [
+            Section("Capacity under the SLO", open_loop.capacity_sentences(list(capacities), slo)),
+            Section("Scaling with replicas", scaling_sentences(runs)),
+            Section("What limits each scale", explanations.limit_sentences(runs)),
+            Section("GPU against CPU", gpu_cpu_sentences(runs)),
+            Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
+            Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),
+            Section("Closed against open loop", open_loop.loop_sentences(runs)),
         ]
-    sections = []
-    capacity = open_loop.capacity_sentences(list(capacities), slo)
-    if capacity:
-        sections.append(Section("Capacity under the SLO", capacity))
     sections += [
-        Section("Scaling with replicas", scaling_sentences(runs)),
-        Section("What limits each scale", explanations.limit_sentences(runs)),
-        Section("GPU against CPU", gpu_cpu_sentences(runs)),
-        Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
-        Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),
+        Section("Unstable runs", unstable_sentences(runs)),
+        Section("Failed runs", failure_sentences(runs)),
+        Section("Invalid runs", invalid_sentences(runs)),
     ]
-    failures = failure_sentences(runs)
-    if failures:
-        sections.append(Section("Failed runs", failures))
-    loops = open_loop.loop_sentences(runs)
-    if loops:
-        sections.append(Section("Closed against open loop", loops))
-    invalid = invalid_sentences(runs)
-    if invalid:
-        sections.append(Section("Invalid runs", invalid))
     return [section for section in sections if section.sentences]
 
 
@@ -210,6 +200,28 @@ def failure_sentences(runs: list[Run]) -> list[str]:
     return sentences
 
 
+def unstable_note(run: Run) -> str:
+    """Appended to a conclusion drawn from a run whose windows disagree."""
+    return (
+        " (not a stable run: its figures moved during the window)"
+        if run.record.stable is False
+        else ""
+    )
+
+
+def unstable_sentences(runs: list[Run]) -> list[str]:
+    unstable = [run for run in runs if run.counts and run.record.stable is False]
+    if not unstable:
+        return []
+    said = [f"{run.target}/{run.stem}: {run.record.unstable_reason}" for run in unstable]
+    return [
+        f"{plural(len(unstable), 'run')} did not reach a steady state (throughput or p95 moved"
+        " more than 10% between its windows); a conclusion drawn from one says so: "
+        + "; ".join(said)
+        + ". Longer runs, `extend_until_stable` or `repeats` help."
+    ]
+
+
 def invalid_sentences(runs: list[Run]) -> list[str]:
     """Runs that measured the load generator rather than the stack, and why; left out."""
     invalid = [run for run in runs if run.measured and not run.record.valid]
@@ -233,7 +245,7 @@ def _describe_best(run: Run) -> str:
         f"{plural(run.models, 'replica')} at {plural(run.users, 'user')}"
         f" (spawn rate {format_spawn(run.spawn_rate)}/s):"
         f" {format_rps(run.stats.rps)} req/s with p95 {format_ms(run.stats.p95_ms)} ms"
-        f" and {format_percent(run.stats.failure_ratio)} failures."
+        f" and {format_percent(run.stats.failure_ratio)} failures{unstable_note(run)}."
     )
 
 

@@ -137,6 +137,10 @@ class Matrix:
     min_requests: int
     capacity_tolerance: float
     run_time: str
+    windows: int
+    extend_until_stable: bool
+    max_run_time_s: int
+    repeats: int
     host: str
     targets: tuple[str, ...]
     backend: str
@@ -199,6 +203,12 @@ def load_matrix(path: Path | None = None) -> Matrix:
         min_requests=data["min_requests"],
         capacity_tolerance=data["capacity_tolerance"],
         run_time=data["run_time"],
+        windows=data["windows"],
+        extend_until_stable=data["extend_until_stable"],
+        max_run_time_s=parse_run_time(data["max_run_time"])
+        if "max_run_time" in data
+        else 4 * parse_run_time(data["run_time"]),
+        repeats=data["repeats"],
         host=host,
         targets=tuple(data["targets"]),
         backend=data["backend"],
@@ -254,6 +264,15 @@ def _check_semantics(name: str, data: dict) -> None:
         )
     if parse_run_time(data["run_time"]) == 0:
         raise MatrixError(name, "run_time", f"{data['run_time']!r} is zero", "a positive time span")
+    if "max_run_time" in data and parse_run_time(data["max_run_time"]) < parse_run_time(
+        data["run_time"]
+    ):
+        raise MatrixError(
+            name,
+            "max_run_time",
+            f"{data['max_run_time']!r} is shorter than run_time",
+            "at least run_time",
+        )
     locustfile = REPO_ROOT / data["locustfile"]
     if not locustfile.is_file():
         raise MatrixError(

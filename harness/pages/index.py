@@ -23,6 +23,7 @@ from harness.analysis.formatting import (
     format_spawn,
     plural,
 )
+from harness.analysis.repeats import one_per_point, repeated
 from harness.analysis.sentences import conclusions, invalid_reasons
 from harness.matrix import Matrix, Slo
 from harness.pages.open_loop import OpenView, open_view
@@ -99,25 +100,41 @@ def render_index(
     slo = matrix.slo
     template = environment(reports_dir).get_template("index.html.j2")
     names = sorted({run.target for run in runs})
-    targets = [_target_view(target, runs, slo, reports_dir) for target in names]
+    spreads = repeated(runs)
+    # The conclusions and charts read one run per point: its repetitions' means.
+    per_point = one_per_point(runs)
+    targets = [_target_view(target, per_point, runs, slo, reports_dir) for target in names]
     return template.render(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         runs=runs,
         failed_runs=[run for run in runs if run.status == "failed"],
         unreadable=unreadable,
         targets=targets,
-        gpu_cpu_charts=_gpu_cpu_charts(runs),
+        gpu_cpu_charts=_gpu_cpu_charts(per_point),
+        spreads=spreads,
+        show_spread=any(len(group.runs) > 1 for group in spreads.values()),
         conclusions=conclusions(
-            runs, slo, [view.open.capacity for view in targets if view.open.capacity is not None]
+            per_point,
+            slo,
+            [view.open.capacity for view in targets if view.open.capacity is not None],
         ),
         slo_text=describe_slo(slo),
         slo_verdict=lambda run: slo_verdict(run, slo),
         ceiling_share=limits.ceiling_share,
         invalid_reasons=invalid_reasons,
+        stability=stability,
         context=_context(runs, matrix),
         spawn_rule=SPAWN_RULE,
         reports_dir=reports_dir,
     )
+
+
+def stability(run: Run) -> tuple[str, str | None]:
+    """For the summary table: "yes", "no" or "–" (no windows recorded), and why not."""
+    stable = run.record.stable
+    if stable is None:
+        return "–", None
+    return ("yes", None) if stable else ("no", run.record.unstable_reason)
 
 
 def slo_verdict(run: Run, slo: Slo) -> tuple[str, str]:
@@ -128,9 +145,12 @@ def slo_verdict(run: Run, slo: Slo) -> tuple[str, str]:
     return ("within", "within") if breach is None else ("outside", describe_breach(breach))
 
 
-def _target_view(target: str, runs: list[Run], slo: Slo, reports_dir: Path) -> TargetView:
-    every_run = [run for run in runs if run.target == target]
-    target_runs = [run for run in every_run if run.kind == "closed"]
+def _target_view(
+    target: str, runs: list[Run], all_runs: list[Run], slo: Slo, reports_dir: Path
+) -> TargetView:
+    """`runs` has one run per point (repetitions merged); `all_runs` every repetition."""
+    every_run = [run for run in all_runs if run.target == target]
+    target_runs = [run for run in runs if run.target == target and run.kind == "closed"]
     along_users = figures.representatives(target_runs)
     target_charts = []
     if along_users:

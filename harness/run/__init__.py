@@ -5,6 +5,7 @@ when it is done and the record comes last, by rename, so a run is complete only 
 exists. An interrupted run leaves nothing that looks complete.
 """
 
+import math
 import random
 import shutil
 import tempfile
@@ -17,11 +18,21 @@ import requests
 
 from harness import REPO_ROOT
 from harness.ceiling import Ceiling
-from harness.machine import git_revision, machine_description
-from harness.matrix import Matrix, RunPoint
-from harness.record import LOG_SUFFIX, RUN_SUFFIXES, RunName, RunRecord, write_record
+from harness.latency import IntervalLog, Latency, LatencyFileError, read_interval_log
+from harness.machine import Machine, git_revision, machine_description
+from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.record import (
+    HDR_SUFFIX,
+    INTERVALS_SUFFIX,
+    LOG_SUFFIX,
+    RUN_SUFFIXES,
+    RunName,
+    RunRecord,
+    write_record,
+)
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
+    extended,
     locust_cpu_saturated,
     locust_run_time_s,
     outcome,
@@ -31,6 +42,7 @@ from harness.run.locust import (
     watch,
 )
 from harness.run.validity import invalid_reasons, schedule_of
+from harness.stability import Window, split, unstable_reason
 from harness.stack import ReplicaExit, Stack
 from harness.telemetry.observe import Observed, Observer
 
@@ -91,9 +103,10 @@ def execute_run(
     reports: Path,
     ready: dict[str, Any],
     ceiling: Ceiling | None = None,
+    repeat: int = 1,
 ) -> RunOutcome:
     """Warm up, run Locust at one point with telemetry, and write its files; the record last."""
-    name = RunName.of(point)
+    name = RunName.of(point, repeat)
     name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
     name.record_path(reports).unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name.stem}.", dir=reports / point.target))
@@ -104,16 +117,7 @@ def execute_run(
         failure, exit_code, lost = warm_up(matrix), None, []
         observed = Observed()
         if failure is None:
-            observer = Observer(matrix, stack, prefix, machine.cores or 1)
-            locust = start_locust(matrix, point, prefix)
-            try:
-                observer.start(locust.pid)
-                failure, lost = watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
-            finally:
-                stop_group(locust)
-                observed = observer.finish()
-            failure, exit_code = outcome(locust, failure, prefix), locust.returncode
-            failure = _with_last_figures(failure, lost, observed)
+            failure, exit_code, lost, observed = _measure(matrix, point, stack, prefix, machine)
         log_path = Path(f"{prefix}{LOG_SUFFIX}")
         log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
         cpu_warning = locust_cpu_saturated(log_text)
@@ -133,6 +137,7 @@ def execute_run(
             matrix.locust_processes,
             matrix.min_requests,
         )
+        windows = _windows(matrix, point, latency_log)
         record = RunRecord(
             name=name,
             status="ok" if failure is None else "failed",
@@ -151,17 +156,84 @@ def execute_run(
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
             locust_processes=matrix.locust_processes,
-            latency=latency_log.whole() if latency_log is not None else None,
+            latency=_reported(latency_log, windows),
             stages=observed.stages,
             resources=observed.resources,
             ceiling=ceiling,
             invalid_reasons=reasons if failure is None else (),
             schedule=schedule,
+            windows=tuple(windows) if windows else None,
+            unstable_reason=unstable_reason(windows) if windows else None,
+            measured_s=latency_log.window_s if latency_log is not None else None,
         )
         write_record(record, reports, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return RunOutcome(point, record.status, failure, reasons, lost)
+
+
+def _measure(
+    matrix: Matrix, point: RunPoint, stack: Stack, prefix: Path, machine: Machine
+) -> tuple[str | None, int | None, list[ReplicaExit], Observed]:
+    """Locust at one point, watched, with telemetry around it: (failure, exit code, replicas
+    lost, what was observed)."""
+    extending = matrix.extend_until_stable and not isinstance(point.load, OpenLoad)
+    locust_point = extended(point, matrix.max_run_time_s) if extending else point
+    observer = Observer(matrix, stack, prefix, machine.cores or 1)
+    locust = start_locust(matrix, locust_point, prefix)
+    done = (lambda: _stable_so_far(matrix, point, prefix)) if extending else None
+    try:
+        observer.start(locust.pid)
+        budget = locust_run_time_s(locust_point) + LOCUST_OVERRUN_S
+        failure, lost = watch(locust, stack, budget, done=done)
+    finally:
+        stop_group(locust)
+        observed = observer.finish()
+    failure = _with_last_figures(outcome(locust, failure, prefix), lost, observed)
+    return failure, locust.returncode, lost, observed
+
+
+def _window_length_s(matrix: Matrix, point: RunPoint) -> float | None:
+    """An extended run's windows keep the length the run time gives them; None: not extended."""
+    if not matrix.extend_until_stable or isinstance(point.load, OpenLoad):
+        return None
+    return point.run_time_s / matrix.windows
+
+
+def _stable_so_far(matrix: Matrix, point: RunPoint, prefix: Path) -> bool:
+    """Whether the last windows of an extended run, as the recorder has written them so far,
+    agree: then the run has measured enough."""
+    try:
+        log = read_interval_log(Path(f"{prefix}{HDR_SUFFIX}"), Path(f"{prefix}{INTERVALS_SUFFIX}"))
+    except (LatencyFileError, FileNotFoundError, ValueError):
+        return False
+    if log.window_s < point.run_time_s:
+        return False
+    windows = _windows(matrix, point, log)
+    return unstable_reason(windows) is None
+
+
+def _windows(matrix: Matrix, point: RunPoint, log: IntervalLog | None) -> list[Window]:
+    """The run's windows: the whole measured window split equally, or an extended run's last
+    windows of their fixed length."""
+    if log is None or log.window_s <= 0:
+        return []
+    length = _window_length_s(matrix, point)
+    if length is None:
+        return split(log, matrix.windows)
+    whole_windows = math.floor(log.window_s / length + 1e-6)
+    if whole_windows < matrix.windows:
+        return split(log, matrix.windows)
+    return split(log, matrix.windows, end_s=whole_windows * length, length_s=length)
+
+
+def _reported(log: IntervalLog | None, windows: list[Window]) -> Latency | None:
+    """The run's figures: over its windows (an extended run's last ones), exact."""
+    if log is None:
+        return None
+    if not windows:
+        return log.whole()
+    return log.span(windows[0].start_s, windows[-1].start_s + windows[-1].seconds + 1e-6)
 
 
 def _with_last_figures(

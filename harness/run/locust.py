@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from harness import REPO_ROOT
@@ -27,6 +29,11 @@ def locust_run_time_s(point: RunPoint) -> int:
     if isinstance(point.load, OpenLoad):
         return open_loop.locust_run_time_s(point)
     return closed_loop.locust_run_time_s(point)
+
+
+def extended(point: RunPoint, max_run_time_s: int) -> RunPoint:
+    """The point with Locust's window lengthened to the most an extension may measure."""
+    return replace(point, run_time=f"{max_run_time_s}s")
 
 
 def ramp_seconds(point: RunPoint) -> float:
@@ -101,14 +108,22 @@ def stop_group(process: subprocess.Popen) -> None:
 
 
 def watch(
-    process: subprocess.Popen, stack: Stack, budget_s: float, interval_s: float = WATCH_INTERVAL_S
+    process: subprocess.Popen,
+    stack: Stack,
+    budget_s: float,
+    interval_s: float = WATCH_INTERVAL_S,
+    done: Callable[[], bool] | None = None,
 ) -> tuple[str | None, list[ReplicaExit]]:
-    """Wait for Locust; stop it early when a replica of the stack exits or time runs out.
+    """Wait for Locust; stop it early when a replica of the stack exits or time runs out, or,
+    with no failure, when `done` says the run has measured enough.
 
-    Returns the reason the run failed (None when Locust finished by itself) and the replicas lost.
+    Returns the reason the run failed (None when it did not) and the replicas lost.
     """
     deadline = time.monotonic() + budget_s
     while process.poll() is None:
+        if done is not None and done():
+            stop_group(process)
+            return None, []
         lost = stack.exited()
         if lost:
             stop_group(process)

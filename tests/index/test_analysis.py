@@ -197,10 +197,19 @@ def test_failed_runs_are_counted_per_target_and_replica_count():
     ]
 
 
-def test_nothing_to_conclude_without_a_measured_run():
-    sections = sentences.conclusions([make_run(status="failed", failure_reason="x")], SLO)
+def test_nothing_to_conclude_without_a_valid_measured_run():
+    runs = [
+        make_run(status="failed", failure_reason="x"),
+        make_run(users=4, invalid_reasons=("Locust used 95% of its cores",)),
+    ]
+    sections = sentences.conclusions(runs, SLO)
     assert [section.sentences for section in sections] == [
-        ["No run has finished with requests answered yet, so there is nothing to conclude."]
+        ["No valid run has finished with requests answered yet, so there is nothing to conclude."],
+        ["With 1 replica on cpu, 1 of 2 runs failed: x"],
+        [
+            "1 run left out of every conclusion, as invalid:"
+            " cpu/1_4_1: Locust used 95% of its cores."
+        ],
     ]
 
 

@@ -1,12 +1,12 @@
 """A stand-in for the stack with a known service time: queueing theory gives its latency.
 
-    python -m tests.standin.server --port P --service-ms 10 [--servers 1] [--stall-after-s 3
+    python -m tests.standin.server --port P --service-ms 10 [--servers 1] [--stall-every-s 5
         --stall-ms 1000] [--no-stages]
 
 `--servers` workers take requests in arrival order (FIFO), each holding a request for exactly
 `--service-ms`: with one server and a constant arrival rate below 1/D, latency is about D; with
-Poisson arrivals the mean is D + ρD / (2(1 − ρ)) (M/D/1). `--stall-after-s` freezes every server
-once, that long after the first request, for `--stall-ms`. It answers POST /predict like the
+Poisson arrivals the mean is D + ρD / (2(1 − ρ)) (M/D/1). `--stall-every-s` freezes the servers
+for `--stall-ms`, every that many seconds from the first request. It answers POST /predict like the
 real API (`success`, `prediction`, `score`), GET /ready with its server count, and GET /metrics
 with the request stages of the real API (queue wait and inference), unless `--no-stages`.
 """
@@ -21,14 +21,15 @@ BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0
 
 
 class StandIn:
-    def __init__(self, service_s: float, servers: int, stall_after_s: float | None, stall_s: float):
+    def __init__(self, service_s: float, servers: int, stall_every_s: float | None, stall_s: float):
         self.service_s = service_s
         self.servers = servers
         self.queue: asyncio.Queue = asyncio.Queue()
         self.first_request: float | None = None
-        self.stall_after_s = stall_after_s
+        self.stall_every_s = stall_every_s
         self.stall_s = stall_s
-        self.stalled = False
+        self.stalls_done = 0
+        self.stall_until = 0.0
         self.observed: dict[str, list[float]] = {stage: [] for stage in STAGES}
 
     async def serve(self) -> None:
@@ -44,11 +45,15 @@ class StandIn:
             done.set_result(None)
 
     async def _maybe_stall(self) -> None:
-        if self.stall_after_s is None or self.stalled or self.first_request is None:
+        if self.stall_every_s is None or self.first_request is None:
             return
-        if time.monotonic() - self.first_request >= self.stall_after_s:
-            self.stalled = True
-            await asyncio.sleep(self.stall_s)
+        now = time.monotonic()
+        due = self.first_request + (self.stalls_done + 1) * self.stall_every_s
+        if now >= due:
+            self.stalls_done += 1
+            self.stall_until = due + self.stall_s
+        if now < self.stall_until:  # every server waits the stall out
+            await asyncio.sleep(self.stall_until - now)
 
     def metrics(self) -> str:
         name = "request_stage_seconds"
@@ -106,12 +111,12 @@ async def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--service-ms", type=float, required=True)
     parser.add_argument("--servers", type=int, default=1)
-    parser.add_argument("--stall-after-s", type=float, default=None)
+    parser.add_argument("--stall-every-s", type=float, default=None)
     parser.add_argument("--stall-ms", type=float, default=1000)
     parser.add_argument("--no-stages", action="store_true")
     options = parser.parse_args()
     standin = StandIn(
-        options.service_ms / 1000, options.servers, options.stall_after_s, options.stall_ms / 1000
+        options.service_ms / 1000, options.servers, options.stall_every_s, options.stall_ms / 1000
     )
     for _ in range(options.servers):
         asyncio.get_running_loop().create_task(standin.serve())
