@@ -30,6 +30,10 @@ bench-gpu:
 capacity:
 	$(NOX) -s capacity
 
+.PHONY: compare  ## compare two sweeps' reports: make compare BASE=reports-before NEW=reports
+compare:
+	$(INV) compare $(BASE) $(NEW)
+
 .PHONY: index  ## render reports/index.html from the reports there
 index:
 	$(INV) index

@@ -68,13 +68,19 @@ def run(
         "target": TARGET_HELP,
         "backend": BACKEND_HELP,
         "force": "redo runs whose complete results exist",
+        "gate": "exit 99 when a valid run breaks the SLO (as slo.gate in the matrix)",
     }
 )
 def sweep(
-    c: Context, models: int = 0, target: str = "", backend: str = "", force: bool = False
+    c: Context,
+    models: int = 0,
+    target: str = "",
+    backend: str = "",
+    force: bool = False,
+    gate: bool = False,
 ) -> None:
-    """Every users x spawn-rate run at each scale: stack up, the runs, stack down."""
-    _call(commands.sweep, models, target, backend, force)
+    """Every run of the matrix at each scale: stack up, the runs, stack down."""
+    _call(commands.sweep, models, target, backend, force, gate)
 
 
 @task(
@@ -90,6 +96,21 @@ def capacity(
 ) -> None:
     """The highest Poisson rate within the SLO at each scale: reports/{target}/capacity.json"""
     _call(commands.capacity, models, target, backend, force)
+
+
+@task(
+    help={
+        "baseline": "the earlier sweep's reports folder",
+        "candidate": "the later sweep's reports folder; compare.html is written there",
+        "gate": "exit 98 when a point is significantly worse than the threshold (as slo.gate)",
+        "threshold": "relative change that counts as a regression (default: regression_threshold)",
+    }
+)
+def compare(
+    c: Context, baseline: str, candidate: str, gate: bool = False, threshold: float = 0.0
+) -> None:
+    """Two sweeps side by side: a verdict per point (Welch's t-test) and compare.html."""
+    _call(commands.compare, baseline, candidate, gate, threshold)
 
 
 @task
@@ -116,4 +137,4 @@ def clean(c: Context, reports: bool = False) -> None:
     _call(commands.clean, reports)
 
 
-namespace = Collection(up, down, run, sweep, capacity, index, setup, images, clean)
+namespace = Collection(up, down, run, sweep, capacity, compare, index, setup, images, clean)

@@ -13,11 +13,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.analysis.comparison import regressions
+from harness.analysis.figures import slo_breach
+from harness.analysis.formatting import describe_breach, describe_slo
 from harness.ceiling import cached_ceiling, measure_ceiling
 from harness.images import ImageBuildError, build_offline_images
 from harness.interrupts import interruptible
-from harness.matrix import ClosedLoad, Matrix, MatrixError, RunPoint, load_matrix, parse_run_time
+from harness.matrix import (
+    ClosedLoad,
+    Matrix,
+    MatrixError,
+    RunPoint,
+    Slo,
+    load_matrix,
+    parse_run_time,
+)
+from harness.pages.compare import comparison_of, terminal_table, write_compare_page
 from harness.pages.index import build_index
+from harness.results import gather
 from harness.run import execute_run
 from harness.search import search_at_scale
 from harness.stack import (
@@ -34,6 +47,9 @@ from harness.sweep import sweep_at_scale
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# The gate's exit codes: distinct from a failed run (1) and bad usage (2); 99 as k6's thresholds.
+EXIT_SLO_BROKEN = 99
+EXIT_REGRESSION = 98
 
 
 class CommandError(Exception):
@@ -156,7 +172,19 @@ def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) 
     return guarded(measure)
 
 
-def sweep(models: int, target: str, backend: str, force: bool) -> int:
+def slo_broken(runs: list, slo: Slo, target: str, scales: list[int]) -> list[str]:
+    """The valid runs of this sweep that break the SLO, named with their figures."""
+    broken = []
+    for run in runs:
+        if run.target != target or run.models not in scales or not run.counts:
+            continue
+        breach = slo_breach(slo, run.stats)
+        if breach is not None:
+            broken.append(f"{run.target}/{run.stem} ({describe_breach(breach)})")
+    return broken
+
+
+def sweep(models: int, target: str, backend: str, force: bool, gate: bool = False) -> int:
     """Every point at one scale, or at every scale of the matrix when models is 0."""
     matrix = _matrix()
     scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
@@ -170,10 +198,16 @@ def sweep(models: int, target: str, backend: str, force: bool) -> int:
             )
             for scale in scales
         ]
-        if all(results):
-            return 0
-        print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
-        return 1
+        if not all(results):
+            print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
+            return 1
+        broken = slo_broken(gather(reports_dir()).runs, matrix.slo, chosen_target, scales)
+        if (gate or matrix.slo.gate) and broken:
+            print(
+                f"SLO ({describe_slo(matrix.slo)}) broken by: {'; '.join(broken)}", file=sys.stderr
+            )
+            return EXIT_SLO_BROKEN
+        return 0
 
     return guarded(measure)
 
@@ -207,6 +241,30 @@ def capacity(models: int, target: str, backend: str, force: bool) -> int:
         return 1 if ended_early else 0
 
     return guarded(measure)
+
+
+def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
+    """Two sweeps' reports side by side: compare.html in the candidate's folder, a table here."""
+    folders = {"BASELINE": Path(baseline), "CANDIDATE": Path(candidate)}
+    for label, folder in folders.items():
+        if not folder.is_dir() or not any(folder.glob("*/*.meta.json")):
+            raise _usage(label, f"{folder} holds no run", "a reports folder a sweep wrote")
+    matrix = _matrix()
+    gating = gate or matrix.slo.gate
+    limit = threshold if threshold > 0 else matrix.regression_threshold
+    comparison = comparison_of(folders["BASELINE"], folders["CANDIDATE"])
+    print(terminal_table(comparison))
+    page = write_compare_page(folders["BASELINE"], folders["CANDIDATE"], comparison, limit)
+    print(f"compare: {page}")
+    worse = regressions(comparison, limit)
+    if not worse:
+        return 0
+    said = "; ".join(
+        f"{point.target} {point.models}r {point.load}: {metric.name} {metric.change:+.1%}"
+        for point, metric in worse
+    )
+    print(f"significantly worse by more than {limit:.0%}: {said}", file=sys.stderr)
+    return EXIT_REGRESSION if gating else 0
 
 
 def index() -> int:

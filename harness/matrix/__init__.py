@@ -57,6 +57,7 @@ class Slo:
 
     p95_ms: float
     max_failure_ratio: float
+    gate: bool = False  # `make bench` exits 99 when a valid run breaks it
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Matrix:
     max_in_flight: int
     min_requests: int
     capacity_tolerance: float
+    regression_threshold: float
     run_time: str
     windows: int
     extend_until_stable: bool
@@ -202,6 +204,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
         max_in_flight=data["max_in_flight"],
         min_requests=data["min_requests"],
         capacity_tolerance=data["capacity_tolerance"],
+        regression_threshold=data["regression_threshold"],
         run_time=data["run_time"],
         windows=data["windows"],
         extend_until_stable=data["extend_until_stable"],

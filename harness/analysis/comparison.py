@@ -1,0 +1,209 @@
+"""Two sweeps side by side: for each point both hold, throughput and p95 (and the capacity where
+the search ran) on each side, the change, and a verdict from Welch's t-test on the
+repetitions, or on the windows of the runs when a side has only one repetition.
+
+A change is "better" or "worse" only when the test finds it significant (p < 0.05); otherwise
+"no significant change". Capacity has one figure per side: it is better or worse when the
+change exceeds the search's tolerance, the resolution it was found to.
+"""
+
+from dataclasses import dataclass
+
+from harness.analysis.formatting import describe_load
+from harness.analysis.open_loop import found_capacities
+from harness.analysis.repeats import point_of, repeated
+from harness.analysis.statistics import SIGNIFICANCE, Spread, spread, welch_p_value
+from harness.capacity import CapacityFile
+from harness.record import RunName
+from harness.results import Run
+
+BETTER, WORSE, SAME = "better", "worse", "no significant change"
+UNTESTED = "not tested"  # fewer than two figures a side: older sweeps recorded no windows
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # "throughput", "p95", "capacity"
+    unit: str
+    baseline: Spread
+    candidate: Spread
+    p_value: float | None
+    verdict: str
+    samples: str  # what the test compared: "repetitions", "windows", or "" (not tested)
+
+    @property
+    def change(self) -> float:
+        return self.candidate.mean / self.baseline.mean - 1 if self.baseline.mean else 0.0
+
+
+@dataclass(frozen=True)
+class PointComparison:
+    target: str
+    models: int
+    load: str  # the point's load as a person says it, or "capacity"
+    metrics: list[Metric]
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {metric.verdict for metric in self.metrics}
+        return WORSE if WORSE in verdicts else BETTER if BETTER in verdicts else SAME
+
+
+@dataclass(frozen=True)
+class Comparison:
+    points: list[PointComparison]
+    only_baseline: list[str]  # "cpu/2_8_4": points measured on one side only
+    only_candidate: list[str]
+    differences: list[str]  # machine, model, runtime, stack settings that differ
+    across_machines: bool
+
+
+def compare(
+    baseline: list[Run],
+    candidate: list[Run],
+    baseline_capacity: list[CapacityFile],
+    candidate_capacity: list[CapacityFile],
+) -> Comparison:
+    before, after = repeated(baseline), repeated(candidate)
+    points = []
+    for point in sorted(set(before) & set(after), key=RunName.sort_key):
+        old, new = before[point].runs, after[point].runs
+        metrics = [
+            _metric("throughput", "req/s", True, *_samples(old, new, "rps")),
+            _metric("p95", "ms", False, *_samples(old, new, "p95_ms")),
+        ]
+        points.append(
+            PointComparison(point.target, point.models, describe_load(point.load), metrics)
+        )
+    points += _capacity_points(baseline_capacity, candidate_capacity)
+    named_before = {point_of(run.record.name) for run in baseline}
+    named_after = {point_of(run.record.name) for run in candidate}
+    differences, across = _differences(baseline, candidate)
+    return Comparison(
+        points=points,
+        only_baseline=_shown(named_before - named_after),
+        only_candidate=_shown(named_after - named_before),
+        differences=differences,
+        across_machines=across,
+    )
+
+
+def regressions(comparison: Comparison, threshold: float) -> list[tuple[PointComparison, Metric]]:
+    """Points significantly worse by more than `threshold` (a relative change): the CI gate."""
+    found = []
+    for point in comparison.points:
+        for metric in point.metrics:
+            worse_by = (
+                -metric.change if metric.name in ("throughput", "capacity") else metric.change
+            )
+            if metric.verdict == WORSE and worse_by > threshold:
+                found.append((point, metric))
+    return found
+
+
+def _shown(names: set[RunName]) -> list[str]:
+    return [f"{name.target}/{name.stem}" for name in sorted(names, key=RunName.sort_key)]
+
+
+def _samples(
+    before: list[Run], after: list[Run], field: str
+) -> tuple[list[float], list[float], str]:
+    """Per-repetition figures when both sides repeated; else each run's windows."""
+    if len(before) >= 2 and len(after) >= 2:
+        return _values(before, field), _values(after, field), "repetitions"
+    return _window_values(before, field), _window_values(after, field), "windows"
+
+
+def _values(runs: list[Run], field: str) -> list[float]:
+    return [getattr(run.stats, field) for run in runs if getattr(run.stats, field) is not None]
+
+
+def _window_values(runs: list[Run], field: str) -> list[float]:
+    values = []
+    for run in runs:
+        for window in run.record.windows or ():
+            value = getattr(window, field)
+            if value is not None:
+                values.append(value)
+    return values or _values(runs, field)
+
+
+def _metric(
+    name: str,
+    unit: str,
+    higher_is_better: bool,
+    before: list[float],
+    after: list[float],
+    samples: str,
+) -> Metric:
+    p_value = welch_p_value(before, after)
+    verdict = UNTESTED if p_value is None else SAME
+    if p_value is not None and p_value < SIGNIFICANCE:
+        went_up = sum(after) / len(after) > sum(before) / len(before)
+        verdict = BETTER if went_up == higher_is_better else WORSE
+    return Metric(
+        name,
+        unit,
+        spread(before),
+        spread(after),
+        p_value,
+        verdict,
+        samples if p_value is not None else "",
+    )
+
+
+def _capacity_points(
+    baseline: list[CapacityFile], candidate: list[CapacityFile]
+) -> list[PointComparison]:
+    found = []
+    after_by_target = {capacity.target: capacity for capacity in candidate}
+    for before in baseline:
+        after = after_by_target.get(before.target)
+        if after is None:
+            continue
+        old, new = found_capacities(before), found_capacities(after)
+        for models in sorted(set(old) & set(new)):
+            change = new[models] / old[models] - 1
+            tolerance = max(before.tolerance, after.tolerance)
+            verdict = SAME if abs(change) <= tolerance else BETTER if change > 0 else WORSE
+            metric = Metric(
+                "capacity", "req/s", spread([old[models]]), spread([new[models]]), None, verdict, ""
+            )
+            found.append(PointComparison(before.target, models, "capacity", [metric]))
+    return found
+
+
+def _differences(baseline: list[Run], candidate: list[Run]) -> tuple[list[str], bool]:
+    """What the two sweeps were measured on and with, where it differs."""
+
+    def seen(runs: list[Run], read) -> list[str]:
+        return sorted({str(read(run)) for run in runs if read(run) is not None})
+
+    aspects = {
+        "machine": _machine,
+        "model": lambda run: run.record.model,
+        "runtime": lambda run: run.record.runtime,
+        "device": lambda run: run.record.device,
+        "backend": lambda run: run.record.backend,
+        "stack settings": lambda run: _stack_env(run),
+        "revision": lambda run: run.record.revision,
+    }
+    differences, across = [], False
+    for aspect, read in aspects.items():
+        before, after = seen(baseline, read), seen(candidate, read)
+        if before != after:
+            differences.append(f"{aspect}: {', '.join(before) or '?'} → {', '.join(after) or '?'}")
+            across = across or aspect == "machine"
+    return differences, across
+
+
+def _machine(run: Run) -> str | None:
+    machine = run.record.machine
+    return None if machine is None else f"{machine.cpu}, {machine.cores} cores, GPU {machine.gpu}"
+
+
+def _stack_env(run: Run) -> str | None:
+    env = ((run.record.matrix or {}).get("stack") or {}).get("env")
+    return (
+        None if env is None else ", ".join(f"{key}={value}" for key, value in sorted(env.items()))
+    )
