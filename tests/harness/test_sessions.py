@@ -56,6 +56,16 @@ def test_make_help_lists_the_verbs(repo_root) -> None:
     result = subprocess.run(
         ["make", "help"], cwd=repo_root, capture_output=True, text=True, timeout=30, check=True
     )
-    verbs = ("setup", "bench", "bench-cpu", "bench-gpu", "capacity", "index", "test", "clean", "help")
+    verbs = (
+        "setup",
+        "bench",
+        "bench-cpu",
+        "bench-gpu",
+        "capacity",
+        "index",
+        "test",
+        "clean",
+        "help",
+    )
     for verb in verbs:
         assert f"  {verb} " in result.stdout
