@@ -22,9 +22,9 @@ bench:
 bench-cpu:
 	$(NOX) -s sweep -- --target cpu
 
-.PHONY: bench-gpu  ## sweep the matrix on the gpu target (needs a GPU)
+.PHONY: bench-gpu  ## check what the GPU needs (inv doctor), then sweep the matrix on the gpu target
 bench-gpu:
-	$(NOX) -s sweep -- --target gpu
+	$(INV) doctor && $(NOX) -s sweep -- --target gpu
 
 .PHONY: capacity  ## the highest request rate within the SLO at each scale (open-loop search)
 capacity:

@@ -113,6 +113,12 @@ def compare(
     _call(commands.compare, baseline, candidate, gate, threshold)
 
 
+@task(help={"backend": BACKEND_HELP})
+def doctor(c: Context, backend: str = "") -> None:
+    """Check what a GPU sweep needs (driver, GPUs, Docker's GPU support, the image, the fit)."""
+    _call(commands.doctor, backend)
+
+
 @task
 def index(c: Context) -> None:
     """Render reports/index.html from every run under reports/."""
@@ -137,4 +143,4 @@ def clean(c: Context, reports: bool = False) -> None:
     _call(commands.clean, reports)
 
 
-namespace = Collection(up, down, run, sweep, capacity, compare, index, setup, images, clean)
+namespace = Collection(up, down, run, sweep, capacity, compare, doctor, index, setup, images, clean)

@@ -17,6 +17,7 @@ from harness.analysis.comparison import regressions
 from harness.analysis.figures import slo_breach
 from harness.analysis.formatting import describe_breach, describe_slo
 from harness.ceiling import cached_ceiling, measure_ceiling
+from harness.doctor import gpu_checks
 from harness.images import ImageBuildError, build_offline_images
 from harness.interrupts import interruptible
 from harness.matrix import (
@@ -91,6 +92,16 @@ def _backend(matrix: Matrix, backend: str) -> str:
         raise CommandError(f"--backend: {error}", EXIT_USAGE) from None
 
 
+def _gpu_ready(matrix: Matrix, target: str, backend: str) -> None:
+    """A GPU sweep starts only when everything it needs is there (`inv doctor`)."""
+    if target != "gpu":
+        return
+    missing = [check for check in gpu_checks(matrix, backend) if not check.ok]
+    if missing:
+        lines = "\n".join(f"  {check.what}: {check.said}" for check in missing)
+        raise CommandError(f"the gpu target cannot run here:\n{lines}", EXIT_USAGE)
+
+
 def _at_least_one(option: str, value: int) -> int:
     if value < 1:
         raise _usage(option, f"{value} is out of range", "integers >= 1")
@@ -113,6 +124,7 @@ def up(models: int, target: str, backend: str) -> int:
     models = _at_least_one("--models", models)
     chosen_target = _target(matrix, target)
     chosen_backend = _backend(matrix, backend)
+    _gpu_ready(matrix, chosen_target, chosen_backend)
 
     def start() -> int:
         bring_up(matrix.stack, chosen_target, models, chosen_backend, stack_dir())
@@ -190,6 +202,7 @@ def sweep(models: int, target: str, backend: str, force: bool, gate: bool = Fals
     scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
     chosen_target = _target(matrix, target)
     chosen_backend = _backend(matrix, backend)
+    _gpu_ready(matrix, chosen_target, chosen_backend)
 
     def measure() -> int:
         results = [
@@ -218,6 +231,7 @@ def capacity(models: int, target: str, backend: str, force: bool) -> int:
     scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
     chosen_target = _target(matrix, target)
     chosen_backend = _backend(matrix, backend)
+    _gpu_ready(matrix, chosen_target, chosen_backend)
 
     def measure() -> int:
         ceiling = (
@@ -265,6 +279,16 @@ def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
     )
     print(f"significantly worse by more than {limit:.0%}: {said}", file=sys.stderr)
     return EXIT_REGRESSION if gating else 0
+
+
+def doctor(backend: str) -> int:
+    """What a GPU sweep needs, one line each; exit 2 when something is missing."""
+    matrix = _matrix()
+    chosen_backend = _backend(matrix, backend)
+    checks = gpu_checks(matrix, chosen_backend)
+    for check in checks:
+        print(f"{'ok' if check.ok else 'MISSING'}  {check.what}: {check.said}")
+    return 0 if all(check.ok for check in checks) else EXIT_USAGE
 
 
 def index() -> int:

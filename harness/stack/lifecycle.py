@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from harness.gpu import CAP_SETTING, cards, replica_cap_mib
 from harness.interrupts import uninterrupted
 from harness.matrix import StackSettings
 from harness.stack.base import Stack, StackError
@@ -25,9 +26,13 @@ def model_env(settings: StackSettings, target: str) -> dict[str, str]:
 
 
 def services_env(settings: StackSettings, target: str, models: int) -> dict[str, str]:
-    """The services' environment: the matrix's, plus what the scale and target decide."""
+    """The services' environment: the matrix's, plus what the scale and target decide (on a
+    GPU, each replica's memory cap: harness/gpu.py)."""
     env = model_env(settings, target)
     env["EXPECTED_WORKERS"] = str(models)
+    found = cards() if target == "gpu" else []
+    if found:
+        env[CAP_SETTING] = str(replica_cap_mib(env, found[0], models))
     env["API_PORT"] = str(api_port(settings.host))
     # A free port, so Redis on the host network (local backend, hostnet override) never collides.
     env["REDIS_PORT"] = str(free_port())
