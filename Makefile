@@ -2,9 +2,8 @@
 VENV := .venv
 NOX := $(VENV)/bin/nox
 INV := $(VENV)/bin/inv
-# torch is pinned in the same pip command as what depends on it: an unpinned torch would pull the
-# CUDA build. The CPU build is enough to export the model and run it.
-TORCH := torch==2.13.0
+# Every install takes the versions requirements.lock pins (`make lock` remakes it).
+LOCK := requirements.lock
 
 .PHONY: help  ## list the targets
 help:
@@ -12,7 +11,11 @@ help:
 
 .PHONY: setup  ## the one set-up command: a virtualenv with everything, the model prepared
 setup:
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install $(TORCH) -e ".[dev]" && $(INV) setup
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -c $(LOCK) -e ".[dev]" && $(INV) setup
+
+.PHONY: lock  ## resolve every dependency again and pin it in requirements.lock (tools/lock.py)
+lock:
+	$(VENV)/bin/python -m tools.lock
 
 .PHONY: bench  ## the main job: sweep the matrix on its default target (local backend without Docker)
 bench:

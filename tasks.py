@@ -1,6 +1,7 @@
 """invoke tasks: the stack (up, down), one Locust run, a sweep, the index; `inv --list` shows them.
 
-Each task parses its options and calls one function of harness.commands. MATRIX=path selects
+Each task parses its options and calls one function of harness.commands (tools.docker_images
+for the images). MATRIX=path selects
 another matrix, REPORTS=dir another output folder.
 """
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from invoke import Collection, Context, Exit, task
 
 from harness import commands
+from tools import docker_images
 
 TARGET_HELP = "cpu or gpu (default: the first of the matrix's targets)"
 BACKEND_HELP = "auto or a backend: compose, local (default: the matrix's backend)"
@@ -134,7 +136,10 @@ def setup(c: Context) -> None:
 @task(help={"rebuild-base": "rebuild the debootstrap base image even if its tag exists"})
 def images(c: Context, rebuild_base: bool = False) -> None:
     """Build the stack's images offline (needs root and a running Docker engine)."""
-    _call(commands.images, rebuild_base)
+    try:
+        print(docker_images.build_command(rebuild_base))
+    except docker_images.ImageBuildError as error:
+        raise Exit(str(error), code=1) from None
 
 
 @task(help={"reports": "also delete the reports folder"})

@@ -2,23 +2,26 @@
 
     .venv/bin/python benchmarks/stack_benchmark.py [--seconds 10]
 
-1. The model in-process, no Redis, no HTTP: images/s at batch 1 and at MAX_BATCH, forward pass
-   alone and the worker's whole per-job compute (decode + preprocess + forward), in 1 and in 2
-   processes at once (what 1 and 2 workers could do at best on this machine).
-2. The stack over HTTP (redis-server, the API, N workers, started by the harness's local backend
-   from services/Procfile), N = 1 and 2, many concurrent clients: images/s.
-3. The stack's latency overhead at one user: median end-to-end time minus median worker compute.
+Each figure is printed with its goal. The model's in-process figures (no Redis, no HTTP:
+services.model.ceiling) are the yardstick the stack's are read against; everything runs on this
+machine in one sitting, so the ratios hold even when the machine is slower one day than the next.
 
-Goals (issue 2): overhead <= 3 ms; stack throughput >= 85% of the raw throughput of the same
-workers. The configuration is the services' own environment (MODEL_NAME, RUNTIME, MAX_BATCH,
-NUM_THREADS, ...), read by both the in-process model and the stack.
+1. In-process: one worker's decode + preprocess + forward pass, at batch 1 on one photo (the
+   model's own time for it), and images/s on the sample photos at batch 1 and MAX_BATCH.
+2. The stack over HTTP (the harness's local backend: redis-server, the API, N workers):
+   - 1 worker, 1 client, the same photo: median end-to-end ÷ the model's own time (≤ 1.10);
+   - 1 worker, 8 clients: images/s ÷ the model alone in-process (≥ 0.97);
+   - 2 workers, 8 clients: images/s ÷ 1 worker's (≥ 1.5), each worker's CPU (≥ 85% of a core).
+3. Telemetry: Locust runs of the harness at 1 worker, 8 users, with the sampler and the /metrics
+   reading on and off, alternated: throughput on ÷ off (≥ 0.98).
+
+The configuration is the services' own environment (MODEL_NAME, RUNTIME, MAX_BATCH, ...).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
 import sys
@@ -30,96 +33,44 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.matrix import load_matrix  # noqa: E402
-from harness.stack import bring_down, bring_up  # noqa: E402
+from harness.matrix import ClosedLoad, RunPoint, Telemetry, load_matrix  # noqa: E402
+from harness.results import read_run  # noqa: E402
+from harness.run import execute_run  # noqa: E402
+from harness.stack import Stack, bring_down, bring_up  # noqa: E402
 from harness.stack.network import free_port  # noqa: E402
-from services.model.classifiers import get_classifier  # noqa: E402
-from services.model.preprocess import decode  # noqa: E402
-from services.model.runtimes import create_runtime  # noqa: E402
-from services.settings import Settings, load_settings  # noqa: E402
+from services.model.ceiling import SAMPLE_IMAGES, measure  # noqa: E402
+from services.settings import load_settings  # noqa: E402
 
-IMAGES = sorted((REPO / "locust" / "images").glob("*.jpg"))
+ONE_PHOTO = REPO / "locust" / "images" / "cat.jpg"
+CLIENTS = 8
 WARMUP_REQUESTS = 20
-
-
-@dataclass(frozen=True)
-class RawFigures:
-    images_per_s: float
-    median_s: float
-
-
-def _raw_loop(settings: Settings, batch_size: int, seconds: float, whole_job: bool) -> RawFigures:
-    classifier = get_classifier(settings.model_name, settings.model_weights)
-    runtime = create_runtime(classifier, settings)
-    images = [path.read_bytes() for path in IMAGES]
-    pixels = settings.max_image_pixels
-
-    def tensors(offset: int) -> list[np.ndarray]:
-        chosen = [images[(offset + n) % len(images)] for n in range(batch_size)]
-        return [decode(data, classifier.preprocessing, pixels) for data in chosen]
-
-    ready_batch = np.stack(tensors(0))
-    runtime.logits(ready_batch)  # warm-up
-    durations = []
-    done = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        runtime.logits(np.stack(tensors(done)) if whole_job else ready_batch)
-        durations.append(time.perf_counter() - started)
-        done += batch_size
-    return RawFigures(images_per_s=done / sum(durations), median_s=statistics.median(durations))
-
-
-def _raw_process(
-    args: tuple, barrier: multiprocessing.Barrier, results: multiprocessing.Queue
-) -> None:
-    settings, batch_size, seconds, whole_job = args
-    barrier.wait()
-    results.put(_raw_loop(settings, batch_size, seconds, whole_job))
-
-
-def raw_throughput(
-    settings: Settings, processes: int, batch_size: int, seconds: float, whole_job: bool
-) -> RawFigures:
-    """Images/s of `processes` copies of the model running at once (summed), in-process."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(processes)
-    results = context.Queue()
-    workers = [
-        context.Process(
-            target=_raw_process,
-            args=((settings, batch_size, seconds, whole_job), barrier, results),
-        )
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    figures = [results.get(timeout=seconds + 300) for _ in workers]
-    for worker in workers:
-        worker.join()
-    return RawFigures(
-        images_per_s=sum(figure.images_per_s for figure in figures),
-        median_s=statistics.median(figure.median_s for figure in figures),
-    )
+TELEMETRY_RUNS = 2  # of each kind, alternated
+GOALS = {
+    "overhead": 1.10,
+    "one worker": 0.97,
+    "two workers": 1.5,
+    "worker cpu": 85.0,
+    "telemetry": 0.98,
+}
 
 
 @contextmanager
-def running_stack(workers: int, state_dir: Path) -> Iterator[str]:
-    """The local backend the sweep uses, on a free port, with the services' environment as is."""
-    repo_stack = load_matrix(REPO / "matrix.json").stack
+def running_stack(workers: int, state_dir: Path) -> Iterator[tuple[str, Stack]]:
+    """The harness's local backend on a free port, with the services' environment as it is."""
+    matrix = load_matrix(REPO / "matrix.json")
     # Empty env: the services read this process's environment, as the in-process model did.
-    settings = replace(repo_stack, host=f"http://127.0.0.1:{free_port()}", env={})
-    stack, _ = bring_up(settings, "cpu", workers, "local", state_dir / f"stack-{workers}")
+    settings = replace(matrix.stack, host=f"http://127.0.0.1:{free_port()}", env={})
+    folder = state_dir / f"stack-{workers}"
+    stack, _ = bring_up(settings, "cpu", workers, "local", folder)
     try:
-        yield settings.host
+        yield settings.host, stack
     finally:
-        bring_down(stack, state_dir / f"stack-{workers}")
+        bring_down(stack, folder)
 
 
 @dataclass(frozen=True)
@@ -171,12 +122,14 @@ class Connection:
         return status
 
 
-async def _http_load(base_url: str, concurrency: int, seconds: float) -> HttpFigures:
+async def _http_load(
+    base_url: str, clients: int, seconds: float, photos: list[Path]
+) -> HttpFigures:
     address = urlparse(base_url)
-    requests = [predict_request(address.netloc, path.read_bytes()) for path in IMAGES]
+    requests = [predict_request(address.netloc, path.read_bytes()) for path in photos]
     connections = [
         Connection(*await asyncio.open_connection(address.hostname, address.port))
-        for _ in range(concurrency)
+        for _ in range(clients)
     ]
     for index in range(WARMUP_REQUESTS):
         await connections[0].exchange(requests[index % len(requests)])
@@ -184,7 +137,7 @@ async def _http_load(base_url: str, concurrency: int, seconds: float) -> HttpFig
     failures = 0
     deadline = time.perf_counter() + seconds
 
-    async def user(connection: Connection, offset: int) -> None:
+    async def client(connection: Connection, offset: int) -> None:
         nonlocal failures
         index = offset
         while time.perf_counter() < deadline:
@@ -195,25 +148,65 @@ async def _http_load(base_url: str, concurrency: int, seconds: float) -> HttpFig
             index += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(user(c, offset) for offset, c in enumerate(connections)))
+    await asyncio.gather(*(client(c, offset) for offset, c in enumerate(connections)))
     elapsed = time.perf_counter() - started
     for connection in connections:
         connection.writer.close()
-    return HttpFigures(
-        requests_per_s=len(latencies) / elapsed,
-        median_s=statistics.median(latencies),
-        failures=failures,
-    )
+    return HttpFigures(len(latencies) / elapsed, statistics.median(latencies), failures)
 
 
-def http_load(base_url: str, concurrency: int, seconds: float) -> HttpFigures:
-    return asyncio.run(_http_load(base_url, concurrency, seconds))
+def http_load(base_url: str, clients: int, seconds: float, photos: list[Path]) -> HttpFigures:
+    return asyncio.run(_http_load(base_url, clients, seconds, photos))
+
+
+def worker_cpu_during(stack: Stack, load) -> tuple[HttpFigures, list[float]]:
+    """The load's figures, and each worker's CPU (% of one core) while it ran."""
+    workers = [
+        psutil.Process(member.pid) for member in stack.members() if member.service == "model"
+    ]
+    for process in workers:
+        process.cpu_percent(interval=None)
+    figures = load()
+    return figures, [process.cpu_percent(interval=None) for process in workers]
+
+
+def telemetry_ratio(seconds: float, state_dir: Path) -> tuple[float, float]:
+    """Throughput of harness runs at 1 worker, 8 users, telemetry on and off, alternated."""
+    matrix = load_matrix(REPO / "matrix.json")
+    host = f"http://127.0.0.1:{free_port()}"
+    matrix = replace(matrix, host=host, stack=replace(matrix.stack, host=host, env={}))
+    point = RunPoint("cpu", 1, ClosedLoad(CLIENTS, CLIENTS), f"{round(seconds)}s")
+    reports = state_dir / "telemetry-reports"
+    found: dict[bool, list[float]] = {True: [], False: []}
+    stack, ready = bring_up(matrix.stack, "cpu", 1, "local", state_dir / "telemetry-stack")
+    try:
+        for index in range(2 * TELEMETRY_RUNS):
+            enabled = index % 2 == 0
+            variant = replace(matrix, telemetry=Telemetry(enabled, matrix.telemetry.interval_s))
+            outcome = execute_run(variant, point, stack, reports, ready, repeat=index + 1)
+            run = read_run(point_record(reports, point, index + 1))
+            if outcome.status == "ok" and run.stats is not None:
+                found[enabled].append(run.stats.rps)
+    finally:
+        bring_down(stack, state_dir / "telemetry-stack")
+    return statistics.fmean(found[True]), statistics.fmean(found[False])
+
+
+def point_record(reports: Path, point: RunPoint, repeat: int) -> Path:
+    from harness.record import RunName
+
+    return RunName.of(point, repeat).record_path(reports)
 
 
 def table(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n{title}")
     for label, value in rows:
-        print(f"  {label:<62}{value:>22}")
+        print(f"  {label:<66}{value:>26}")
+
+
+def verdict(value: float, goal: float, at_least: bool) -> str:
+    met = value >= goal if at_least else value <= goal
+    return f"goal {'≥' if at_least else '≤'} {goal:g}: {'met' if met else 'NOT met'}"
 
 
 def main() -> int:
@@ -225,60 +218,83 @@ def main() -> int:
     print(
         f"model {settings.model_name}, runtime {settings.runtime}, device {settings.device}, "
         f"NUM_THREADS {settings.num_threads}, MAX_BATCH {batch}, "
-        f"MAX_WAIT_MS {settings.max_wait_ms:g}, {os.cpu_count()} cores; {seconds:g} s per figure",
+        f"{os.cpu_count()} cores; {seconds:g} s per figure",
         flush=True,
     )
-    forward_1 = raw_throughput(settings, 1, 1, seconds, whole_job=False)
-    forward_max = raw_throughput(settings, 1, batch, seconds, whole_job=False)
-    job_1 = raw_throughput(settings, 1, 1, seconds, whole_job=True)
-    raw = {
-        workers: raw_throughput(settings, workers, batch, seconds, whole_job=True)
-        for workers in (1, 2)
-    }
-    forward_max_2 = raw_throughput(settings, 2, batch, seconds, whole_job=False)
-    stack: dict[int, HttpFigures] = {}
-    with tempfile.TemporaryDirectory(prefix="stack-benchmark-") as state_dir:
-        for workers in (1, 2):
-            with running_stack(workers, Path(state_dir)) as base_url:
-                if workers == 1:
-                    one_user = http_load(base_url, 1, seconds)
-                stack[workers] = http_load(base_url, 2 * batch * workers, seconds)
-    overhead_ms = (one_user.median_s - job_1.median_s) * 1000
+    own = measure(settings, 1, seconds, whole_job=True, photos=[ONE_PHOTO])
+    alone_1 = measure(settings, 1, seconds, whole_job=True)
+    alone_max = measure(settings, batch, seconds, whole_job=True)
+    best_alone = max(alone_1.images_per_s, alone_max.images_per_s)
+    photos = list(SAMPLE_IMAGES)
+    with tempfile.TemporaryDirectory(prefix="stack-benchmark-") as folder:
+        state_dir = Path(folder)
+        with running_stack(1, state_dir) as (base_url, stack):
+            one_user = http_load(base_url, 1, seconds, [ONE_PHOTO])
+            one_worker, one_cpu = worker_cpu_during(
+                stack, lambda: http_load(base_url, CLIENTS, seconds, photos)
+            )
+        with running_stack(2, state_dir) as (base_url, stack):
+            two_workers, two_cpu = worker_cpu_during(
+                stack, lambda: http_load(base_url, CLIENTS, seconds, photos)
+            )
+        telemetry_on, telemetry_off = telemetry_ratio(seconds, state_dir)
 
+    overhead = one_user.median_s / own.median_batch_s
+    share_alone = one_worker.requests_per_s / best_alone
+    scaling = two_workers.requests_per_s / one_worker.requests_per_s
     table(
-        "in-process model, no Redis, no HTTP (images/s)",
-        [
-            ("forward pass, batch 1, 1 process", f"{forward_1.images_per_s:.1f}"),
-            (f"forward pass, batch {batch}, 1 process", f"{forward_max.images_per_s:.1f}"),
-            (f"forward pass, batch {batch}, 2 processes", f"{forward_max_2.images_per_s:.1f}"),
-            ("decode+preprocess+forward, batch 1, 1 process", f"{job_1.images_per_s:.1f}"),
-        ]
-        + [
-            (f"decode+preprocess+forward, batch {batch}, {n} process(es)", f"{f.images_per_s:.1f}")
-            for n, f in raw.items()
-        ],
-    )
-    forward = {1: forward_max, 2: forward_max_2}
-    table(
-        "stack over HTTP (images/s; % of the same number of raw processes: whole job / forward)",
+        "in-process model, no Redis, no HTTP",
         [
             (
-                f"{n} worker(s), {2 * batch * n} clients, {f.failures} failures",
-                f"{f.requests_per_s:.1f}  {100 * f.requests_per_s / raw[n].images_per_s:.0f}% / "
-                f"{100 * f.requests_per_s / forward[n].images_per_s:.0f}%",
-            )
-            for n, f in stack.items()
+                "decode+preprocess+forward, batch 1, one photo: ms",
+                f"{own.median_batch_s * 1000:.2f}",
+            ),
+            ("decode+preprocess+forward, batch 1: images/s", f"{alone_1.images_per_s:.1f}"),
+            (
+                f"decode+preprocess+forward, batch {batch}: images/s",
+                f"{alone_max.images_per_s:.1f}",
+            ),
         ],
     )
     table(
-        "latency at one user, 1 worker (ms)",
+        "the stack over HTTP",
         [
-            ("median end-to-end over HTTP", f"{one_user.median_s * 1000:.2f}"),
-            ("median worker compute (decode+preprocess+forward)", f"{job_1.median_s * 1000:.2f}"),
-            ("overhead of the stack", f"{overhead_ms:.2f}"),
+            ("1 worker, 1 client, same photo: median ms", f"{one_user.median_s * 1000:.2f}"),
+            (
+                "  ÷ the model's own time",
+                f"{overhead:.2f}  {verdict(overhead, GOALS['overhead'], False)}",
+            ),
+            (f"1 worker, {CLIENTS} clients: images/s", f"{one_worker.requests_per_s:.1f}"),
+            (
+                "  ÷ the model alone in-process (its best batch)",
+                f"{share_alone:.2f}  {verdict(share_alone, GOALS['one worker'], True)}",
+            ),
+            (f"2 workers, {CLIENTS} clients: images/s", f"{two_workers.requests_per_s:.1f}"),
+            ("  ÷ 1 worker", f"{scaling:.2f}  {verdict(scaling, GOALS['two workers'], True)}"),
+            (
+                "  each worker's CPU, % of a core",
+                f"{', '.join(f'{cpu:.0f}' for cpu in two_cpu)}"
+                f"  {verdict(min(two_cpu), GOALS['worker cpu'], True)}",
+            ),
+            (
+                f"1 worker's CPU at {CLIENTS} clients, % of a core",
+                ", ".join(f"{cpu:.0f}" for cpu in one_cpu),
+            ),
+            (
+                "failed requests",
+                f"{one_user.failures + one_worker.failures + two_workers.failures}",
+            ),
         ],
     )
-    print("\ngoals: overhead <= 3 ms; stack >= 85% of the raw throughput of the same workers")
+    ratio = telemetry_on / telemetry_off
+    table(
+        f"telemetry, harness runs at 1 worker, {CLIENTS} users (req/s, mean of {TELEMETRY_RUNS})",
+        [
+            ("telemetry on", f"{telemetry_on:.1f}"),
+            ("telemetry off", f"{telemetry_off:.1f}"),
+            ("  on ÷ off", f"{ratio:.3f}  {verdict(ratio, GOALS['telemetry'], True)}"),
+        ],
+    )
     return 0
 
 

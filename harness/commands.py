@@ -18,7 +18,6 @@ from harness.analysis.figures import slo_breach
 from harness.analysis.formatting import describe_breach, describe_slo
 from harness.ceiling import cached_ceiling, measure_ceiling
 from harness.doctor import gpu_checks
-from harness.images import ImageBuildError, build_offline_images
 from harness.interrupts import interruptible
 from harness.matrix import (
     ClosedLoad,
@@ -303,18 +302,6 @@ def setup() -> int:
     return subprocess.run(
         [sys.executable, "-m", "services.model.prepare"], env=env, cwd=REPO_ROOT, check=False
     ).returncode
-
-
-def images(rebuild_base: bool) -> int:
-    """Build the stack's images with no registry (debootstrap base, Redis, api, model)."""
-    log_path = REPO_ROOT / ".cache" / "images.log"
-    try:
-        report = build_offline_images(log_path, rebuild_base=rebuild_base)
-    except ImageBuildError as error:
-        raise CommandError(str(error), code=1) from None
-    steps = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in report.seconds.items())
-    print(f"images built ({steps}); log: {log_path}")
-    return 0
 
 
 def clean(reports: bool) -> int:

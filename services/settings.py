@@ -36,9 +36,11 @@ class Settings:
     device: str
     num_threads: int
     max_batch: int
-    max_wait_ms: float
+    max_wait_ms: float | None  # None: the worker chooses its wait from measurements (worker.md)
     model_cache_dir: Path
     heartbeat_ttl_s: float
+    stall_timeout_s: float
+    gpu_mem_limit_mib: int | None
     worker_id: str
     worker_id_file: Path | None
 
@@ -67,6 +69,18 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     if not value >= minimum or value == float("inf"):
         raise SettingsError(f"{name} must be a finite number >= {minimum}, got {raw}")
     return value
+
+
+def _optional_number(environ: Mapping[str, str], name: str, minimum: float) -> float | None:
+    if not environ.get(name, "").strip():
+        return None
+    return _number(environ, name, 0.0, minimum)
+
+
+def _optional_integer(environ: Mapping[str, str], name: str, minimum: int) -> int | None:
+    if not environ.get(name, "").strip():
+        return None
+    return _integer(environ, name, 0, minimum)
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -125,9 +139,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         device=_choice(environ, "DEVICE", DEVICES),
         num_threads=_integer(environ, "NUM_THREADS", 1, minimum=1),
         max_batch=_integer(environ, "MAX_BATCH", 16, minimum=1),
-        max_wait_ms=_number(environ, "MAX_WAIT_MS", 5.0, minimum=0.0),
+        max_wait_ms=_optional_number(environ, "MAX_WAIT_MS", minimum=0.0),
         model_cache_dir=Path(cache_dir).expanduser(),
         heartbeat_ttl_s=_number(environ, "HEARTBEAT_TTL_S", 5.0, minimum=1.0),
+        stall_timeout_s=_number(environ, "STALL_TIMEOUT_S", 10.0, minimum=0.5),
+        gpu_mem_limit_mib=_optional_integer(environ, "GPU_MEM_LIMIT_MIB", minimum=1),
         worker_id=environ.get("WORKER_ID", "").strip() or default_worker_id(),
         worker_id_file=_optional_path(environ, "WORKER_ID_FILE"),
     )

@@ -20,21 +20,23 @@ from redis.exceptions import RedisError
 from services.api.dispatch import Dispatcher, NoAnswerInTime, QueueFull
 from services.api.metrics import Metrics
 from services.api.page import render_page
-from services.api.upload import FIELD_NAME, UploadRejected, read_upload
+from services.api.upload import FIELD_NAME, NotMultipart, UploadRejected, read_upload
 from services.images import TooManyPixels, UndecodableImage, check_image
 from services.queue import JobError, Prediction
 from services.settings import Settings, SettingsError, load_settings
 
 
 class ClassificationFailed(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, no_file: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.no_file = no_file  # the request carried no image at all (the page redirects)
 
 
 SOCKET_MARGIN_S = 5
 NO_FILE = f"no image: send one in the multipart field '{FIELD_NAME}'"
+NOT_MULTIPART = f"send the image as multipart/form-data, field '{FIELD_NAME}'"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -60,21 +62,28 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="inference-loadbench classifier", lifespan=lifespan)
 
     async def classify(request: Request) -> Prediction:
+        """The upload's classification; every stage's time goes to /metrics once answered."""
+        started = time.perf_counter()
         try:
             data = await read_upload(request, settings.max_upload_bytes)
+        except NotMultipart:
+            raise ClassificationFailed(400, NOT_MULTIPART, no_file=True) from None
         except UploadRejected as error:
-            raise ClassificationFailed(error.status, error.message) from None
+            no_file = error.status == 400  # a malformed form: no file could be read from it
+            raise ClassificationFailed(error.status, error.message, no_file) from None
         if data is None:
-            raise ClassificationFailed(400, NO_FILE)
+            raise ClassificationFailed(400, NO_FILE, no_file=True)
+        uploaded = time.perf_counter()
         try:
             check_image(data, settings.max_image_pixels)
         except UndecodableImage as error:
             raise ClassificationFailed(400, str(error)) from None
         except TooManyPixels as error:
             raise ClassificationFailed(413, str(error)) from None
+        checked = time.perf_counter()
         dispatcher: Dispatcher = request.app.state.dispatcher
         try:
-            answer = await dispatcher.classify(data)
+            answered = await dispatcher.classify(data)
         except QueueFull:
             raise ClassificationFailed(503, "queue is full, retry later") from None
         except NoAnswerInTime:
@@ -83,9 +92,21 @@ def create_app(settings: Settings) -> FastAPI:
             ) from None
         except RedisError as error:
             raise ClassificationFailed(503, f"queue unavailable ({type(error).__name__})") from None
-        if isinstance(answer, JobError):
-            raise ClassificationFailed(answer.status, answer.message)
-        return answer
+        stages = {"upload": uploaded - started, "check": checked - uploaded}
+        stages["enqueue"] = answered.enqueue_s
+        if answered.worker is not None:
+            worker = answered.worker
+            stages |= {
+                "queue_wait": worker.queue_wait,
+                "batch_wait": worker.batch_wait,
+                "decode": worker.decode,
+                "inference": worker.inference,
+                "return": answered.returned_s,
+            }
+        metrics.observe_stages(stages)
+        if isinstance(answered.answer, JobError):
+            raise ClassificationFailed(answered.answer.status, answered.answer.message)
+        return answered.answer
 
     def observe(route: str, status: int, started: float) -> None:
         metrics.requests.labels(route=route, status=str(status)).inc()
@@ -117,7 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
             prediction = await classify(request)
         except ClassificationFailed as failure:
             observe("/", failure.status, started)
-            if failure.message == NO_FILE:
+            if failure.no_file:
                 return RedirectResponse(f"/?message={quote('Choose an image first.')}", 303)
             return HTMLResponse(render_page(message=failure.message), status_code=failure.status)
         observe("/", 200, started)

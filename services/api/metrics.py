@@ -13,6 +13,37 @@ from services.queue import WorkerInfo
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# Where a request's time goes, in the order it meets the stages; the harness reads them in this
+# order (harness/telemetry/stages.py). Buckets fine enough for sub-millisecond stages.
+STAGES = (
+    "upload",  # receiving the upload
+    "check",  # checking the image
+    "enqueue",  # the Redis call that queues it
+    "queue_wait",  # queued -> taken by a worker
+    "batch_wait",  # taken -> its batch starts
+    "decode",  # decoding and preprocessing its batch
+    "inference",  # its batch's forward pass
+    "return",  # the answer's way back: pushed by the worker -> read by the API
+)
+STAGE_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+)
 
 
 class QueueCollector(Collector):
@@ -35,6 +66,22 @@ class QueueCollector(Collector):
         for worker, count in sorted(self.stats.jobs_by_worker.items()):
             jobs.add_metric([worker], count)
         yield jobs
+        budget = GaugeMetricFamily(
+            "model_worker_wait_budget_ms",
+            "How long each worker may wait for its batch to fill (0: batching does not pay).",
+            labels=["worker"],
+        )
+        image_ms = GaugeMetricFamily(
+            "model_worker_image_ms",
+            "Each worker's forward pass per image at each batch size, measured at warm-up.",
+            labels=["worker", "batch"],
+        )
+        for worker in sorted(self.workers, key=lambda info: info.worker_id):
+            budget.add_metric([worker.worker_id], worker.wait_budget_ms)
+            for size, ms in (worker.image_ms_by_batch or {}).items():
+                image_ms.add_metric([worker.worker_id, size], ms)
+        yield budget
+        yield image_ms
         counts = self.stats.batch_size_counts
         cumulative = [
             (str(bound), sum(n for size, n in counts.items() if size <= bound))
@@ -65,8 +112,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.stages = Histogram(
+            "request_stage_seconds",
+            "Time each /predict request spent in each stage of the stack.",
+            ["stage"],
+            buckets=STAGE_BUCKETS_S,
+            registry=self.registry,
+        )
+        for stage in STAGES:  # listed in this order from the first scrape on
+            self.stages.labels(stage=stage)
         self.queue = QueueCollector()
         self.registry.register(self.queue)
+
+    def observe_stages(self, seconds: dict[str, float]) -> None:
+        for stage, value in seconds.items():
+            self.stages.labels(stage=stage).observe(value)
 
     def render(self, stats: QueueStats, workers: list[WorkerInfo]) -> bytes:
         self.queue.stats = stats

@@ -19,6 +19,10 @@ class UploadRejected(Exception):
         self.message = message
 
 
+class NotMultipart(Exception):
+    """The request carries no multipart form at all (no body, or another content type)."""
+
+
 def _too_large(max_bytes: int) -> UploadRejected:
     return UploadRejected(413, f"upload is larger than the limit of {max_bytes} bytes")
 
@@ -26,12 +30,12 @@ def _too_large(max_bytes: int) -> UploadRejected:
 async def read_upload(request: Request, max_bytes: int) -> bytes | None:
     """The bytes of field `file`, or None when the form has no such field or it is empty.
 
-    Rejects (413) as soon as the body passes the limit, from Content-Length when the client
-    sent one, without reading the rest.
+    Raises NotMultipart when the request is no multipart form. Rejects (413) as soon as the body
+    passes the limit, from Content-Length when the client sent one, without reading the rest.
     """
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
-        raise UploadRejected(400, f"send the image as multipart/form-data, field '{FIELD_NAME}'")
+        raise NotMultipart
     body_limit = max_bytes + FRAMING_ALLOWANCE
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > body_limit:

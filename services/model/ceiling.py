@@ -33,12 +33,19 @@ class InProcess:
     batch_size: int
 
 
-def measure(settings: Settings, batch_size: int, seconds: float, whole_job: bool) -> InProcess:
-    """Images/s of the model on the sample photos: `whole_job` decodes and preprocesses each
-    batch as a worker does; otherwise only the forward pass of one ready batch is timed."""
+def measure(
+    settings: Settings,
+    batch_size: int,
+    seconds: float,
+    whole_job: bool,
+    photos: list[Path] = SAMPLE_IMAGES,
+) -> InProcess:
+    """Images/s of the model on the photos (the samples by default): `whole_job` decodes and
+    preprocesses each batch as a worker does; otherwise only the forward pass of one ready
+    batch is timed."""
     classifier = get_classifier(settings.model_name, settings.model_weights)
     runtime = create_runtime(classifier, settings)
-    images = [path.read_bytes() for path in SAMPLE_IMAGES]
+    images = [path.read_bytes() for path in photos]
     pixels = settings.max_image_pixels
 
     def batch(offset: int) -> np.ndarray:

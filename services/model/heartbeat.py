@@ -1,9 +1,20 @@
-"""A thread that keeps this worker's heartbeat key alive while the main thread computes."""
+"""A thread that keeps this worker's heartbeat key alive while its main loop makes progress.
+
+Alive means making progress: the main loop ticks `Progress` on every turn (each batch, and each
+idle read, which returns every READ_BLOCK_MS); the heartbeat stops being refreshed once the last
+tick is older than STALL_TIMEOUT_S, so a loop stuck in a forward pass that hangs lets its key
+expire (HEARTBEAT_TTL_S later). Then /ready stops counting it and a survivor takes its pending
+jobs over (services.model.jobs). With the defaults (stall 10 s, TTL 5 s, reclaim every TTL/2)
+a stuck worker's jobs are served elsewhere about 17.5 s after it stopped, within the API's 30 s
+REQUEST_TIMEOUT_S. A model whose MAX_BATCH forward pass can take longer than the stall bound
+needs a higher STALL_TIMEOUT_S (the worker warns at start when its warm-up came near it).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
@@ -13,13 +24,36 @@ from services.queue import WorkerInfo
 log = logging.getLogger(__name__)
 
 
+class Progress:
+    """When the main loop last completed a turn (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        self._last = time.monotonic()
+
+    def age_s(self) -> float:
+        return time.monotonic() - self._last
+
+
 class Heartbeat:
-    def __init__(self, client: redis.Redis, info: WorkerInfo, ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        info: WorkerInfo,
+        ttl_s: float,
+        progress: Progress,
+        stall_timeout_s: float,
+    ) -> None:
         self._client = client
         self._info = info
         self._ttl_ms = int(ttl_s * 1000)
         # Three beats per TTL: one lost beat never makes a live worker look dead.
         self._interval_s = ttl_s / 3
+        self._progress = progress
+        self._stall_timeout_s = stall_timeout_s
+        self._stalled = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -33,6 +67,19 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval_s):
+            stalled = self._progress.age_s() > self._stall_timeout_s
+            if stalled != self._stalled:
+                self._stalled = stalled
+                if stalled:
+                    log.error(
+                        "no progress for %.0f s (STALL_TIMEOUT_S): no more heartbeats, so that"
+                        " another worker takes over this one's jobs",
+                        self._progress.age_s(),
+                    )
+                else:
+                    log.warning("progressing again: heartbeats resume")
+            if stalled:
+                continue
             try:
                 self._beat()
             except redis.RedisError as error:

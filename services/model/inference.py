@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,40 +30,64 @@ def top1(logits: np.ndarray) -> list[Prediction]:
     ]
 
 
+@dataclass(frozen=True)
+class Classified:
+    answers: dict[str, Prediction | JobError]
+    forward_batch: int  # images in the forward pass
+    decode_s: float  # decoding and preprocessing every image of the batch
+    inference_s: float  # the forward pass and top-1
+
+
 class BatchClassifier:
     def __init__(self, classifier: Classifier, runtime: Runtime, max_image_pixels: int) -> None:
         self._classifier = classifier
         self._runtime = runtime
         self._max_image_pixels = max_image_pixels
 
-    def warm_up(self, batch_size: int) -> None:
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    def blank(self, batch_size: int) -> np.ndarray:
         crop = self._classifier.preprocessing.crop
-        self._runtime.logits(np.zeros((batch_size, 3, crop, crop), dtype=np.float32))
+        return np.zeros((batch_size, 3, crop, crop), dtype=np.float32)
 
-    def classify(self, images: dict[str, bytes]) -> tuple[dict[str, Prediction | JobError], int]:
-        """Answer every image by id; returns the answers and the forward pass's batch size.
+    def warm_up(self, batch_size: int) -> float:
+        """One forward pass at `batch_size`; its seconds."""
+        started = time.perf_counter()
+        self._runtime.logits(self.blank(batch_size))
+        return time.perf_counter() - started
 
-        Bad bytes fail alone (400/413); a model failure fails the whole batch (500), and the
-        worker carries on with the next one.
+    def classify(self, images: dict[str, bytes]) -> Classified:
+        """Answer every image by id.
+
+        Bad bytes fail alone (400/413). Anything else that fails (decoding beyond the image's
+        own fault, the forward pass, an output of the wrong shape, post-processing) fails the
+        whole batch with a 500, and the worker carries on with the next one.
         """
         answers: dict[str, Prediction | JobError] = {}
         tensors: dict[str, np.ndarray] = {}
-        for job_id, data in images.items():
-            try:
-                tensors[job_id] = decode(
-                    data, self._classifier.preprocessing, self._max_image_pixels
-                )
-            except UndecodableImage as error:
-                answers[job_id] = JobError(status=400, message=str(error))
-            except TooManyPixels as error:
-                answers[job_id] = JobError(status=413, message=str(error))
-        if tensors:
-            try:
-                predictions = top1(self._runtime.logits(np.stack(list(tensors.values()))))
-            except Exception as error:  # any model failure must not stop the worker.
-                log.exception("forward pass failed on a batch of %d", len(tensors))
-                failure = JobError(status=500, message=f"model failed: {type(error).__name__}")
-                answers.update(dict.fromkeys(tensors, failure))
-            else:
-                answers.update(zip(tensors, predictions, strict=True))
-        return answers, len(tensors)
+        started = time.perf_counter()
+        try:
+            for job_id, data in images.items():
+                try:
+                    tensors[job_id] = decode(
+                        data, self._classifier.preprocessing, self._max_image_pixels
+                    )
+                except UndecodableImage as error:
+                    answers[job_id] = JobError(status=400, message=str(error))
+                except TooManyPixels as error:
+                    answers[job_id] = JobError(status=413, message=str(error))
+            decoded = time.perf_counter()
+            if tensors:
+                logits = self._runtime.logits(np.stack(list(tensors.values())))
+                if logits.ndim != 2 or logits.shape[0] != len(tensors):
+                    raise ValueError(
+                        f"the model answered {logits.shape} for a batch of {len(tensors)} images"
+                    )
+                answers.update(zip(tensors, top1(logits), strict=True))
+        except Exception as error:  # any model failure must not stop the worker
+            log.exception("batch of %d failed", len(images))
+            failure = JobError(status=500, message=f"model failed: {type(error).__name__}")
+            return Classified(dict.fromkeys(images, failure), 0, 0.0, time.perf_counter() - started)
+        return Classified(answers, len(tensors), decoded - started, time.perf_counter() - decoded)

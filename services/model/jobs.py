@@ -9,7 +9,10 @@ from dataclasses import dataclass
 import redis
 
 from services import queue
-from services.queue import JobError, Prediction
+from services.queue import JobError, Prediction, WorkerTimings
+
+# While waiting for a batch to fill: a slice this long that brings no job ends the wait.
+WAIT_SLICE_MS = 1
 
 
 @dataclass(frozen=True)
@@ -17,14 +20,27 @@ class Job:
     job_id: str
     # None when the API deleted the entry (it gave up waiting) before a worker claimed it.
     image: bytes | None
+    enqueued_at: float | None  # epoch seconds; None for entries queued without it
+    taken_at: float  # epoch seconds, when this worker read it
 
 
 def _jobs(entries: Iterable[tuple[bytes, dict[bytes, bytes] | None]]) -> list[Job]:
-    return [
-        Job(job_id=entry_id.decode(), image=(fields or {}).get(queue.IMAGE_FIELD))
-        for entry_id, fields in entries
-        if entry_id is not None
-    ]
+    taken_at = time.time()
+    jobs = []
+    for entry_id, fields in entries:
+        if entry_id is None:
+            continue
+        fields = fields or {}
+        enqueued = fields.get(queue.ENQUEUED_AT_FIELD)
+        jobs.append(
+            Job(
+                job_id=entry_id.decode(),
+                image=fields.get(queue.IMAGE_FIELD),
+                enqueued_at=float(enqueued) if enqueued is not None else None,
+                taken_at=taken_at,
+            )
+        )
+    return jobs
 
 
 class JobQueue:
@@ -55,55 +71,78 @@ class JobQueue:
         )
         return _jobs(reply[0][1]) if reply else []
 
-    def accepted_count(self) -> int:
-        """Jobs accepted by the API and not yet answered, by any worker."""
-        return self._client.xlen(queue.STREAM)
-
     def reclaim(self, count: int) -> tuple[list[Job], list[str]]:
-        """Take over jobs of dead consumers.
+        """Take over up to `count` jobs of dead consumers, wherever they sit in the pending list.
 
-        Returns the jobs to serve and the ids of jobs that killed MAX_DELIVERIES consumers
-        already: serving those again would only kill this worker too.
+        A consumer is dead when it holds jobs and has no heartbeat: its own pending entries are
+        read (XPENDING filtered by consumer), so live workers' entries never hide them, and a
+        live worker's jobs are never taken. Returns the jobs to serve and the ids of jobs that
+        killed MAX_DELIVERIES consumers already: serving those again would only kill this
+        worker too.
         """
-        pending = self._client.xpending_range(
-            queue.STREAM, queue.GROUP, min="-", max="+", count=count, idle=self._claim_idle_ms
-        )
-        consumers = {entry["consumer"] for entry in pending} - {self._worker_id.encode()}
-        dead = {consumer for consumer in consumers if not self._alive(consumer.decode())}
-        orphaned = [entry for entry in pending if entry["consumer"] in dead]
-        poison = [
-            entry["message_id"].decode()
-            for entry in orphaned
-            if entry["times_delivered"] >= queue.MAX_DELIVERIES
-        ]
-        to_claim = [
-            entry["message_id"]
-            for entry in orphaned
-            if entry["times_delivered"] < queue.MAX_DELIVERIES
-        ]
-        claimed = (
-            self._client.xclaim(
-                queue.STREAM, queue.GROUP, self._worker_id, self._claim_idle_ms, to_claim
+        jobs: list[Job] = []
+        poison: list[str] = []
+        for consumer in self._dead_consumers_holding_jobs():
+            room = count - len(jobs)
+            if room <= 0:
+                break
+            pending = self._client.xpending_range(
+                queue.STREAM,
+                queue.GROUP,
+                min="-",
+                max="+",
+                count=room,
+                consumername=consumer,
+                idle=self._claim_idle_ms,
             )
-            if to_claim
-            else []
-        )
+            poison += [
+                entry["message_id"].decode()
+                for entry in pending
+                if entry["times_delivered"] >= queue.MAX_DELIVERIES
+            ]
+            to_claim = [
+                entry["message_id"]
+                for entry in pending
+                if entry["times_delivered"] < queue.MAX_DELIVERIES
+            ]
+            if to_claim:
+                jobs += _jobs(
+                    self._client.xclaim(
+                        queue.STREAM, queue.GROUP, self._worker_id, self._claim_idle_ms, to_claim
+                    )
+                )
         self._forget_dead_consumers()
-        return _jobs(claimed), poison
+        return jobs, poison
+
+    def _consumers(self) -> list[tuple[str, int]]:
+        """(name, pending jobs) of every consumer of the group."""
+        found = []
+        for consumer in self._client.xinfo_consumers(queue.STREAM, queue.GROUP):
+            name = consumer["name"]
+            found.append((name.decode() if isinstance(name, bytes) else name, consumer["pending"]))
+        return found
+
+    def _dead_consumers_holding_jobs(self) -> list[str]:
+        return [
+            name
+            for name, pending in self._consumers()
+            if pending > 0 and name != self._worker_id and not self._alive(name)
+        ]
 
     def _alive(self, worker_id: str) -> bool:
         return bool(self._client.exists(queue.heartbeat_key(worker_id)))
 
     def _forget_dead_consumers(self) -> None:
         # Keeps the group's consumer list bounded across worker restarts.
-        for consumer in self._client.xinfo_consumers(queue.STREAM, queue.GROUP):
-            name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else name
-            if consumer["pending"] == 0 and name != self._worker_id and not self._alive(name):
+        for name, pending in self._consumers():
+            if pending == 0 and name != self._worker_id and not self._alive(name):
                 self._client.xgroup_delconsumer(queue.STREAM, queue.GROUP, name)
 
     def answer(
-        self, answers: dict[str, Prediction | JobError | None], forward_batch_size: int
+        self,
+        answers: dict[str, Prediction | JobError | None],
+        forward_batch_size: int,
+        timings: dict[str, WorkerTimings] | None = None,
     ) -> None:
         """Push every answer, count them, acknowledge and delete the jobs: one transaction.
 
@@ -114,7 +153,7 @@ class JobQueue:
         for job_id, answer in answers.items():
             if answer is not None:
                 key = queue.result_key(job_id)
-                pipe.lpush(key, queue.encode_answer(answer))
+                pipe.lpush(key, queue.encode_answer(answer, (timings or {}).get(job_id)))
                 pipe.expire(key, queue.RESULT_TTL_S)
                 answered += 1
         if answered:
@@ -138,22 +177,21 @@ class JobQueue:
 
 
 def collect_batch(
-    job_queue: JobQueue, max_batch: int, max_wait_ms: float, block_ms: int
+    job_queue: JobQueue, max_batch: int, wait_budget_ms: float, block_ms: int
 ) -> list[Job]:
-    """Block for the first job, then take more until max_batch or max_wait_ms.
+    """Block for the first job and take every job queued with it, up to max_batch; then, only
+    with a waiting budget (services.model.batching), wait for more while they keep coming.
 
-    The wait stops early when every job the API has accepted is already in hand: with closed-loop
-    clients nobody is left to send another, and waiting would only add latency.
+    A slice of WAIT_SLICE_MS that brings nothing ends the wait: the worker cannot expect more
+    (with several replicas, the other jobs in flight are theirs), so waiting would only add
+    latency. One read per slice, never one per job.
     """
     jobs = job_queue.read(max_batch, block_ms)
-    if not jobs:
-        return []
-    deadline = time.monotonic() + max_wait_ms / 1000
-    while len(jobs) < max_batch:
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
-        if remaining_ms < 1 or job_queue.accepted_count() <= len(jobs):
-            break
-        more = job_queue.read(max_batch - len(jobs), remaining_ms)
+    if not jobs or wait_budget_ms <= 0:
+        return jobs
+    deadline = time.monotonic() + wait_budget_ms / 1000
+    while len(jobs) < max_batch and time.monotonic() < deadline:
+        more = job_queue.read(max_batch - len(jobs), WAIT_SLICE_MS)
         if not more:
             break
         jobs.extend(more)

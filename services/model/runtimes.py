@@ -71,7 +71,13 @@ def ensure_onnx(classifier: Classifier, cache_dir: Path) -> Path:
 
 
 class TorchRuntime:
-    def __init__(self, classifier: Classifier, device: str, num_threads: int) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        device: str,
+        num_threads: int,
+        gpu_mem_limit_mib: int | None = None,
+    ) -> None:
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
@@ -79,6 +85,10 @@ class TorchRuntime:
                 "DEVICE=cuda but torch sees no CUDA GPU (CPU-only torch build, or no visible "
                 "device); refusing to fall back to CPU"
             )
+        if device == "cuda" and gpu_mem_limit_mib is not None:
+            # Replicas share the card: each caps its caching allocator (GPU_MEM_LIMIT_MIB).
+            total = torch.cuda.get_device_properties(0).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(1.0, gpu_mem_limit_mib * 2**20 / total))
         torch.set_num_threads(num_threads)
         self._torch = torch
         self._device = torch.device(device)
@@ -92,19 +102,31 @@ class TorchRuntime:
 
 class OnnxRuntime:
     def __init__(
-        self, classifier: Classifier, device: str, num_threads: int, cache_dir: Path
+        self,
+        classifier: Classifier,
+        device: str,
+        num_threads: int,
+        cache_dir: Path,
+        gpu_mem_limit_mib: int | None = None,
     ) -> None:
         import onnxruntime
 
         providers: list[str | tuple[str, dict[str, str]]] = ["CPUExecutionProvider"]
+        if device == "cuda" and hasattr(onnxruntime, "preload_dlls"):
+            # The CUDA and cuDNN libraries come as pip wheels (the `gpu` extra): load them from
+            # there, so no LD_LIBRARY_PATH is needed.
+            onnxruntime.preload_dlls()
         if device == "cuda":
             if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
                 raise DeviceUnavailable(
                     "DEVICE=cuda but this onnxruntime has no CUDAExecutionProvider "
                     "(install onnxruntime-gpu); refusing to fall back to CPU"
                 )
-            # Grow the memory arena by what each allocation needs, so replicas share the card.
+            # Grow the memory arena by what each allocation needs, up to the replica's cap, so
+            # that replicas share the card (GPU_MEM_LIMIT_MIB; harness/gpu.py checks they fit).
             cuda_options = {"device_id": "0", "arena_extend_strategy": "kSameAsRequested"}
+            if gpu_mem_limit_mib is not None:
+                cuda_options["gpu_mem_limit"] = str(gpu_mem_limit_mib * 2**20)
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads
@@ -128,5 +150,13 @@ class OnnxRuntime:
 def create_runtime(classifier: Classifier, settings: Settings) -> Runtime:
     """The runtime, device and threads the settings name, for this classifier."""
     if settings.runtime == "torch":
-        return TorchRuntime(classifier, settings.device, settings.num_threads)
-    return OnnxRuntime(classifier, settings.device, settings.num_threads, settings.model_cache_dir)
+        return TorchRuntime(
+            classifier, settings.device, settings.num_threads, settings.gpu_mem_limit_mib
+        )
+    return OnnxRuntime(
+        classifier,
+        settings.device,
+        settings.num_threads,
+        settings.model_cache_dir,
+        settings.gpu_mem_limit_mib,
+    )

@@ -1,8 +1,9 @@
 """`python -m services.model.worker`: serve the Redis queue with dynamic batching.
 
-Start-up: check settings and device, load the model, warm up with one batch, then announce
-itself with a heartbeat. SIGTERM (or SIGINT) finishes the batch in hand, acknowledges it and
-exits 0.
+Start-up: check settings and device, load the model, warm up and measure whether batching pays
+(services.model.batching), then announce itself with a heartbeat that lasts while the loop
+makes progress (services.model.heartbeat). SIGTERM (or SIGINT) finishes the batch in hand,
+acknowledges it and exits 0.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from types import FrameType
 
 import redis
 
+from services.model.batching import choose
 from services.model.classifiers import get_classifier
-from services.model.heartbeat import Heartbeat
+from services.model.heartbeat import Heartbeat, Progress
 from services.model.inference import BatchClassifier
 from services.model.jobs import Job, JobQueue, collect_batch
 from services.model.runtimes import DeviceUnavailable, create_runtime
-from services.queue import JobError, WorkerInfo
+from services.queue import JobError, WorkerInfo, WorkerTimings
 from services.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("services.model.worker")
@@ -58,17 +60,38 @@ def connect(redis_url: str) -> redis.Redis:
 
 
 class Worker:
-    def __init__(self, settings: Settings, model: BatchClassifier, job_queue: JobQueue) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: BatchClassifier,
+        job_queue: JobQueue,
+        wait_budget_ms: float,
+        progress: Progress,
+    ) -> None:
         self._settings = settings
         self._model = model
         self._queue = job_queue
+        self._wait_budget_ms = wait_budget_ms
+        self._progress = progress
         self._next_reclaim = 0.0
 
     def serve(self, jobs: list[Job]) -> None:
         images = {job.job_id: job.image for job in jobs if job.image is not None}
-        answers, forward_batch = self._model.classify(images)
+        started = time.time()
+        done = self._model.classify(images)
         gone = {job.job_id: None for job in jobs if job.image is None}
-        self._queue.answer({**answers, **gone}, forward_batch)
+        sent_at = time.time()
+        timings = {
+            job.job_id: WorkerTimings(
+                queue_wait=max(job.taken_at - job.enqueued_at, 0.0) if job.enqueued_at else 0.0,
+                batch_wait=max(started - job.taken_at, 0.0),
+                decode=done.decode_s,
+                inference=done.inference_s,
+                sent_at=sent_at,
+            )
+            for job in jobs
+        }
+        self._queue.answer({**done.answers, **gone}, done.forward_batch, timings)
 
     def next_jobs(self) -> list[Job]:
         now = time.monotonic()
@@ -84,7 +107,7 @@ class Worker:
                 log.info("took over %d jobs of a dead worker", len(reclaimed))
                 return reclaimed
         return collect_batch(
-            self._queue, self._settings.max_batch, self._settings.max_wait_ms, READ_BLOCK_MS
+            self._queue, self._settings.max_batch, self._wait_budget_ms, READ_BLOCK_MS
         )
 
     def serve_own_pending(self) -> None:
@@ -114,6 +137,7 @@ class Worker:
                 # Redis restarted without persistence: the stream and its group are new.
                 log.warning("the consumer group is gone (redis restarted?); creating it again")
                 self._queue.ensure_group()
+            self._progress.tick()
 
 
 def main() -> int:
@@ -136,7 +160,23 @@ def main() -> int:
             "%s runs with seeded random weights: its labels are meaningless", classifier.name
         )
     model = BatchClassifier(classifier, runtime, settings.max_image_pixels)
-    model.warm_up(settings.max_batch)
+    warm_up_s = model.warm_up(settings.max_batch)
+    if warm_up_s > settings.stall_timeout_s / 2:
+        log.warning(
+            "a batch of %d took %.1f s, near STALL_TIMEOUT_S (%.0f s): raise it, or this worker"
+            " may be taken for stuck under load",
+            settings.max_batch,
+            warm_up_s,
+            settings.stall_timeout_s,
+        )
+    batching = choose(runtime, model.blank(1), settings.max_batch, settings.max_wait_ms)
+    log.info(
+        "per-image ms by batch size %s: batching %s; waiting budget %.1f ms%s",
+        {size: round(ms, 2) for size, ms in batching.image_ms_by_batch.items()},
+        "pays" if batching.pays else "does not pay",
+        batching.wait_budget_ms,
+        " (MAX_WAIT_MS)" if batching.explicit else "",
+    )
     client = connect(settings.redis_url)
     job_queue = JobQueue(client, settings.worker_id, settings.heartbeat_ttl_s)
     job_queue.ensure_group()
@@ -147,8 +187,14 @@ def main() -> int:
         device=settings.device,
         labels_meaningful=classifier.labels_meaningful,
         max_batch=settings.max_batch,
+        wait_budget_ms=batching.wait_budget_ms,
+        batching_pays=batching.pays,
+        image_ms_by_batch={str(size): ms for size, ms in batching.image_ms_by_batch.items()},
     )
-    heartbeat = Heartbeat(client, info, settings.heartbeat_ttl_s)
+    progress = Progress()
+    heartbeat = Heartbeat(
+        client, info, settings.heartbeat_ttl_s, progress, settings.stall_timeout_s
+    )
     heartbeat.start()
     if settings.worker_id_file is not None:
         # The healthcheck runs as another process and learns which worker it checks from here.
@@ -161,7 +207,7 @@ def main() -> int:
         settings.device,
     )
     try:
-        Worker(settings, model, job_queue).run(stop)
+        Worker(settings, model, job_queue, batching.wait_budget_ms, progress).run(stop)
     finally:
         heartbeat.stop()
         try:

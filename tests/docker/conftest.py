@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack import docker_engine_answers
+from harness.stack.docker import docker_engine_answers
 from tests.docker.engine import (
     EngineUnavailable,
     install_packages,
     start_dockerd,
     stop_dockerd,
 )
+from tools.docker_images import build_offline_images
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,9 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield log_dir
     if daemon is not None:
         stop_dockerd(daemon)
+
+
+@pytest.fixture(scope="session")
+def built_images(docker_engine: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Every image of the stack, built offline once a session (`make images`); its report."""
+    return build_offline_images(tmp_path_factory.mktemp("images") / "build.log")

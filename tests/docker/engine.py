@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.stack import docker_engine_answers
+from harness.stack.docker import docker_engine_answers
 
 DEBIAN_PACKAGES = ("docker.io", "docker-compose", "debootstrap")
 ENGINE_START_TIMEOUT_S = 60.0

@@ -14,13 +14,13 @@ import pytest
 import yaml
 
 from harness import REPO_ROOT
-from harness.compose_stack import compose_command
-from harness.images import (
+from harness.stack.docker import compose_command
+from tools.docker_images import (
     REDIS_IMAGE,
     SERVICE_IMAGES,
-    TORCH_CPU_WHEEL_GLOB,
     ImageBuildError,
     debian_mirror,
+    locked_version,
 )
 
 COMPOSE = REPO_ROOT / "compose"
@@ -49,7 +49,7 @@ def test_base_file_publishes_only_the_api_on_loopback() -> None:
     assert "container_name" not in services["model"]
     assert [port.split(":")[0] for port in services["api"]["ports"]] == ["127.0.0.1"]
     for name in ("api", "model"):
-        assert services[name]["image"] == SERVICE_IMAGES[name]
+        assert services[name]["image"] == SERVICE_IMAGES[name][1]
         assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"}}
     assert all("healthcheck" in service for service in services.values())
 
@@ -81,30 +81,48 @@ def test_gpu_override_reserves_the_gpu_for_the_model_only() -> None:
     assert model["environment"]["DEVICE"] == "cuda"
     (device,) = model["deploy"]["resources"]["reservations"]["devices"]
     assert device["capabilities"] == ["gpu"]
-    assert model["image"] != SERVICE_IMAGES["model"], "the CPU image would be overwritten"
+    assert model["image"] == SERVICE_IMAGES["model-gpu"][1] != SERVICE_IMAGES["model"][1]
+    assert model["build"]["args"] == SERVICE_IMAGES["model-gpu"][2]
 
 
-@pytest.mark.parametrize("service", sorted(SERVICE_IMAGES))
+@pytest.mark.parametrize("service", ["api", "model"])
 def test_dockerfile_offers_the_offline_options_and_runs_as_a_user(service: str) -> None:
     dockerfile = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "\nARG BASE_IMAGE=" in dockerfile
-    assert "COPY pyproject.toml .whl* /build/" in dockerfile
+    assert "COPY pyproject.toml requirements.lock .whl* /build/" in dockerfile
+    assert "-c /build/requirements.lock" in dockerfile, "the image installs the locked versions"
     assert "PIP_CERT=/build/ca-certificates.crt" in dockerfile
     final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
     assert "\nUSER app\n" in final_stage
     assert "/build" not in final_stage, "the wheelhouse must stay in the build stage"
 
 
-def test_local_torch_wheel_is_the_version_the_model_image_pins() -> None:
-    dockerfile = (REPO_ROOT / "services" / "model" / "Dockerfile").read_text()
-    pinned = re.search(r"^ARG TORCH_REQUIREMENT=torch==(\S+)$", dockerfile, re.MULTILINE)
-    assert pinned is not None
-    assert TORCH_CPU_WHEEL_GLOB.startswith(f"torch-{pinned[1]}+cpu-")
+def test_torch_is_pinned_once_and_locked_at_that_version() -> None:
+    pins = [
+        (path, line)
+        for path in (
+            REPO_ROOT / "pyproject.toml",
+            REPO_ROOT / "Makefile",
+            *REPO_ROOT.glob("services/*/Dockerfile"),
+            *COMPOSE.glob("*.yml"),
+        )
+        for line in path.read_text().splitlines()
+        if re.search(r"\btorch\s*=+\s*\d", line)
+    ]
+    assert [path.name for path, _ in pins] == ["pyproject.toml"], pins
+    pinned = re.search(r"torch==(\S+)\"", pins[0][1])[1]
+    assert locked_version("torch") == pinned
 
 
 def test_dockerignore_lets_the_builds_see_only_what_they_copy() -> None:
     rules = (REPO_ROOT / ".dockerignore").read_text().split()
-    assert rules[rules.index("*") :][:4] == ["*", "!pyproject.toml", "!services/", "!.whl/"]
+    assert rules[rules.index("*") :][:5] == [
+        "*",
+        "!pyproject.toml",
+        "!requirements.lock",
+        "!services/",
+        "!.whl/",
+    ]
 
 
 @pytest.mark.parametrize(

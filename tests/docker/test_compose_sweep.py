@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT
-from harness.images import build_offline_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -157,13 +156,13 @@ def run_sweep(workspace: Path, log_path: Path) -> int:
 
 
 def test_sweep_on_compose_with_two_model_containers(
-    docker_engine: Path,
+    built_images,
     tmp_path: Path,
     free_port: int,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     seconds = {}
-    build = build_offline_images(tmp_path / "build.log")
+    build = built_images
     seconds.update({f"image {name}": spent for name, spent in build.seconds.items()})
 
     (tmp_path / "matrix.json").write_text(json.dumps(hostnet_matrix(free_port)))
@@ -198,8 +197,14 @@ def test_sweep_on_compose_with_two_model_containers(
 
     stem = f"{MODELS}_{USERS}_{SPAWN_RATE}"
     suffixes = (".html", "_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
-    expected = {stem + suffix for suffix in (*suffixes, ".json", ".log", ".meta.json")}
+    telemetry = (".hdr", ".intervals.csv", ".resources.csv", ".telemetry.html")
+    expected = {stem + suffix for suffix in (*suffixes, *telemetry, ".json", ".log", ".meta.json")}
     assert {path.name for path in (reports / "cpu").iterdir()} == expected
     meta = json.loads((reports / "cpu" / f"{stem}.meta.json").read_text())
     assert (meta["status"], meta["backend"], meta["models"]) == ("ok", "compose", MODELS), meta
+    # Each container's cgroup was sampled: both replicas worked, and the API's stages arrived.
+    replicas = [m for m in meta["resources"]["members"] if m["service"] == "model"]
+    assert sorted(m["replica"] for m in replicas) == [str(n) for n in range(1, MODELS + 1)]
+    assert all(m["cpu_peak"] > 10 and m["rss_peak_mib"] > 50 for m in replicas), replicas
+    assert meta["stages"]["stages"]["inference"]["count"] > 0
     assert (reports / "index.html").is_file()

@@ -1,21 +1,18 @@
-"""Real processes for the integration tests: redis-server, the API under uvicorn, model workers.
-
-Each process runs in its own process group, so stopping it also stops anything it started.
-"""
+"""Real processes for the integration tests: redis-server, the API under uvicorn, model workers,
+started one by one from services/Procfile with the harness's own process class (each in its
+own process group, so stopping it also stops anything it started)."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import redis
 
-from harness.local_stack import parse_procfile, substitute
-from harness.stack import free_port
+from harness.stack.local import LocalProcess, parse_procfile, substitute
+from harness.stack.network import free_port
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,37 +38,19 @@ def process_env(redis_port: int, api_port: int, extra: dict[str, str]) -> dict[s
     }
 
 
-class Process:
+class Process(LocalProcess):
+    """The harness's process, with what the tests do to single processes: signal, read."""
+
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.popen = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().__init__(name=name, args=argv, env=env, log=log_path)
+        self.log.unlink(missing_ok=True)
+        self.launch()
 
     def send(self, signum: int) -> None:
         os.killpg(self.popen.pid, signum)
 
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout_s: float = 15) -> int:
-        if self.running():
-            self.send(signal.SIGTERM)
-            try:
-                return self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.send(signal.SIGKILL)
-        return self.popen.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
 class LocalStack:
@@ -86,20 +65,20 @@ class LocalStack:
         )
         self.redis_url = self.env["REDIS_URL"]
         self.processes: list[Process] = []
-        self.redis_process = self._start("redis", procfile_command("redis", self.env), {})
+        self.redis_process = self.start_process("redis", procfile_command("redis", self.env), {})
         self.redis = redis.Redis.from_url(self.redis_url)
         wait_until(self._redis_answers, 10, "redis-server")
-        self.api = self._start("api", procfile_command("api", self.env), {})
+        self.api = self.start_process("api", procfile_command("api", self.env), {})
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=60)
         wait_until(self._api_answers, 30, "the API")
 
     def restart_redis(self) -> None:
         """A new, empty redis-server on the same port: what a restart without persistence is."""
         self.redis_process.stop()
-        self.redis_process = self._start("redis", procfile_command("redis", self.env), {})
+        self.redis_process = self.start_process("redis", procfile_command("redis", self.env), {})
         wait_until(self._redis_answers, 10, "redis-server")
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+    def start_process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         process = Process(name, argv, {**self.env, **env}, self.log_dir / f"{name}.log")
         self.processes.append(process)
         return process
@@ -111,7 +90,7 @@ class LocalStack:
             return False
 
     def _api_answers(self) -> bool:
-        assert self.api.running(), self.api.log()
+        assert self.api.running(), self.api.log_text()
         try:
             return self.http.get("/health").status_code == 200
         except httpx.TransportError:
@@ -119,7 +98,9 @@ class LocalStack:
 
     def start_worker(self, worker_id: str, env: dict[str, str] | None = None) -> Process:
         own_env = {**self.env, "WORKER_ID": worker_id, **(env or {})}
-        return self._start(f"worker-{worker_id}", procfile_command("model", own_env), own_env)
+        return self.start_process(
+            f"worker-{worker_id}", procfile_command("model", own_env), own_env
+        )
 
     def live_workers(self) -> int:
         return self.http.get("/ready").json()["workers"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from stack_processes import REPO
 
-from harness.stack import free_port
+from harness.stack.network import free_port
 from services.model.classifiers import get_classifier
 from services.model.runtimes import onnx_path
 

@@ -10,10 +10,10 @@ import pytest
 import redis
 from stack_processes import Process, process_env, procfile_command
 
-from harness.stack import free_port
+from harness.stack.network import free_port
 from services import queue
 from services.model.jobs import JobQueue, collect_batch
-from services.queue import JobError, Prediction, WorkerInfo
+from services.queue import JobError, Prediction, WorkerInfo, WorkerTimings
 from tests.waiting import wait_until
 
 
@@ -58,10 +58,10 @@ def worker_queue(client: redis.Redis, worker_id: str, ttl_s: float = 1) -> JobQu
 def test_a_batch_takes_what_is_queued_up_to_max_batch(client: redis.Redis) -> None:
     job_queue = worker_queue(client, "w1")
     ids = [submit(client, f"image {n}".encode()) for n in range(5)]
-    batch = collect_batch(job_queue, max_batch=3, max_wait_ms=5, block_ms=100)
+    batch = collect_batch(job_queue, max_batch=3, wait_budget_ms=5, block_ms=100)
     assert [job.job_id for job in batch] == ids[:3]
     assert batch[0].image == b"image 0"
-    rest = collect_batch(job_queue, max_batch=3, max_wait_ms=5, block_ms=100)
+    rest = collect_batch(job_queue, max_batch=3, wait_budget_ms=5, block_ms=100)
     assert [job.job_id for job in rest] == ids[3:]
 
 
@@ -73,36 +73,63 @@ def test_no_waiting_when_every_accepted_job_is_in_hand(client: redis.Redis) -> N
     job_queue = worker_queue(client, "w1")
     submit(client)
     started = time.monotonic()
-    batch = collect_batch(job_queue, max_batch=16, max_wait_ms=5_000, block_ms=100)
+    batch = collect_batch(job_queue, max_batch=16, wait_budget_ms=5_000, block_ms=100)
     assert len(batch) == 1
     assert time.monotonic() - started < 2.5, "waited for jobs nobody could send"
 
 
-def test_the_window_gathers_jobs_that_arrive_while_others_are_in_flight(
-    client: redis.Redis,
-) -> None:
+def test_with_jobs_in_other_workers_hands_the_batch_starts_at_once(client: redis.Redis) -> None:
+    # The defect this replaces: the queue's length counted the other worker's job, so the
+    # batch waited out its whole window for clients that were waiting on that other worker.
     other = worker_queue(client, "other")
     submit(client)
-    assert len(other.read(1, 100)) == 1  # in flight elsewhere: more clients are active
+    assert len(other.read(1, 100)) == 1
     mine = worker_queue(client, "w1")
     first = submit(client)
-    late = threading.Timer(0.3, submit, args=(client, b"late"))
-    late.start()
-    batch = collect_batch(mine, max_batch=16, max_wait_ms=3_000, block_ms=100)
-    late.join()
-    assert batch[0].job_id == first
-    assert [job.image for job in batch] == [b"image", b"late"]
+    started = time.monotonic()
+    batch = collect_batch(mine, max_batch=16, wait_budget_ms=3_000, block_ms=100)
+    assert [job.job_id for job in batch] == [first]
+    assert time.monotonic() - started < 1.0
+
+
+def test_jobs_that_keep_arriving_fill_the_batch_within_the_budget(client: redis.Redis) -> None:
+    mine = worker_queue(client, "w1")
+    submit(client)
+    # An arrival every half a slice or so: the wait goes on while they keep coming.
+    arrivals = [threading.Timer(0.0004 * n, submit, args=(client, b"late")) for n in range(1, 8)]
+    for arrival in arrivals:
+        arrival.start()
+    batch = collect_batch(mine, max_batch=4, wait_budget_ms=2_000, block_ms=100)
+    for arrival in arrivals:
+        arrival.join()
+    assert len(batch) == 4
+
+
+def test_without_a_budget_the_batch_is_what_is_queued(client: redis.Redis) -> None:
+    mine = worker_queue(client, "w1")
+    for _ in range(3):
+        submit(client)
+    later = threading.Timer(0.05, submit, args=(client, b"late"))
+    later.start()
+    batch = collect_batch(mine, max_batch=16, wait_budget_ms=0, block_ms=100)
+    later.join()
+    assert [job.image for job in batch] == [b"image"] * 3
 
 
 def test_answer_pushes_results_counts_and_forgets_the_jobs(client: redis.Redis) -> None:
     job_queue = worker_queue(client, "w1")
     good, bad = submit(client), submit(client)
     collect_batch(job_queue, 2, 0, 100)
+    timings = WorkerTimings(0.001, 0.002, 0.003, 0.004, 1700000000.0)
     job_queue.answer(
-        {good: Prediction("tabby", 0.9), bad: JobError(400, "not an image")}, forward_batch_size=1
+        {good: Prediction("tabby", 0.9), bad: JobError(400, "not an image")},
+        forward_batch_size=1,
+        timings={good: timings},
     )
-    assert queue.decode_answer(client.lpop(queue.result_key(good))) == Prediction("tabby", 0.9)
-    assert queue.decode_answer(client.lpop(queue.result_key(bad))) == JobError(400, "not an image")
+    good_answer = queue.decode_answer(client.lpop(queue.result_key(good)))
+    assert good_answer == (Prediction("tabby", 0.9), timings)
+    bad_answer = queue.decode_answer(client.lpop(queue.result_key(bad)))
+    assert bad_answer == (JobError(400, "not an image"), None)
     assert 0 < client.ttl(queue.jobs_done_key("w1")) <= queue.COUNTER_TTL_S
     assert int(client.get(queue.jobs_done_key("w1"))) == 2
     assert client.hgetall(queue.BATCH_SIZES_KEY) == {b"1": b"1"}
@@ -135,7 +162,7 @@ def test_jobs_of_a_dead_worker_are_taken_over_and_of_a_live_one_are_not(
     submit(client)
     assert len(alive.read(1, 100)) == 1
     assert survivor.reclaim(16) == ([], [])  # not idle long enough yet: the owner may be busy
-    time.sleep(1.1)
+    wait_idle(client, dead_job, 1000)
     reclaimed, poison = survivor.reclaim(16)
     assert [(job.job_id, job.image) for job in reclaimed] == [(dead_job, b"orphan")]
     assert poison == []
@@ -143,13 +170,44 @@ def test_jobs_of_a_dead_worker_are_taken_over_and_of_a_live_one_are_not(
     assert "dead" not in consumers, "a dead consumer with nothing pending is forgotten"
 
 
+def wait_idle(client: redis.Redis, job_id: str, idle_ms: int) -> None:
+    """Until the pending job has sat this long with its consumer (a worker's claim threshold)."""
+
+    def idle_enough() -> bool:
+        entry = client.xpending_range(queue.STREAM, queue.GROUP, job_id, job_id, 1)
+        return bool(entry) and entry[0]["time_since_delivered"] >= idle_ms
+
+    wait_until(idle_enough, 10, f"job {job_id} idle {idle_ms} ms")
+
+
+def test_a_dead_workers_jobs_behind_many_live_ones_are_taken_over(client: redis.Redis) -> None:
+    # More live pending entries, listed first, than one reclaim takes: they must not hide the
+    # dead worker's job.
+    alive = worker_queue(client, "alive")
+    beat(client, "alive")
+    for _ in range(20):
+        submit(client)
+    assert len(alive.read(20, 100)) == 20
+    dead = worker_queue(client, "dead")
+    orphan = submit(client, b"orphan")
+    assert [job.job_id for job in dead.read(1, 100)] == [orphan]
+    survivor = worker_queue(client, "survivor")
+    beat(client, "survivor")
+    wait_idle(client, orphan, 1000)
+    reclaimed, poison = survivor.reclaim(4)
+    assert [job.job_id for job in reclaimed] == [orphan]
+    assert poison == []
+    pending_alive = client.xpending_range(queue.STREAM, queue.GROUP, "-", "+", 100, "alive")
+    assert len(pending_alive) == 20, "a live worker's jobs are never taken"
+
+
 def test_a_job_that_killed_every_worker_is_given_up(client: redis.Redis) -> None:
     job_id = submit(client)
     worker_queue(client, "victim-0").read(1, 100)
     for victim in ("victim-1", "victim-2"):
-        time.sleep(1.05)
+        wait_idle(client, job_id, 1000)
         client.xclaim(queue.STREAM, queue.GROUP, victim, 1000, [job_id])
-    time.sleep(1.05)
+    wait_idle(client, job_id, 1000)
     survivor = worker_queue(client, "survivor")
     beat(client, "survivor")
     assert survivor.reclaim(16) == ([], [job_id])

@@ -56,9 +56,12 @@ def test_a_full_queue_is_503(stack: LocalStack, sample_images) -> None:
 
 def test_redis_gone_is_503_not_a_crash(stack: LocalStack, sample_images) -> None:
     stack.redis_process.stop()
-    response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
-    assert response.status_code == 503
-    assert response.json()["success"] is False
-    ready = stack.http.get("/ready")
-    assert ready.status_code == 503 and ready.json()["redis"] is False
-    assert stack.http.get("/health").status_code == 200
+    try:
+        response = stack.http.post("/predict", files={"file": ("cat.jpg", sample_images["cat"])})
+        assert response.status_code == 503
+        assert response.json()["success"] is False
+        ready = stack.http.get("/ready")
+        assert ready.status_code == 503 and ready.json()["redis"] is False
+        assert stack.http.get("/health").status_code == 200
+    finally:
+        stack.restart_redis()  # the module's other tests need it

@@ -22,7 +22,9 @@ def test_defaults_match_the_readme_contract() -> None:
     assert settings.device == "cpu"
     assert settings.num_threads == 1
     assert settings.max_batch == 16
-    assert settings.max_wait_ms == 5
+    assert settings.max_wait_ms is None  # chosen by each worker from its measurements
+    assert settings.stall_timeout_s == 10
+    assert settings.gpu_mem_limit_mib is None
     assert settings.model_cache_dir == Path("~/.cache/inference-loadbench").expanduser()
     assert settings.heartbeat_ttl_s == 5
 

@@ -160,19 +160,37 @@ def test_upload_page_classifies_and_redirects_when_no_file(
     answer = stack.http.post("/", files={"file": ("cat.jpg", sample_images["cat"], "image/jpeg")})
     assert answer.status_code == 200
     assert any(label in answer.text for label in CAT_CLASSES)
-    redirect = stack.http.post("/", files={"other": ("x", b"")})
-    assert redirect.status_code == 303
-    message_page = stack.http.get(redirect.headers["location"])
-    assert "Choose an image first." in message_page.text
     refused = stack.http.post("/", files={"file": ("notes.txt", TEXT, "text/plain")})
     assert refused.status_code == 400
     assert "not a decodable image" in refused.text
+
+
+@pytest.mark.parametrize(
+    "request_options",
+    [
+        {},
+        {"content": b"just text", "headers": {"content-type": "text/plain"}},
+        {"content": b"--x--\r\n", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+        {"files": {"other": ("x", b"")}},
+        {"files": {"file": ("empty.jpg", b"")}},
+    ],
+    ids=["no body", "not multipart", "empty multipart form", "no file field", "empty file"],
+)
+def test_the_upload_page_sends_a_post_without_a_file_back_to_the_form(
+    stack: LocalStack, request_options: dict
+) -> None:
+    redirect = stack.http.post("/", **request_options)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"] == "/?message=Choose%20an%20image%20first."
+    message_page = stack.http.get(redirect.headers["location"])
+    assert "Choose an image first." in message_page.text
 
 
 def test_metrics_show_requests_queue_batches_and_each_workers_jobs(
     stack: LocalStack, sample_images
 ) -> None:
     assert_still_serves(stack, sample_images)
+    assert predict(stack, TEXT)[0] == 400  # this test's own refused request
     text = stack.http.get("/metrics").text
     assert 'api_requests_total{route="/predict",status="200"}' in text
     assert 'api_requests_total{route="/predict",status="400"}' in text
@@ -187,8 +205,39 @@ def test_metrics_show_requests_queue_batches_and_each_workers_jobs(
     assert float(jobs_line.split()[-1]) >= 1
 
 
+def test_the_stages_of_a_request_reach_metrics_in_order(stack: LocalStack, sample_images) -> None:
+    before = stage_counts(stack)
+    assert_still_serves(stack, sample_images)
+    after = stage_counts(stack)
+    assert list(after) == [
+        "upload",
+        "check",
+        "enqueue",
+        "queue_wait",
+        "batch_wait",
+        "decode",
+        "inference",
+        "return",
+    ]
+    assert all(after[stage] == before.get(stage, 0) + 1 for stage in after), (before, after)
+
+
+def stage_counts(stack: LocalStack) -> dict[str, float]:
+    counts = {}
+    for line in stack.http.get("/metrics").text.splitlines():
+        if line.startswith("request_stage_seconds_count{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            counts[stage] = float(line.split()[-1])
+    return counts
+
+
 def test_nothing_is_left_in_redis_but_expiring_keys(stack: LocalStack, sample_images) -> None:
     assert_still_serves(stack, sample_images)
     assert stack.redis.xlen("loadbench:jobs") == 0
-    for key in stack.redis.scan_iter(match="loadbench:result:*"):
-        assert stack.redis.ttl(key) > 0
+    # What stays without a TTL: the stream itself and the per-batch-size tally; every answer,
+    # heartbeat and job counter expires.
+    lasting = {b"loadbench:jobs", b"loadbench:batch-sizes"}
+    keys = list(stack.redis.scan_iter(match="loadbench:*"))
+    assert keys, "the stack keeps its keys under loadbench:"
+    for key in keys:
+        assert key in lasting or stack.redis.ttl(key) > 0, key

@@ -27,16 +27,20 @@ BASE_IMAGE = "inference-loadbench-base:bookworm"
 LOCAL_REDIS_IMAGE = "inference-loadbench-redis:bookworm"
 # The name compose/docker-compose.yml uses: the official image, which this one stands in for.
 REDIS_IMAGE = "redis:7-bookworm"
-SERVICE_IMAGES = {"api": "inference-loadbench-api", "model": "inference-loadbench-model"}
+# Each image: (its Dockerfile's service folder, its tag, its build arguments). The GPU worker is
+# the model Dockerfile with onnxruntime's CUDA build (the `gpu` extra) instead of the CPU one.
+SERVICE_IMAGES = {
+    "api": ("api", "inference-loadbench-api", {}),
+    "model": ("model", "inference-loadbench-model", {"MODEL_EXTRAS": "model cpu"}),
+    "model-gpu": ("model", "inference-loadbench-model:gpu", {"MODEL_EXTRAS": "model gpu"}),
+}
+LOCK = REPO_ROOT / "requirements.lock"
 
 DEBIAN_SUITE = "bookworm"  # its python3 is 3.11, the ABI of the pinned torch wheel
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 # The Dockerfiles read their optional offline inputs from this folder of the build context.
 WHEELHOUSE = REPO_ROOT / ".whl"
 WHEELHOUSE_CA_BUNDLE = "ca-certificates.crt"
-# The model Dockerfile's TORCH_REQUIREMENT; PyPI's torch is the CUDA build, so the CPU image
-# takes this wheel from a folder pip already finds links in, when there is one.
-TORCH_CPU_WHEEL_GLOB = "torch-2.13.0+cpu-cp311-cp311-*.whl"
 APT_SOURCES = Path("/etc/apt")
 STEP_TIMEOUT_S = 1800
 
@@ -118,12 +122,23 @@ def pip_settings(name: str) -> list[str]:
     return values
 
 
+def locked_version(package: str) -> str:
+    """The version requirements.lock pins for `package`."""
+    for line in LOCK.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise ImageBuildError(f"{LOCK.name} pins no {package}: run `make lock`")
+
+
 def local_torch_wheels() -> list[Path]:
-    """The CPU torch wheel from pip's local find-links folders: at most one, the first found."""
+    """The CPU build of the locked torch from pip's local find-links folders (PyPI's Linux
+    torch is the CUDA build): at most one, the first found."""
+    pattern = f"torch-{locked_version('torch')}+cpu-cp311-cp311-*.whl"
     for link in pip_settings("find-links"):
         folder = Path(link.removeprefix("file://"))
         if folder.is_dir():
-            found = sorted(folder.glob(TORCH_CPU_WHEEL_GLOB))
+            found = sorted(folder.glob(pattern))
             if found:
                 return found[:1]
     return []
@@ -272,20 +287,31 @@ def build_service_image(
     base_image: str = BASE_IMAGE,
     build_args: Mapping[str, str] | None = None,
 ) -> None:
-    """`docker build` services/{service}/Dockerfile from the repository root."""
+    """`docker build` the image `service` names (SERVICE_IMAGES) from the repository root."""
     if service not in SERVICE_IMAGES:
-        raise ImageBuildError(f"unknown service {service!r}; known: {', '.join(SERVICE_IMAGES)}")
-    arguments = {"BASE_IMAGE": base_image, **(build_args or {})}
-    dockerfile = REPO_ROOT / "services" / service / "Dockerfile"
+        raise ImageBuildError(f"unknown image {service!r}; known: {', '.join(SERVICE_IMAGES)}")
+    folder, tag, image_args = SERVICE_IMAGES[service]
+    arguments = {"BASE_IMAGE": base_image, **image_args, **(build_args or {})}
+    dockerfile = REPO_ROOT / "services" / folder / "Dockerfile"
     command = ["docker", "build", "--network", "host", "-f", str(dockerfile)]
     for name, value in arguments.items():
         command += ["--build-arg", f"{name}={value}"]
-    command += ["-t", SERVICE_IMAGES[service], str(REPO_ROOT)]
+    command += ["-t", tag, str(REPO_ROOT)]
     _run(f"{service} image build", command, log_path)
 
 
+def build_command(rebuild_base: bool) -> str:
+    """`inv images`: every image, then one line with each step's seconds; raises on failure."""
+    log_path = REPO_ROOT / ".cache" / "images.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    report = build_offline_images(log_path, rebuild_base=rebuild_base)
+    steps = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in report.seconds.items())
+    return f"images built ({steps}); log: {log_path}"
+
+
 def build_offline_images(log_path: Path, rebuild_base: bool = False) -> BuildReport:
-    """Base, Redis, api and model images, built with no registry; the seconds each step took.
+    """Base, Redis, api, model and GPU model images, built with no registry; the seconds each
+    step took.
 
     pip inside the builds gets this machine's CPU torch wheel and CA bundle, where pip has them.
     """
@@ -302,7 +328,11 @@ def build_offline_images(log_path: Path, rebuild_base: bool = False) -> BuildRep
     stage_wheelhouse(torch_wheels, pip_ca_bundle())
     # With the wheel at hand, no torch index is asked (it may be out of reach).
     model_build_args = {"TORCH_INDEX_URL": ""} if torch_wheels else {}
-    for service, build_args in (("api", {}), ("model", model_build_args)):
+    for service, build_args in (
+        ("api", {}),
+        ("model", model_build_args),
+        ("model-gpu", model_build_args),
+    ):
         started = time.monotonic()
         build_service_image(service, log_path, build_args=build_args)
         report.seconds[service] = round(time.monotonic() - started, 1)

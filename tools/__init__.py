@@ -1,0 +1,1 @@
+"""Provisioning around the benchmark: the dependency lock, the Docker images built offline."""
