@@ -42,7 +42,8 @@ from harness.stack import (
     resolve_backend,
     wait_ready,
 )
-from harness.stack.lifecycle import model_env
+from harness.stack.lifecycle import kept_stack, model_env
+from harness.stack.swarm import SwarmNotActive, SwarmStack, require_swarm
 from harness.sweep import sweep_at_scale
 
 EXIT_USAGE = 2
@@ -85,10 +86,16 @@ def _target(matrix: Matrix, target: str) -> str:
 
 
 def _backend(matrix: Matrix, backend: str) -> str:
+    """The backend to use; one that cannot run here stops everything before it starts."""
     try:
-        return resolve_backend(backend or matrix.backend)
+        chosen = resolve_backend(backend or matrix.backend)
+        if chosen == SwarmStack.backend:
+            require_swarm()
+        return chosen
     except UnknownBackend as error:
         raise CommandError(f"--backend: {error}", EXIT_USAGE) from None
+    except SwarmNotActive as error:
+        raise CommandError(f"backend swarm: {error}", EXIT_USAGE) from None
 
 
 def _gpu_ready(matrix: Matrix, target: str, backend: str) -> None:
@@ -131,6 +138,13 @@ def up(models: int, target: str, backend: str) -> int:
         return 0
 
     return guarded(start)
+
+
+def _remove_kept_stack() -> None:
+    """The sweep's last scale takes down a stack an earlier scale kept, even if it ran nothing."""
+    kept = kept_stack(stack_dir())
+    if kept is not None:
+        bring_down(kept, stack_dir())
 
 
 def down() -> int:
@@ -204,12 +218,24 @@ def sweep(models: int, target: str, backend: str, force: bool, gate: bool = Fals
     _gpu_ready(matrix, chosen_target, chosen_backend)
 
     def measure() -> int:
-        results = [
-            sweep_at_scale(
-                matrix, chosen_target, scale, chosen_backend, reports_dir(), stack_dir(), force
+        results = []
+        for scale in scales:
+            # A swarm stack stays up between the matrix's scales: the next one only rescales it.
+            keep_up = scale != matrix.models_list[-1]
+            results.append(
+                sweep_at_scale(
+                    matrix,
+                    chosen_target,
+                    scale,
+                    chosen_backend,
+                    reports_dir(),
+                    stack_dir(),
+                    force,
+                    keep_up,
+                )
             )
-            for scale in scales
-        ]
+        if scales[-1] == matrix.models_list[-1]:
+            _remove_kept_stack()
         if not all(results):
             print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
             return 1

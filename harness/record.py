@@ -23,7 +23,7 @@ from harness.telemetry.stages import Breakdown, StageFigures
 from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
-# the in-process ceiling, Locust's processes; open-loop runs (kind, rate, arrival,
+# the in-process ceiling, Locust's workers (locust_workers); open-loop runs (kind, rate, arrival,
 # max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat); steady state
 # (windows, stable, unstable_reason, measured_s).
 SCHEMA = 2
@@ -164,7 +164,7 @@ class RunRecord:
     revision: str | None = None
     matrix: dict[str, Any] | None = None  # the matrix as used, shown on the page
     files: tuple[str, ...] = field(default=())  # every file of the run, record excepted
-    locust_processes: int | None = None
+    locust_workers: int | None = None  # Locust's workers beside its master
     latency: Latency | None = None  # exact, from S.hdr; None before schema 2 or without it
     stages: Breakdown | None = None  # None: the stack exposes no request stages
     resources: ResourceUse | None = None
@@ -221,7 +221,7 @@ class RunRecord:
                 "revision": self.revision,
                 "matrix": self.matrix,
                 "files": list(self.files),
-                "locust_processes": self.locust_processes,
+                "locust_workers": self.locust_workers,
                 "latency": _latency_json(self.latency),
                 "stages": _stages_json(self.stages),
                 "resources": _resources_json(self.resources),
@@ -286,7 +286,7 @@ class RunRecord:
             revision=_text(raw.get("revision")),
             matrix=raw.get("matrix") if isinstance(raw.get("matrix"), dict) else None,
             files=tuple(str(name) for name in files) if isinstance(files, list) else (),
-            locust_processes=_integer(raw.get("locust_processes")),
+            locust_workers=_integer(raw.get("locust_workers")),
             latency=_parsed(_latency, raw.get("latency")),
             stages=_parsed(_stages, raw.get("stages")),
             resources=_parsed(_resources, raw.get("resources")),

@@ -50,8 +50,11 @@ def sweep_at_scale(
     reports: Path,
     state_dir: Path,
     force: bool,
+    keep_up: bool = False,
 ) -> bool:
     """Run every point at `models` replicas, `repeats` times each; True when every run is ok.
+
+    With `keep_up`, a backend that can rescale (swarm) leaves the stack up for the next scale.
 
     Repetitions are interleaved (every point once, then every point again): a machine that
     drifts slowly over the sweep then shifts every point alike, instead of the last ones.
@@ -73,6 +76,7 @@ def sweep_at_scale(
     # Before the stack starts, so that nothing else competes for the cores.
     ceiling = measure_ceiling(model_env(matrix.stack, target)) if matrix.ceiling else None
     stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
+    finished = False
     try:
         for index, (name, point) in enumerate(pending, start=1):
             overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
@@ -96,6 +100,7 @@ def sweep_at_scale(
                     flush=True,
                 )
             refresh_index(reports, matrix)
+        finished = True
     finally:
-        bring_down(stack, state_dir)
+        bring_down(stack, state_dir, keep=keep_up and finished)
     return all_ok

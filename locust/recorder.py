@@ -188,10 +188,12 @@ def _options(parser) -> None:
 
 @events.init.add_listener
 def _attach(environment, **_kwargs) -> None:
-    prefix = environment.parsed_options.loadbench_prefix if environment.parsed_options else ""
-    if not prefix:
-        return
     runner = environment.runner
+    prefix = environment.parsed_options.loadbench_prefix if environment.parsed_options else ""
+    # A worker records whenever it runs: it cannot know what its master was asked until the
+    # master's first message, and its seconds cost the master nothing it does not want.
+    if not prefix and not isinstance(runner, WorkerRunner):
+        return
 
     @environment.events.spawning_complete.add_listener
     def _window_opens(user_count: int, **_kw) -> None:

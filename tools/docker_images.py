@@ -27,12 +27,22 @@ BASE_IMAGE = "inference-loadbench-base:bookworm"
 LOCAL_REDIS_IMAGE = "inference-loadbench-redis:bookworm"
 # The name compose/docker-compose.yml uses: the official image, which this one stands in for.
 REDIS_IMAGE = "redis:7-bookworm"
-# Each image: (its Dockerfile's service folder, its tag, its build arguments). The GPU worker is
-# the model Dockerfile with onnxruntime's CUDA build (the `gpu` extra) instead of the CPU one.
+# Each image: (its Dockerfile, its tag, its build arguments). The GPU worker is the model's
+# Dockerfile with onnxruntime's CUDA build (the `gpu` extra) instead of the CPU one; the Locust
+# image is the swarm backend's workers.
 SERVICE_IMAGES = {
-    "api": ("api", "inference-loadbench-api", {}),
-    "model": ("model", "inference-loadbench-model", {"MODEL_EXTRAS": "model cpu"}),
-    "model-gpu": ("model", "inference-loadbench-model:gpu", {"MODEL_EXTRAS": "model gpu"}),
+    "api": ("services/api/Dockerfile", "inference-loadbench-api", {}),
+    "model": (
+        "services/model/Dockerfile",
+        "inference-loadbench-model",
+        {"MODEL_EXTRAS": "model cpu"},
+    ),
+    "model-gpu": (
+        "services/model/Dockerfile",
+        "inference-loadbench-model:gpu",
+        {"MODEL_EXTRAS": "model gpu"},
+    ),
+    "locust": ("locust/Dockerfile", "inference-loadbench-locust", {}),
 }
 LOCK = REPO_ROOT / "requirements.lock"
 
@@ -290,9 +300,9 @@ def build_service_image(
     """`docker build` the image `service` names (SERVICE_IMAGES) from the repository root."""
     if service not in SERVICE_IMAGES:
         raise ImageBuildError(f"unknown image {service!r}; known: {', '.join(SERVICE_IMAGES)}")
-    folder, tag, image_args = SERVICE_IMAGES[service]
+    path, tag, image_args = SERVICE_IMAGES[service]
     arguments = {"BASE_IMAGE": base_image, **image_args, **(build_args or {})}
-    dockerfile = REPO_ROOT / "services" / folder / "Dockerfile"
+    dockerfile = REPO_ROOT / path
     command = ["docker", "build", "--network", "host", "-f", str(dockerfile)]
     for name, value in arguments.items():
         command += ["--build-arg", f"{name}={value}"]
@@ -332,6 +342,7 @@ def build_offline_images(log_path: Path, rebuild_base: bool = False) -> BuildRep
         ("api", {}),
         ("model", model_build_args),
         ("model-gpu", model_build_args),
+        ("locust", {}),
     ):
         started = time.monotonic()
         build_service_image(service, log_path, build_args=build_args)

@@ -79,7 +79,7 @@ def saturations(run: Run) -> list[Saturation]:
     for api in (member for member in resources.members if member.service in API_SERVICES):
         if api.cpu_mean >= SATURATED * 100:
             found.append(Saturation("api", api.cpu_mean / 100, api.label))
-    locust_busy = resources.locust_busy(run.record.locust_processes or 1)
+    locust_busy = resources.locust_busy(run.record.locust_workers or 1)
     if locust_busy is not None and locust_busy >= LOCUST_SATURATED:
         found.append(Saturation("locust", locust_busy, LOCUST))
     machine_share = resources.machine_cpu_mean / (100 * max(resources.cores, 1))

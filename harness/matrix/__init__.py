@@ -73,6 +73,7 @@ class StackSettings:
     metrics_path: str
     procfile: Path
     env: dict[str, str]
+    swarm: "SwarmSettings"
 
     @property
     def ready_url(self) -> str:
@@ -81,6 +82,15 @@ class StackSettings:
     @property
     def metrics_url(self) -> str:
         return self.host + self.metrics_path
+
+
+@dataclass(frozen=True)
+class SwarmSettings:
+    image_registry: str
+    locust_master_host: str
+    locust_placement: str
+    locust_workers: int  # the matrix's, run as a service of the stack
+    locustfiles: str  # what the workers load, as paths inside their image (locust/Dockerfile)
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ class Matrix:
     warmup_requests: int
     slo: Slo
     locustfile: Path
-    locust_processes: int
+    locust_workers: int
     telemetry: Telemetry
     ceiling: bool
     stack: StackSettings
@@ -187,6 +197,20 @@ class Matrix:
         return chosen
 
 
+def locustfiles(data: dict) -> list[Path]:
+    """What Locust loads: the recorder first (its counters must exist before the others), the
+    open loop when there are arrival rates, then the matrix's locustfile."""
+    files = [REPO_ROOT / "locust" / "recorder.py"]
+    if data.get("arrival_rate_list"):
+        files.append(REPO_ROOT / "locust" / "openloop.py")
+    return [*files, REPO_ROOT / data["locustfile"]]
+
+
+def _in_repository(path: Path) -> str:
+    """A path as the Locust image holds it (the repository's layout), when it is in there."""
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def load_matrix(path: Path | None = None) -> Matrix:
     """The matrix at `path` (default: MATRIX, else matrix.json), checked and typed."""
     source = path or matrix_path()
@@ -218,7 +242,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
         warmup_requests=data["warmup_requests"],
         slo=Slo(**data["slo"]),
         locustfile=REPO_ROOT / data["locustfile"],
-        locust_processes=data["locust_processes"],
+        locust_workers=data.get("locust_processes", data["locust_workers"]),
         telemetry=Telemetry(**data["telemetry"]),
         ceiling=data["ceiling"],
         stack=StackSettings(
@@ -233,6 +257,11 @@ def load_matrix(path: Path | None = None) -> Matrix:
             metrics_path=stack["metrics_path"],
             procfile=REPO_ROOT / stack["procfile"],
             env=dict(stack["env"]),
+            swarm=SwarmSettings(
+                **stack["swarm"],
+                locust_workers=data.get("locust_processes", data["locust_workers"]),
+                locustfiles=",".join(_in_repository(path) for path in locustfiles(data)),
+            ),
         ),
         recorded=data,
     )

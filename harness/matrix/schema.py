@@ -13,6 +13,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from harness import REPO_ROOT
 
 SCHEMA_PATH = REPO_ROOT / "matrix.schema.json"
+# Keys a matrix may still give under their older names: older -> newer.
+RENAMED = {"locust_processes": "locust_workers"}
 
 
 class MatrixError(Exception):
@@ -40,6 +42,9 @@ def read_validated(source: Path) -> dict[str, Any]:
     problem = best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if problem is not None:
         raise _schema_error(name, problem)
+    for older, newer in RENAMED.items():
+        if isinstance(data, dict) and older in data and newer in data:
+            raise MatrixError(name, older, f"given with {newer}", f"one of them ({newer})")
     return _with_defaults(schema, data)
 
 

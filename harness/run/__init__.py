@@ -134,7 +134,7 @@ def execute_run(
             schedule,
             cpu_warning,
             observed.resources,
-            matrix.locust_processes,
+            matrix.locust_workers,
             matrix.min_requests,
         )
         windows = _windows(matrix, point, latency_log)
@@ -155,7 +155,7 @@ def execute_run(
             revision=git_revision(),
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
-            locust_processes=matrix.locust_processes,
+            locust_workers=matrix.locust_workers,
             latency=_reported(latency_log, windows),
             stages=observed.stages,
             resources=observed.resources,
@@ -180,7 +180,7 @@ def _measure(
     extending = matrix.extend_until_stable and not isinstance(point.load, OpenLoad)
     locust_point = extended(point, matrix.max_run_time_s) if extending else point
     observer = Observer(matrix, stack, prefix, machine.cores or 1)
-    locust = start_locust(matrix, locust_point, prefix)
+    locust = start_locust(matrix, locust_point, prefix, stack)
     done = (lambda: _stable_so_far(matrix, point, prefix)) if extending else None
     try:
         observer.start(locust.pid)

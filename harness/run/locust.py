@@ -20,6 +20,8 @@ LOCUST_OVERRUN_S = 60
 LOCUST_STOP_GRACE_S = 15
 WATCH_INTERVAL_S = 1.0
 CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
+# How long the master waits for the stack's Locust workers to connect before it gives up.
+EXPECT_WORKERS_S = 120
 # Loaded beside any locustfile: every request's exact latency.
 RECORDER = REPO_ROOT / "locust" / "recorder.py"
 
@@ -46,7 +48,7 @@ def expected_seconds(point: RunPoint) -> float:
     return ramp_seconds(point) + point.run_time_s
 
 
-def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
+def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> list[str]:
     """Locust headless at one point, its reports written next to `prefix`.
 
     The recorder (exact latencies) is loaded first, so the open loop's counters reach it.
@@ -55,10 +57,11 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
     if isinstance(point.load, OpenLoad):
         locustfiles.insert(1, str(REPO_ROOT / open_loop.OPENLOOP))
         load_options = open_loop.locust_load_options(
-            point.load, point.run_time_s, matrix.locust_processes
+            point.load, point.run_time_s, matrix.locust_workers
         )
     else:
         load_options = closed_loop.locust_load_options(point)
+    workers = matrix.locust_workers
     command = [
         sys.executable,
         "-m",
@@ -81,8 +84,21 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path) -> list[str]:
         "--loadbench-prefix",
         str(prefix),
     ]
-    if matrix.locust_processes > 1:
-        command += ["--processes", str(matrix.locust_processes)]
+    if stack.hosts_locust_workers:
+        # The workers are a service of the stack; they connect to this master.
+        command += [
+            "--master",
+            "--master-bind-host",
+            stack.env["LOCUST_MASTER_HOST"],
+            "--master-bind-port",
+            stack.env["LOCUST_MASTER_PORT"],
+            "--expect-workers",
+            str(workers),
+            "--expect-workers-max-wait",
+            str(EXPECT_WORKERS_S),
+        ]
+    elif workers > 1:
+        command += ["--processes", str(workers)]  # Locust's own local workers
     if isinstance(point.load, OpenLoad):
         command.append(open_loop.USER_CLASS)  # the one user class this run starts
     return command
@@ -136,11 +152,11 @@ def watch(
     return None, []
 
 
-def start_locust(matrix: Matrix, point: RunPoint, prefix: Path) -> subprocess.Popen:
+def start_locust(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> subprocess.Popen:
     """Locust at one point, in its own process group, its output in prefix.log."""
     with Path(f"{prefix}.log").open("wb") as log:
         return subprocess.Popen(
-            locust_command(matrix, point, prefix),
+            locust_command(matrix, point, prefix, stack),
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -35,7 +35,7 @@ def invalid_reasons(
     schedule: Schedule | None,
     cpu_warning: bool,
     resources: ResourceUse | None,
-    locust_processes: int,
+    locust_workers: int,
     min_requests: int,
 ) -> tuple[str, ...]:
     reasons = []
@@ -43,7 +43,7 @@ def invalid_reasons(
         reasons += _schedule_reasons(point.load, schedule)
     if cpu_warning:
         reasons.append("Locust warned that its CPU was saturated")
-    busy = resources.locust_busy(locust_processes) if resources is not None else None
+    busy = resources.locust_busy(locust_workers) if resources is not None else None
     if busy is not None and busy >= LOCUST_SATURATED:
         reasons.append(f"Locust used {busy:.0%} of its cores")
     requests = log.whole().requests if log is not None else None

@@ -84,6 +84,19 @@ class Stack(ABC):
     def restore(self) -> None:
         """Restart what exited, bringing the stack back to `models` replicas."""
 
+    def scale(self, models: int) -> None:
+        """Another replica count without a redeploy, where the backend can (swarm)."""
+        raise StackError(f"the {self.backend} backend cannot rescale a running stack")
+
+    @property
+    def rescalable(self) -> bool:
+        return False
+
+    @property
+    def hosts_locust_workers(self) -> bool:
+        """Whether Locust's workers run in the stack (its master then runs here alone)."""
+        return False
+
     @abstractmethod
     def members(self) -> list[Member]:
         """What telemetry samples: each service's process tree or container, now."""

@@ -48,10 +48,10 @@ def load_stack(state_dir: Path) -> Stack | None:
     return backend_class(state["backend"]).from_state(state)
 
 
-def save_state(stack: Stack, state_dir: Path) -> None:
+def save_state(stack: Stack, state_dir: Path, kept: bool = False) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     partial = state_dir / f"{STATE_FILE}.partial"
-    partial.write_text(json.dumps(stack.state(), indent=2))
+    partial.write_text(json.dumps({**stack.state(), "kept": kept}, indent=2))
     partial.replace(state_dir / STATE_FILE)
 
 
@@ -85,8 +85,15 @@ def wait_ready(stack: Stack, settings: StackSettings) -> dict[str, Any]:
 def bring_up(
     settings: StackSettings, target: str, models: int, backend: str, state_dir: Path
 ) -> tuple[Stack, dict[str, Any]]:
-    """Start the stack at `models` replicas and wait until ready; it comes down on any error."""
-    if load_stack(state_dir) is not None:
+    """Start the stack at `models` replicas and wait until ready; it comes down on any error.
+
+    A stack the previous scale of the same sweep kept up (`bring_down(keep=True)`) is scaled
+    to `models` instead, without a redeploy.
+    """
+    kept = load_stack(state_dir)
+    if kept is not None and _kept_for(kept, state_dir, backend, target):
+        return _rescaled(kept, settings, models, state_dir)
+    if kept is not None:
         raise StackError(f"a stack is already up ({state_dir / STATE_FILE}); run `inv down` first")
     port = api_port(settings.host)
     if port_in_use(port):
@@ -118,8 +125,41 @@ def restore(stack: Stack, settings: StackSettings, state_dir: Path) -> dict[str,
     return wait_ready(stack, settings)
 
 
-def bring_down(stack: Stack, state_dir: Path) -> None:
+def bring_down(stack: Stack, state_dir: Path, keep: bool = False) -> None:
+    """Take the stack down; or, with `keep` where the backend can rescale, leave it up for the
+    sweep's next scale (`inv down` takes it down)."""
+    if keep and stack.rescalable:
+        save_state(stack, state_dir, kept=True)
+        print(f"stack kept up for the next scale ({stack.backend}); `inv down` removes it")
+        return
     with uninterrupted():
         stack.stop()
         (state_dir / STATE_FILE).unlink(missing_ok=True)
     print("stack down", flush=True)
+
+
+def kept_stack(state_dir: Path) -> Stack | None:
+    """The stack an earlier scale of the sweep left up for the next, if any (not `inv up`'s)."""
+    stack = load_stack(state_dir)
+    if stack is None or not json.loads((state_dir / STATE_FILE).read_text()).get("kept"):
+        return None
+    return stack
+
+
+def _kept_for(stack: Stack, state_dir: Path, backend: str, target: str) -> bool:
+    kept = kept_stack(state_dir)
+    return kept is not None and (stack.backend, stack.target) == (backend, target)
+
+
+def _rescaled(
+    stack: Stack, settings: StackSettings, models: int, state_dir: Path
+) -> tuple[Stack, dict[str, Any]]:
+    print(f"stack up: kept from the last scale, {stack.models} -> {models} replica(s)", flush=True)
+    try:
+        stack.scale(models)
+        save_state(stack, state_dir)
+        ready = wait_ready(stack, settings)
+    except BaseException:
+        bring_down(stack, state_dir)
+        raise
+    return stack, ready

@@ -6,7 +6,6 @@ scaled service's line runs N times with distinct WORKER_IDs.
 """
 
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -19,9 +18,9 @@ from typing import Any
 from harness import REPO_ROOT
 from harness.matrix import StackSettings
 from harness.stack.base import Member, ReplicaExit, Stack, StackError, log_tail
+from harness.stack.interpolate import UnsetVariable, interpolate
 
 STOP_GRACE_S = 10.0
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def parse_procfile(path: Path) -> list[tuple[str, str]]:
@@ -39,17 +38,13 @@ def parse_procfile(path: Path) -> list[tuple[str, str]]:
 
 def substitute(command: str, env: dict[str, str]) -> list[str]:
     """The command's arguments with ${VAR} and ${VAR:-default} replaced from env."""
-
-    def value(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise StackError(f"Procfile command {command!r} uses ${{{name}}}, which is not set")
-
-    # Split first, so a value with spaces stays one argument.
-    return [VARIABLE.sub(value, argument) for argument in shlex.split(command)]
+    try:
+        # Split first, so a value with spaces stays one argument.
+        return [interpolate(argument, env) for argument in shlex.split(command)]
+    except UnsetVariable as unset:
+        raise StackError(
+            f"Procfile command {command!r} uses ${{{unset.name}}}, which is not set"
+        ) from None
 
 
 def start_ticks(pid: int) -> int | None:

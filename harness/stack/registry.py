@@ -1,13 +1,16 @@
-"""The stack backends by name. `auto` is not a backend: it picks compose or local here."""
+"""The stack backends by name. `auto` is not a backend: it picks compose or local here (a swarm
+is only ever used when named)."""
 
 from harness.stack.base import Stack
 from harness.stack.compose import ComposeStack
 from harness.stack.docker import docker_engine_answers
 from harness.stack.local import LocalStack
+from harness.stack.swarm import SwarmStack
 
 BACKENDS: dict[str, type[Stack]] = {
     ComposeStack.backend: ComposeStack,
     LocalStack.backend: LocalStack,
+    SwarmStack.backend: SwarmStack,
 }
 AUTO = "auto"
 

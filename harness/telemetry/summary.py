@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.telemetry.table import GPU, LOCUST, MACHINE
+from harness.telemetry.table import GPU, LOCUST, LOCUST_WORKER, MACHINE
 
 # Locust at this share of the cores it can use measures itself, not the stack (README).
 LOCUST_SATURATED = 0.90
@@ -52,12 +52,17 @@ class ResourceUse:
         found = self.of(LOCUST)
         return found[0] if found else None
 
-    def locust_busy(self, processes: int) -> float | None:
-        """Locust's mean CPU as a share of the cores its processes can use."""
+    def locust_busy(self, workers: int) -> float | None:
+        """Locust's mean CPU as a share of what it can use: its busiest worker's share of a
+        core where the workers are the stack's (swarm), else its processes' share of the
+        cores they can use here."""
+        in_stack = self.of(LOCUST_WORKER)
+        if in_stack:
+            return max(member.cpu_mean for member in in_stack) / 100
         locust = self.locust
         if locust is None:
             return None
-        return locust.cpu_mean / (100 * max(1, min(processes, self.cores)))
+        return locust.cpu_mean / (100 * max(1, min(workers, self.cores)))
 
 
 def summarize(

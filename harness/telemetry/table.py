@@ -5,4 +5,5 @@ busy), memory in MiB; a cell is empty where nothing was measured (no GPU on this
 COLUMNS = ("t_s", "service", "replica", "cpu_percent", "rss_mib", "gpu_util_percent", "gpu_mem_mib")
 MACHINE = "machine"  # the whole machine: CPU of all cores, memory in use
 GPU = "gpu"  # one row per device, replica = its index
-LOCUST = "locust"  # the load generator's process tree
+LOCUST = "locust"  # the load generator's process tree here (its master, and local workers)
+LOCUST_WORKER = "locust-worker"  # its workers where the stack runs them (swarm)

@@ -13,6 +13,33 @@ from services.queue import JobError, Prediction, WorkerTimings
 
 # While waiting for a batch to fill: a slice this long that brings no job ends the wait.
 WAIT_SLICE_MS = 1
+# A batch's answers and bookkeeping in one call, atomic: each answer is pushed (the API's BLPOP
+# wakes at once) and expires; the worker's count and the batch size are tallied; the jobs are
+# acknowledged and deleted. KEYS: the stream, the batch-size tally, this worker's counter.
+# ARGV: the group, the result key prefix, the result TTL, the counter's TTL, the batch size
+# (0: none), then job ids and answers in pairs (an empty answer only acknowledges).
+ANSWER = """
+local group, prefix, ttl, counter_ttl, batch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local answered = 0
+for index = 6, #ARGV, 2 do
+    local job_id, answer = ARGV[index], ARGV[index + 1]
+    if answer ~= '' then
+        redis.call('LPUSH', prefix .. job_id, answer)
+        redis.call('EXPIRE', prefix .. job_id, ttl)
+        answered = answered + 1
+    end
+    redis.call('XACK', KEYS[1], group, job_id)
+    redis.call('XDEL', KEYS[1], job_id)
+end
+if answered > 0 then
+    redis.call('INCRBY', KEYS[3], answered)
+    redis.call('EXPIRE', KEYS[3], counter_ttl)
+end
+if batch ~= '0' then
+    redis.call('HINCRBY', KEYS[2], batch, 1)
+end
+return answered
+"""
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,7 @@ class JobQueue:
         self._worker_id = worker_id
         # A job idle this long on a consumer without heartbeat belongs to a dead worker.
         self._claim_idle_ms = int(heartbeat_ttl_s * 1000)
+        self._answer = client.register_script(ANSWER)
 
     def ensure_group(self) -> None:
         try:
@@ -144,28 +172,27 @@ class JobQueue:
         forward_batch_size: int,
         timings: dict[str, WorkerTimings] | None = None,
     ) -> None:
-        """Push every answer, count them, acknowledge and delete the jobs: one transaction.
+        """Push every answer, count them, acknowledge and delete the jobs: one atomic call.
 
         A None answer only acknowledges (nobody waits for it any more).
         """
-        pipe = self._client.pipeline(transaction=True)
-        answered = 0
+        pairs: list[str | bytes] = []
         for job_id, answer in answers.items():
-            if answer is not None:
-                key = queue.result_key(job_id)
-                pipe.lpush(key, queue.encode_answer(answer, (timings or {}).get(job_id)))
-                pipe.expire(key, queue.RESULT_TTL_S)
-                answered += 1
-        if answered:
-            counter = queue.jobs_done_key(self._worker_id)
-            pipe.incrby(counter, answered)
-            pipe.expire(counter, queue.COUNTER_TTL_S)
-        if forward_batch_size:
-            pipe.hincrby(queue.BATCH_SIZES_KEY, str(forward_batch_size), 1)
-        job_ids = list(answers)
-        pipe.xack(queue.STREAM, queue.GROUP, *job_ids)
-        pipe.xdel(queue.STREAM, *job_ids)
-        pipe.execute()
+            encoded = (
+                b"" if answer is None else queue.encode_answer(answer, (timings or {}).get(job_id))
+            )
+            pairs += [job_id, encoded]
+        self._answer(
+            keys=[queue.STREAM, queue.BATCH_SIZES_KEY, queue.jobs_done_key(self._worker_id)],
+            args=[
+                queue.GROUP,
+                queue.RESULT_PREFIX,
+                queue.RESULT_TTL_S,
+                queue.COUNTER_TTL_S,
+                forward_batch_size,
+                *pairs,
+            ],
+        )
 
     def leave(self) -> None:
         """Drop this consumer from the group if it holds no unacknowledged job."""

@@ -85,11 +85,11 @@ def test_gpu_override_reserves_the_gpu_for_the_model_only() -> None:
     assert model["build"]["args"] == SERVICE_IMAGES["model-gpu"][2]
 
 
-@pytest.mark.parametrize("service", ["api", "model"])
-def test_dockerfile_offers_the_offline_options_and_runs_as_a_user(service: str) -> None:
-    dockerfile = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+@pytest.mark.parametrize("image", ["api", "model", "locust"])
+def test_dockerfile_offers_the_offline_options_and_runs_as_a_user(image: str) -> None:
+    dockerfile = (REPO_ROOT / SERVICE_IMAGES[image][0]).read_text()
     assert dockerfile.startswith("#") and "\nARG BASE_IMAGE=" in dockerfile
-    assert "COPY pyproject.toml requirements.lock .whl* /build/" in dockerfile
+    assert "requirements.lock .whl* /build/" in dockerfile
     assert "-c /build/requirements.lock" in dockerfile, "the image installs the locked versions"
     assert "PIP_CERT=/build/ca-certificates.crt" in dockerfile
     final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
@@ -116,11 +116,12 @@ def test_torch_is_pinned_once_and_locked_at_that_version() -> None:
 
 def test_dockerignore_lets_the_builds_see_only_what_they_copy() -> None:
     rules = (REPO_ROOT / ".dockerignore").read_text().split()
-    assert rules[rules.index("*") :][:5] == [
+    assert rules[rules.index("*") :][:6] == [
         "*",
         "!pyproject.toml",
         "!requirements.lock",
         "!services/",
+        "!locust/",
         "!.whl/",
     ]
 

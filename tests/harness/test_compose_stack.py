@@ -50,7 +50,7 @@ def test_backends_are_found_by_name() -> None:
 def test_an_unknown_backend_is_refused_naming_the_allowed_ones(name: str) -> None:
     with pytest.raises(UnknownBackend) as raised:
         resolve_backend(name)
-    assert str(raised.value) == f"{name!r} is not a backend; allowed: auto, compose, local"
+    assert str(raised.value) == f"{name!r} is not a backend; allowed: auto, compose, local, swarm"
 
 
 def test_auto_is_local_where_no_docker_answers(tmp_path: Path, monkeypatch, capsys) -> None:

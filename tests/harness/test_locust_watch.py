@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import StackSettings
+from harness.matrix import StackSettings, SwarmSettings
 from harness.run.locust import watch
 from harness.stack.local import LocalStack
 
@@ -30,6 +30,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         metrics_path="/metrics",
         procfile=procfile,
         env={},
+        swarm=SwarmSettings("", "127.0.0.1", "node.role==manager", 1, "locust/locustfile.py"),
     )
     local = LocalStack.create(settings, "cpu", 1, {"REDIS_PORT": "9"}, tmp_path)
     local.start()

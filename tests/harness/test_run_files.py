@@ -10,6 +10,7 @@ from harness.matrix import ClosedLoad, OpenLoad, RunPoint, load_matrix
 from harness.record import RunName, RunRecord, is_complete, number_label, write_record
 from harness.run.closed_loop import ramp_seconds
 from harness.run.locust import locust_command, locust_cpu_saturated
+from harness.stack.local import LocalStack
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,8 @@ def test_ramp_is_when_locust_has_started_every_user(users: int, spawn_rate: floa
 def test_ramp_comes_on_top_of_the_run_time(tmp_path: Path, repo_root: Path) -> None:
     matrix = load_matrix(repo_root / "matrix.json")
     point = RunPoint("cpu", 2, ClosedLoad(5, 0.5), "30s")
-    command = locust_command(matrix, point, tmp_path / "2_5_0.5")
+    stack = LocalStack("cpu", 2, {}, [], "model")
+    command = locust_command(matrix, point, tmp_path / "2_5_0.5", stack)
     options = dict(zip(command, command[1:], strict=False))
     assert options["--run-time"] == "38s"
     assert options["--spawn-rate"] == "0.5"

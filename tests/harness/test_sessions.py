@@ -46,10 +46,14 @@ def test_bad_option_exits_2_naming_it(workspace, local_matrix) -> None:
     assert "--models: 0 is out of range; allowed: integers >= 1" in result.stdout
     result = workspace.run("inv", "sweep", "--backend", "k8s", timeout=60)
     assert result.returncode == 2
-    assert "--backend: 'k8s' is not a backend; allowed: auto, compose, local" in result.stdout
+    assert (
+        "--backend: 'k8s' is not a backend; allowed: auto, compose, local, swarm" in result.stdout
+    )
     result = workspace.run("inv", "capacity", "--backend", "k8s", timeout=60)
     assert result.returncode == 2
-    assert "--backend: 'k8s' is not a backend; allowed: auto, compose, local" in result.stdout
+    assert (
+        "--backend: 'k8s' is not a backend; allowed: auto, compose, local, swarm" in result.stdout
+    )
 
 
 def test_make_help_lists_the_verbs(repo_root) -> None:

@@ -1,0 +1,212 @@
+"""The swarm backend for real, on a one-node swarm this machine joins for the test (and leaves
+as it was found): a nox sweep at 1 then 2 replicas, scaled without a redeploy, with both
+replicas answering and Locust's workers as a service of the stack; a replica killed mid-run
+fails that run and the next passes; nothing is left afterwards. And on an engine that is not in
+swarm mode, the backend says what to run, exits 2 and starts nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import REPO_ROOT
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SWEEP_TIMEOUT_S = 900
+NAMESPACE = "com.docker.stack.namespace"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {done.stderr}")
+    return done.stdout
+
+
+def node_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+
+
+@pytest.fixture
+def swarm(built_images) -> Iterator[None]:
+    """A one-node swarm for the test; left again afterwards if it was not one before."""
+    joined = node_state() != "active"
+    if joined:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if joined:
+            docker("swarm", "leave", "--force")
+
+
+def swarm_matrix(port: int, **fields) -> dict:
+    matrix = {
+        "num_models_list": [1, 2],
+        "num_users_list": [4],
+        "spawn_rate_list": [4],
+        "run_time": "6s",
+        "host": f"http://127.0.0.1:{port}",
+        "backend": "swarm",
+        "warmup_requests": 4,
+        "ready_timeout_s": 240,
+        "locust_workers": 2,
+        "ceiling": False,
+        "stack": {"compose_files": {"cpu": ["compose/docker-compose.yml"]}},
+    }
+    return {**matrix, **fields}
+
+
+def harness_env(workspace: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MATRIX": str(workspace / "matrix.json"),
+        "REPORTS": str(workspace / "reports"),
+        "STACK_DIR": str(workspace / "stack"),
+    }
+
+
+def stack_leftovers() -> dict[str, list[str]]:
+    label = f"label={NAMESPACE}"
+    return {
+        "stacks": docker("stack", "ls", "--format", "{{.Name}}").split(),
+        "services": docker("service", "ls", "-q", "--filter", label).split(),
+        "containers": docker("ps", "-aq", "--filter", label).split(),
+        "networks": docker("network", "ls", "-q", "--filter", label).split(),
+    }
+
+
+class ServiceWatcher(threading.Thread):
+    """Notes every service id the stack's services have, and its Locust workers, while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopped = threading.Event()
+        self.ids: dict[str, set[str]] = {}
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            listing = docker(
+                "service",
+                "ls",
+                "--filter",
+                f"label={NAMESPACE}",
+                "--format",
+                "{{.ID}} {{.Name}}",
+                check=False,
+            )
+            for line in listing.splitlines():
+                service_id, name = line.split()
+                self.ids.setdefault(name.split("_", 1)[1], set()).add(service_id)
+
+
+def test_a_sweep_on_swarm_scales_without_redeploying_and_leaves_nothing(
+    swarm, tmp_path: Path, free_port: int
+) -> None:
+    (tmp_path / "matrix.json").write_text(json.dumps(swarm_matrix(free_port)))
+    watcher = ServiceWatcher()
+    watcher.start()
+    started = time.monotonic()
+    try:
+        sweep = subprocess.run(
+            [sys.executable, "-m", "nox", "-s", "sweep"],
+            cwd=REPO_ROOT,
+            env=harness_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=SWEEP_TIMEOUT_S,
+        )
+    finally:
+        watcher.stopped.set()
+        watcher.join(timeout=10)
+    assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-2000:]
+    assert "stack up: kept from the last scale, 1 -> 2 replica(s)" in sweep.stdout
+    # One service each, for both scales: scaled, never removed and deployed again.
+    assert set(watcher.ids) == {"redis", "api", "model", "locust-worker"}
+    assert all(len(ids) == 1 for ids in watcher.ids.values()), watcher.ids
+    reports = tmp_path / "reports" / "cpu"
+    for stem, replicas in (("1_4_4", 1), ("2_4_4", 2)):
+        record = json.loads((reports / f"{stem}.meta.json").read_text())
+        assert record["status"] == "ok" and record["valid"], record["invalid_reasons"]
+        assert record["backend"] == "swarm" and record["locust_workers"] == 2
+        jobs = record["stages"]["jobs_per_replica"]
+        assert len(jobs) == replicas and all(count > 0 for count in jobs.values()), jobs
+        members = {(m["service"], m["replica"]) for m in record["resources"]["members"]}
+        assert {("locust-worker", "1"), ("locust-worker", "2")} <= members
+        assert (reports / f"{stem}.html").is_file()
+    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+    print(f"\nswarm sweep at 1 then 2 replicas: {time.monotonic() - started:.0f} s")
+
+
+def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
+    swarm, tmp_path: Path, free_port: int
+) -> None:
+    matrix = swarm_matrix(
+        free_port, num_models_list=[2], num_users_list=[2], spawn_rate_list=[2, 1], run_time="8s"
+    )
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    reports = tmp_path / "reports" / "cpu"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "sweep", "--models", "2"],
+        cwd=REPO_ROOT,
+        env=harness_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: list(reports.glob(".2_2_2.*/2_2_2.log")), 300, "the first run")
+        wait_until(
+            lambda: "All users spawned" in next(reports.glob(".2_2_2.*/2_2_2.log")).read_text(),
+            60,
+            "Locust to start",
+        )
+        replica = docker(
+            "ps", "-q", "--filter", f"label={NAMESPACE}", "--filter", "name=_model.2."
+        ).split()[0]
+        docker("kill", replica)
+        output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    assert sweep.returncode == 1, output
+    failed = json.loads((reports / "2_2_2.meta.json").read_text())
+    assert failed["status"] == "failed"
+    assert "_model.2" in failed["failure_reason"] and "exit code 137" in failed["failure_reason"]
+    assert "--- log of " in (reports / "2_2_2.log").read_text()
+    following = json.loads((reports / "2_2_1.meta.json").read_text())
+    assert following["status"] == "ok", following["failure_reason"]
+    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+
+
+def test_the_swarm_backend_on_an_engine_not_in_swarm_mode_exits_2(
+    built_images, tmp_path: Path, free_port: int
+) -> None:
+    if node_state() == "active":
+        pytest.skip("this engine is a swarm node already (not ours to leave)")
+    (tmp_path / "matrix.json").write_text(json.dumps(swarm_matrix(free_port)))
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "sweep", "--models", "1"],
+        cwd=REPO_ROOT,
+        env=harness_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "backend swarm: Docker is not in swarm mode" in result.stderr
+    assert "run `docker swarm init --advertise-addr 127.0.0.1`" in result.stderr
+    assert not (tmp_path / "stack").exists() and not (tmp_path / "reports").exists()
