@@ -31,7 +31,9 @@ def split(
     `length_s` ending at `end_s` (the extension's view)."""
     end = log.window_s if end_s is None else end_s
     length = end / count if length_s is None else length_s
-    starts = [end - length * (count - index) for index in range(count)]
+    # Rounded (the log's starts have 3 decimals), so that float error never moves a boundary
+    # past the second it falls on, nor the first before 0.
+    starts = [max(0.0, round(end - length * (count - index), 6)) for index in range(count)]
     return [_window(start, log.span(start, start + length)) for start in starts]
 
 

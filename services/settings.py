@@ -25,6 +25,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
+    api_workers: int
     expected_workers: int
     max_upload_bytes: int
     max_image_pixels: int
@@ -128,6 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     cache_dir = environ.get("MODEL_CACHE_DIR", "").strip() or "~/.cache/inference-loadbench"
     return Settings(
         redis_url=redis_url,
+        api_workers=_integer(environ, "API_WORKERS", 1, minimum=1),
         expected_workers=_integer(environ, "EXPECTED_WORKERS", 1, minimum=0),
         max_upload_bytes=_integer(environ, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
         max_image_pixels=_integer(environ, "MAX_IMAGE_PIXELS", 50_000_000, minimum=1),

@@ -137,7 +137,7 @@ def execute_run(
             matrix.locust_workers,
             matrix.min_requests,
         )
-        windows = _windows(matrix, point, latency_log)
+        windows, windows_end_s = _windows(matrix, point, latency_log)
         record = RunRecord(
             name=name,
             status="ok" if failure is None else "failed",
@@ -156,7 +156,7 @@ def execute_run(
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
             locust_workers=matrix.locust_workers,
-            latency=_reported(latency_log, windows),
+            latency=_reported(latency_log, windows, windows_end_s),
             stages=observed.stages,
             resources=observed.resources,
             ceiling=ceiling,
@@ -209,31 +209,32 @@ def _stable_so_far(matrix: Matrix, point: RunPoint, prefix: Path) -> bool:
         return False
     if log.window_s < point.run_time_s:
         return False
-    windows = _windows(matrix, point, log)
+    windows, _ = _windows(matrix, point, log)
     return unstable_reason(windows) is None
 
 
-def _windows(matrix: Matrix, point: RunPoint, log: IntervalLog | None) -> list[Window]:
-    """The run's windows: the whole measured window split equally, or an extended run's last
-    windows of their fixed length."""
+def _windows(
+    matrix: Matrix, point: RunPoint, log: IntervalLog | None
+) -> tuple[list[Window], float]:
+    """The run's windows and where the last one ends: the whole measured window split equally,
+    or an extended run's last windows of their fixed length."""
     if log is None or log.window_s <= 0:
-        return []
+        return [], 0.0
     length = _window_length_s(matrix, point)
-    if length is None:
-        return split(log, matrix.windows)
-    whole_windows = math.floor(log.window_s / length + 1e-6)
-    if whole_windows < matrix.windows:
-        return split(log, matrix.windows)
-    return split(log, matrix.windows, end_s=whole_windows * length, length_s=length)
+    whole_windows = 0 if length is None else math.floor(log.window_s / length + 1e-6)
+    if length is None or whole_windows < matrix.windows:
+        return split(log, matrix.windows), log.window_s
+    end_s = whole_windows * length
+    return split(log, matrix.windows, end_s=end_s, length_s=length), end_s
 
 
-def _reported(log: IntervalLog | None, windows: list[Window]) -> Latency | None:
+def _reported(log: IntervalLog | None, windows: list[Window], end_s: float) -> Latency | None:
     """The run's figures: over its windows (an extended run's last ones), exact."""
     if log is None:
         return None
     if not windows:
         return log.whole()
-    return log.span(windows[0].start_s, windows[-1].start_s + windows[-1].seconds + 1e-6)
+    return log.span(windows[0].start_s, end_s)
 
 
 def _with_last_figures(

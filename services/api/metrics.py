@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from services.api.dispatch import QueueStats
@@ -97,27 +99,35 @@ class QueueCollector(Collector):
 
 
 class Metrics:
+    """The API's metrics; with several API processes (services.api.serve) their counts live in
+    prometheus_client's multiprocess files, and every process reports all of them."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        multiprocess = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        # In multiprocess mode the values go to files; the registry reads them all back.
+        own = None if multiprocess else self.registry
+        if multiprocess:
+            MultiProcessCollector(self.registry)
         self.requests = Counter(
             "api_requests",
             "HTTP requests by route and status.",
             ["route", "status"],
-            registry=self.registry,
+            registry=own,
         )
         self.latency = Histogram(
             "api_request_latency_seconds",
             "Time to answer a classification request.",
             ["route"],
             buckets=LATENCY_BUCKETS_S,
-            registry=self.registry,
+            registry=own,
         )
         self.stages = Histogram(
             "request_stage_seconds",
             "Time each /predict request spent in each stage of the stack.",
             ["stage"],
             buckets=STAGE_BUCKETS_S,
-            registry=self.registry,
+            registry=own,
         )
         for stage in STAGES:  # listed in this order from the first scrape on
             self.stages.labels(stage=stage)

@@ -58,8 +58,9 @@ def test_constant_arrivals_below_capacity_see_the_service_time(workspace, local_
     assert run["kind"] == "open" and run["valid"], run["invalid_reasons"]
     assert run["schedule"]["achieved_rate"] == pytest.approx(20, rel=0.03)
     latency = run["latency"]
-    assert 20 <= latency["mean_ms"] <= 25, latency
-    assert latency["p95_ms"] <= 30, latency
+    # Bursts would show: two requests sent together make the mean 30 ms.
+    assert 20 <= latency["mean_ms"] <= 27, latency
+    assert latency["p95_ms"] <= 32, latency
 
 
 def test_poisson_arrivals_wait_as_m_d_1_says(workspace, local_matrix):

@@ -20,7 +20,8 @@ def test_two_sessions_give_eight_reports_then_resume(workspace, local_matrix) ->
         assert "[run 4/4]" in result.stdout and "stack down" in result.stdout
 
     reports = workspace.reports / "cpu"
-    assert {path.name.removesuffix(".html") for path in reports.glob("*.html")} == EXPECTED_STEMS
+    locust_reports = {path for path in reports.glob("*.html") if ".telemetry." not in path.name}
+    assert {path.name.removesuffix(".html") for path in locust_reports} == EXPECTED_STEMS
     for stem in EXPECTED_STEMS:
         html = (reports / f"{stem}.html").read_text()
         assert "locust" in html.lower() and "/predict" in html
@@ -31,6 +32,7 @@ def test_two_sessions_give_eight_reports_then_resume(workspace, local_matrix) ->
         meta = json.loads((reports / f"{stem}.meta.json").read_text())
         assert meta["status"] == "ok"
         assert set(meta["files"]) >= {f"{stem}.html", f"{stem}_stats.csv", f"{stem}.json"}
+        assert (reports / f"{stem}.telemetry.html").is_file(), "the page explaining the run"
     assert not list(reports.glob(".*")), "no scratch folder is left behind"
     assert (workspace.reports / "index.html").is_file()
 

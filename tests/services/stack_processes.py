@@ -5,6 +5,7 @@ own process group, so stopping it also stops anything it started)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -101,6 +102,14 @@ class LocalStack:
         return self.start_process(
             f"worker-{worker_id}", procfile_command("model", own_env), own_env
         )
+
+    def stop_workers(self) -> None:
+        """Every worker stopped and its heartbeat expired: the next test starts with none."""
+        for process in [one for one in self.processes if one.name.startswith("worker-")]:
+            process.signal_group(signal.SIGCONT)  # a frozen worker cannot act on SIGTERM
+            process.stop()
+            self.processes.remove(process)
+        wait_until(lambda: self.live_workers() == 0, 30, "no live worker")
 
     def live_workers(self) -> int:
         return self.http.get("/ready").json()["workers"]

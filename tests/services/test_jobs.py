@@ -12,7 +12,7 @@ from stack_processes import Process, process_env, procfile_command
 
 from harness.stack.network import free_port
 from services import queue
-from services.model.jobs import JobQueue, collect_batch
+from services.model.jobs import Job, JobQueue, collect_batch
 from services.queue import JobError, Prediction, WorkerInfo, WorkerTimings
 from tests.waiting import wait_until
 
@@ -92,17 +92,39 @@ def test_with_jobs_in_other_workers_hands_the_batch_starts_at_once(client: redis
     assert time.monotonic() - started < 1.0
 
 
+class ArrivingDuringEachRead(JobQueue):
+    """A real queue where one more job arrives while each read waits: arrivals that keep
+    coming, at exactly known moments rather than at a thread scheduler's mercy."""
+
+    def __init__(self, client: redis.Redis, arrivals: int) -> None:
+        super().__init__(client, "w1", heartbeat_ttl_s=1)
+        self.arriving_from = client
+        self.arrivals = arrivals
+        self.reads = 0
+
+    def read(self, count: int, block_ms: int) -> list[Job]:
+        jobs = super().read(count, block_ms)
+        self.reads += 1
+        if self.arrivals:
+            self.arrivals -= 1
+            submit(self.arriving_from, b"late")
+        return jobs
+
+
 def test_jobs_that_keep_arriving_fill_the_batch_within_the_budget(client: redis.Redis) -> None:
-    mine = worker_queue(client, "w1")
+    mine = ArrivingDuringEachRead(client, arrivals=7)
+    mine.ensure_group()
     submit(client)
-    # An arrival every half a slice or so: the wait goes on while they keep coming.
-    arrivals = [threading.Timer(0.0004 * n, submit, args=(client, b"late")) for n in range(1, 8)]
-    for arrival in arrivals:
-        arrival.start()
     batch = collect_batch(mine, max_batch=4, wait_budget_ms=2_000, block_ms=100)
-    for arrival in arrivals:
-        arrival.join()
-    assert len(batch) == 4
+    assert len(batch) == 4 and mine.reads == 4, "one job per read, until the batch is full"
+
+
+def test_the_wait_ends_with_the_first_read_that_brings_nothing(client: redis.Redis) -> None:
+    mine = ArrivingDuringEachRead(client, arrivals=2)
+    mine.ensure_group()
+    submit(client)
+    batch = collect_batch(mine, max_batch=16, wait_budget_ms=2_000, block_ms=100)
+    assert len(batch) == 3 and mine.reads == 4
 
 
 def test_without_a_budget_the_batch_is_what_is_queued(client: redis.Redis) -> None:

@@ -33,6 +33,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> It
         local.close()
 
 
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test(stack: LocalStack) -> Iterator[None]:
+    yield
+    stack.stop_workers()
+
+
 def pending_on(stack: LocalStack, worker_id: str) -> int:
     return len(
         stack.redis.xpending_range(queue.STREAM, queue.GROUP, "-", "+", 100, consumername=worker_id)
