@@ -49,9 +49,9 @@ test:
 lint:
 	$(NOX) -s lint
 
-.PHONY: benchmark  ## figures of the stack itself (benchmarks/stack_benchmark.py)
+.PHONY: benchmark  ## figures of the stack and of the index page with 1,000 runs (benchmarks/)
 benchmark:
-	$(NOX) -s benchmark
+	$(NOX) -s benchmark index-benchmark
 
 .PHONY: images  ## build the stack's Docker images with no registry (root, Docker engine running)
 images:

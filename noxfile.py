@@ -67,6 +67,12 @@ def benchmark(session: nox.Session) -> None:
     session.run(sys.executable, "benchmarks/stack_benchmark.py", *session.posargs)
 
 
+@nox.session(name="index-benchmark", venv_backend="none", default=False)
+def index_benchmark(session: nox.Session) -> None:
+    """The index page with 1,000 runs (benchmarks/index_benchmark.py): render, size, load."""
+    session.run(sys.executable, "benchmarks/index_benchmark.py", *session.posargs)
+
+
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the repository."""

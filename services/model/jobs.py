@@ -134,11 +134,18 @@ class JobQueue:
                 if entry["times_delivered"] < queue.MAX_DELIVERIES
             ]
             if to_claim:
-                jobs += _jobs(
+                claimed = _jobs(
                     self._client.xclaim(
                         queue.STREAM, queue.GROUP, self._worker_id, self._claim_idle_ms, to_claim
                     )
                 )
+                # A job the API withdrew (its client gave up) is claimed with no entry: nobody
+                # waits for it, so it is acknowledged rather than left pending on this worker.
+                served = {job.job_id.encode() for job in claimed}
+                withdrawn = [job_id for job_id in to_claim if job_id not in served]
+                if withdrawn:
+                    self._client.xack(queue.STREAM, queue.GROUP, *withdrawn)
+                jobs += claimed
         self._forget_dead_consumers()
         return jobs, poison
 

@@ -5,9 +5,12 @@ inside the client's latency, and a stack without stage metrics."""
 import csv
 import json
 import math
+import re
 import statistics
 
 import pytest
+
+from tests.chromium import headless_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +132,22 @@ def test_the_real_stacks_stages_account_for_most_of_the_clients_latency(workspac
         assert server_ms <= client_ms, (stem, server_ms, client_ms)
         assert server_ms >= 0.6 * client_ms, (stem, server_ms, client_ms)
         assert record["stages"]["jobs_per_replica"], "the replica's jobs were counted"
+    page = headless_chromium(
+        ["--dump-dom", (workspace.reports / "index.html").as_uri()], workspace.root / "profile"
+    )
+    for stem in ("1_1_4", "1_4_4"):
+        row = re.search(
+            rf'<div class="breakdown-row" data-run="cpu/{stem}">(.*?)</div>', page, re.S
+        )
+        assert row, f"{stem} has its breakdown bar on the page"
+        widths = [
+            float(width) for width in re.findall(r'class="segment" style="width: ([\d.]+)%', row[1])
+        ]
+        assert len(widths) >= 4 and sum(widths) == pytest.approx(100, abs=0.5), widths
+    run_page = headless_chromium(
+        ["--dump-dom", (workspace.reports / "cpu" / "1_4_4.telemetry.html").as_uri()],
+        workspace.root / "profile",
+    )
+    resources = run_page.split('id="resources"', 1)[1]
+    assert resources.count("<svg") >= 2, "CPU and memory charts of the run's processes"
+    assert "<polyline" in resources or "<path" in resources

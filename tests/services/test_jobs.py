@@ -248,3 +248,19 @@ def test_a_job_the_api_gave_up_on_is_acknowledged_without_an_answer(
     job_queue.answer({job_id: None}, 0)
     assert client.xpending(queue.STREAM, queue.GROUP)["pending"] == 0
     assert not client.exists(queue.result_key(job_id))
+
+
+def test_a_job_the_api_withdrew_from_a_dead_worker_leaves_no_pending_entry(
+    client: redis.Redis,
+) -> None:
+    dead = worker_queue(client, "dead")
+    withdrawn, kept = submit(client, b"withdrawn"), submit(client, b"kept")
+    assert len(dead.read(2, 100)) == 2
+    client.xdel(queue.STREAM, withdrawn)  # its client timed out: the API spared the workers
+    survivor = worker_queue(client, "survivor")
+    beat(client, "survivor")
+    wait_idle(client, kept, 1000)
+    reclaimed, poison = survivor.reclaim(16)
+    assert [job.job_id for job in reclaimed] == [kept] and poison == []
+    pending = client.xpending_range(queue.STREAM, queue.GROUP, "-", "+", 100)
+    assert [entry["message_id"].decode() for entry in pending] == [kept], "nothing left behind"
