@@ -1,5 +1,6 @@
-"""The index page with 1,000 runs: how long `inv index` takes, how big the page is, how long
-headless Chromium takes to load it (figures with their goals, not pass/fail).
+"""The index page with 1,000 runs: how long `inv index` takes (the first time, writing every
+run's page; and again, as after each run of a sweep, when the run pages exist), how big the
+page is, how long headless Chromium takes to load it (figures with their goals, not pass/fail).
 
     .venv/bin/python benchmarks/index_benchmark.py [--runs 1000]
 
@@ -28,10 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from harness.matrix import ClosedLoad, load_matrix  # noqa: E402
 from harness.pages.index import build_index  # noqa: E402
+from harness.pages.telemetry import RUN_PAGE_SUFFIX  # noqa: E402
 from harness.record import RECORD_SUFFIX, companion, read_record, write_record  # noqa: E402
 from harness.stack.network import free_port  # noqa: E402
 
-GOALS = {"render_s": 10.0, "page_mib": 10.0, "browser_s": 10.0}
+GOALS = {"first_s": 30.0, "render_s": 5.0, "page_mib": 5.0, "browser_s": 5.0}
 STANDIN = "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
 
 
@@ -81,8 +83,8 @@ def copies(reports: Path, count: int) -> int:
                 continue
             new_stem = name.stem
             for path in files:
-                if path.name.endswith(RECORD_SUFFIX):
-                    continue
+                if path.name.endswith((RECORD_SUFFIX, RUN_PAGE_SUFFIX)):
+                    continue  # the record is rewritten; the run's page is the index's to write
                 shutil.copyfile(path, path.with_name(new_stem + path.name.removeprefix(stem)))
             load = users / models
             latency = dataclasses.replace(
@@ -141,12 +143,16 @@ def main() -> int:
         matrix = load_matrix(matrix_path)
         started = time.monotonic()
         page = build_index(reports, matrix)
+        first_s = time.monotonic() - started
+        started = time.monotonic()
+        build_index(reports, matrix)
         render_s = time.monotonic() - started
         page_mib = page.stat().st_size / 2**20
         browser_s = browser_load_s(page, workdir / "profile")
     print(f"index page with {runs} runs")
     for label, value, unit, goal in (
-        ("inv index (gather, run pages, render)", render_s, "s", "render_s"),
+        ("inv index, writing 1,000 run pages", first_s, "s", "first_s"),
+        ("inv index, run pages kept (every run)", render_s, "s", "render_s"),
         ("index.html", page_mib, "MiB", "page_mib"),
         ("chromium loads it (headless, dump-dom)", browser_s, "s", "browser_s"),
     ):
