@@ -1,4 +1,8 @@
-"""SIGTERM and SIGHUP end the harness the way Ctrl-C does; teardown is not cut short."""
+"""SIGTERM and SIGHUP end the harness the way Ctrl-C does; teardown is not cut short.
+
+A signal the harness was started with ignored stays ignored (`nohup make bench` survives the
+terminal's hang-up; a background job is not stopped by Ctrl-C meant for the foreground).
+"""
 
 import signal
 from collections.abc import Iterator
@@ -15,7 +19,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Within: SIGTERM and SIGHUP raise KeyboardInterrupt, so every `finally` tears down."""
-    previous = {signum: signal.signal(signum, _interrupt) for signum in ENDING_SIGNALS[1:]}
+    previous = {
+        signum: signal.signal(signum, _interrupt)
+        for signum in ENDING_SIGNALS[1:]
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
@@ -30,6 +38,7 @@ def uninterrupted() -> Iterator[None]:
     previous = {
         signum: signal.signal(signum, lambda number, frame: received.append(number))
         for signum in ENDING_SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
     }
     try:
         yield

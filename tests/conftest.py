@@ -1,5 +1,6 @@
 """Fixtures every test folder may use: the repository root and free local ports."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,11 @@ import pytest
 from harness.stack.network import free_port as find_free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The CLIs the tests start meet Ctrl-C as in a terminal, even when this suite runs as a background
+# job (which starts with SIGINT ignored, a disposition every child would inherit and keep).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,15 @@
-"""A sweep interrupted by Ctrl-C takes its stack down and leaves no run that looks complete;
-a worker killed mid-run fails that run, and the next run goes on."""
+"""A sweep interrupted by Ctrl-C takes its stack down and leaves no run that looks complete; one
+started with nohup outlives the hang-up; a worker killed mid-run fails that run, and the next run
+goes on."""
 
 import json
 import os
 import signal
+import subprocess
+import time
 
 import pytest
-from sweep_workspace import OutputReader, process_alive, stack_pids
+from sweep_workspace import VENV_BIN, OutputReader, process_alive, stack_pids, stop_group
 
 from tests.waiting import wait_until
 
@@ -73,3 +76,36 @@ def read_scratch_log(workspace) -> str:
     return "".join(
         path.read_text(errors="replace") for path in (workspace.reports / "cpu").glob(".*/*.log")
     )
+
+
+@pytest.mark.slow
+def test_a_nohup_sweep_outlives_the_hang_up_and_sigterm_still_ends_it(
+    workspace, local_matrix
+) -> None:
+    workspace.write_matrix(**{**local_matrix, "num_models_list": [1], "run_time": "60s"})
+    inv = str(VENV_BIN / "inv")
+    sweep = subprocess.Popen(
+        ["nohup", inv, "sweep", "--models", "1"],
+        cwd=workspace.repo_root,
+        env=workspace.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = OutputReader(sweep)
+    try:
+        wait_until(lambda: "[run 1/4]" in output.text, 120, "the first run to start")
+        os.killpg(sweep.pid, signal.SIGHUP)  # the terminal went away
+        time.sleep(2)
+        assert sweep.poll() is None, output.text
+        assert workspace.state() is not None, "the stack is still up"
+        os.kill(sweep.pid, signal.SIGTERM)
+        sweep.wait(timeout=90)
+    finally:
+        stop_group(sweep)
+    output.thread.join(timeout=10)
+    assert sweep.returncode != 0
+    assert "stack down" in output.text
+    assert workspace.state() is None

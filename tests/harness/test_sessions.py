@@ -20,6 +20,7 @@ def test_nox_lists_one_sweep_session_per_scale_of_the_matrix(workspace, local_ma
         "capacity(models=3)",
         "capacity(models=8)",
         "benchmark",
+        "index-benchmark",
         "tests",
         "lint",
     }
