@@ -117,7 +117,13 @@ def _overhead(scale: str, run: Run, shares: list[limits.Share]) -> str:
     said = f"{scale} at {_load(run)}: {format_percent_whole(top.share)} is {stage_name(top.stage)}"
     if model:
         said += (
-            f"; decode and inference take {format_ms(model_ms)} ms of"
-            f" {format_ms(run.stats.mean_ms)} ms: the stack adds {format_ms(added_ms)} ms."
+            f"; decode and inference take {format_ms(model_ms)} ms"
+            f" of {format_ms(run.stats.mean_ms)} ms"
         )
+        # Only one user alone never waits behind another request: then all the rest is the
+        # stack's own cost. Under any other load the rest holds queueing too.
+        if run.kind == "closed" and run.users == 1:
+            said += f": the stack adds {format_ms(added_ms)} ms."
+        else:
+            said += f", the other {format_ms(added_ms)} ms waiting and the stack's own work."
     return said + ("" if said.endswith(".") else ".")

@@ -83,8 +83,13 @@ def loop_pairs(runs: list[Run]) -> list[LoopPair]:
     return pairs
 
 
-def capacity_sentences(capacities: list[CapacityFile], slo: Slo) -> list[str]:
+def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]) -> list[str]:
     sentences = []
+    unstable = {
+        (run.target, f"{run.stem}.html"): run.record.unstable_reason
+        for run in runs
+        if run.record.stable is False
+    }
     for capacity in capacities:
         for models, scale in sorted(capacity.scales.items()):
             probes = plural(len(scale.probes), "probe")
@@ -96,6 +101,18 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo) -> list[str]:
                 )
                 continue
             ending = f"; the search ended early: {scale.note}" if scale.note else ""
+            found = next(
+                (
+                    probe
+                    for probe in scale.probes
+                    if probe.within and probe.rate == scale.capacity_rps
+                ),
+                None,
+            )
+            shaky = unstable.get((capacity.target, found.report)) if found else None
+            if shaky:
+                # Near capacity a queue's tail swings: the figure stands, but say how much.
+                ending += f"; its probe was not stable ({shaky}): longer runs narrow it"
             sentences.append(
                 f"{capacity.target}, {plural(models, 'replica')}: takes"
                 f" {number_label(scale.capacity_rps)} req/s within {describe_slo(slo)}"

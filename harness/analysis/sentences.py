@@ -35,7 +35,9 @@ def conclusions(runs: list[Run], slo: Slo, capacities: list[CapacityFile] = ()) 
         sections = [Section("Conclusions", [nothing])]
     else:
         sections = [
-            Section("Capacity under the SLO", open_loop.capacity_sentences(list(capacities), slo)),
+            Section(
+                "Capacity under the SLO", open_loop.capacity_sentences(list(capacities), slo, runs)
+            ),
             Section("Scaling with replicas", scaling_sentences(runs)),
             Section("What limits each scale", explanations.limit_sentences(runs)),
             Section("GPU against CPU", gpu_cpu_sentences(runs)),

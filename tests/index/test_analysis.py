@@ -1,9 +1,14 @@
 """The conclusions' arithmetic on small hand-built runs (no GPU here: GPU runs are built too)."""
 
+from dataclasses import replace
+
 import pytest
 
-from harness.analysis import figures, sentences
-from harness.matrix import Slo
+from harness.analysis import explanations, figures, open_loop, sentences
+from harness.capacity import CapacityFile, Probe, ScaleCapacity
+from harness.matrix import OpenLoad, Slo
+from harness.record import RunName
+from harness.telemetry.stages import Breakdown, StageFigures
 from tests.index.runs import make_run, make_stats
 
 SLO = Slo(p95_ms=500, max_failure_ratio=0.01)
@@ -228,3 +233,64 @@ def test_a_run_whose_load_generator_saturated_is_invalid_and_left_out():
         " cpu/1_8_1: Locust used 97% of its cores."
     )
     assert figures.best_configuration(runs, SLO) is runs[0]
+
+
+def staged(mean_ms: float, **stage_ms: float) -> dict:
+    """A run's record fields for a known breakdown of a `mean_ms` client latency."""
+    stages = {name: StageFigures(ms, ms, 100) for name, ms in stage_ms.items()}
+    return {
+        "stats": replace(make_stats(rps=10.0), mean_ms=mean_ms),
+        "stages": Breakdown(stages, batch_size_mean=1.0, jobs_per_replica={"model-1": 100}),
+    }
+
+
+def test_the_dominant_stage_and_what_the_stack_adds_at_one_user():
+    one_user = make_run(
+        users=1, **staged(10.0, upload=0.5, queue_wait=0.5, decode=2.0, inference=5.0)
+    )
+    loaded = make_run(
+        users=8, **staged(60.0, upload=0.5, queue_wait=45.0, decode=4.0, inference=8.0)
+    )
+    text = joined(explanations.limit_sentences([one_user, loaded]))
+    # 8 users: 45 of 60 ms is queue wait; 1 user: 7 ms of model work, the other 3 ms the stack's.
+    assert (
+        "cpu, 1 replica at 8 users: 75% of a request's 60 ms is queue wait (the workers are" in text
+    )
+    assert "decode and inference take 7 ms of 10 ms: the stack adds 3 ms." in text
+
+
+def test_under_load_the_time_beside_the_model_is_not_called_the_stacks_cost():
+    light = make_run(users=2, **staged(20.0, queue_wait=8.0, decode=4.0, inference=6.0))
+    heavy = make_run(users=8, **staged(60.0, queue_wait=45.0, decode=4.0, inference=8.0))
+    text = joined(explanations.limit_sentences([light, heavy]))
+    assert "the stack adds" not in text
+    assert (
+        "decode and inference take 10 ms of 20 ms, the other 10 ms waiting and the stack's"
+        " own work." in text
+    )
+
+
+def test_a_capacity_found_by_an_unstable_probe_says_so():
+    probe_run = make_run(
+        stats=make_stats(rps=117.0),
+        unstable_reason="p95 varies 243% across windows",
+        windows=(),
+    )
+    probe_run = replace(
+        probe_run,
+        record=replace(probe_run.record, name=RunName("cpu", 1, OpenLoad(117.0))),
+    )
+    scale = ScaleCapacity(
+        probes=[
+            Probe(132.0, 875.5, 0.0, valid=True, within=False, report="1_rate132.html"),
+            Probe(117.0, 296.4, 0.0, valid=True, within=True, report="1_rate117.html"),
+        ],
+        capacity_rps=117.0,
+        complete=True,
+    )
+    found = CapacityFile("cpu", SLO, 0.05, "poisson", {1: scale})
+    text = joined(open_loop.capacity_sentences([found], SLO, [probe_run]))
+    assert "cpu, 1 replica: takes 117 req/s within p95 ≤ 500 ms" in text
+    assert "its probe was not stable (p95 varies 243% across windows)" in text
+    steady = replace(probe_run, record=replace(probe_run.record, unstable_reason=None))
+    assert "not stable" not in joined(open_loop.capacity_sentences([found], SLO, [steady]))
