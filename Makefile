@@ -7,7 +7,7 @@ LOCK := requirements.lock
 
 .PHONY: help  ## list the targets
 help:
-	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+)  ## /  \1\t/' | expand -t 14
+	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+)  ## /  \1\t/' | expand -t 18
 
 .PHONY: setup  ## the one set-up command: a virtualenv with everything, the model prepared
 setup:
@@ -52,6 +52,10 @@ lint:
 .PHONY: benchmark  ## figures of the stack and of the index page with 1,000 runs (benchmarks/)
 benchmark:
 	$(NOX) -s benchmark index-benchmark
+
+.PHONY: benchmark-rivals  ## ours against LitServe and Ray Serve on the same cores (own virtualenv)
+benchmark-rivals:
+	$(NOX) -s rivals-benchmark
 
 .PHONY: images  ## build the stack's Docker images with no registry (root, Docker engine running)
 images:

@@ -1,7 +1,8 @@
 """nox sessions: sweep(models=N) for each N of the matrix, tests, lint.
 
-Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session runs in
-that virtualenv (venv_backend "none"), so a session installs nothing and starts in seconds.
+Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session but one runs
+in that virtualenv (venv_backend "none"), so it installs nothing and starts in seconds; the rivals
+benchmark makes a virtualenv of its own, so LitServe and Ray Serve stay out of the project's.
 Arguments after `--` go to the command: `nox -s "sweep(models=2)" -- --target gpu --force`.
 """
 
@@ -18,6 +19,9 @@ nox.options.sessions = ["lint", "tests"]
 
 # Time a sweep gets after Ctrl-C to take its stack down before nox stops waiting for it.
 TEARDOWN_GRACE_S = 120.0
+# The serving stacks ours is measured against, at the versions issue 13's figures came from.
+RIVALS = ("litserve==0.2.19", "ray[serve]==2.60.0")
+LOCK = "requirements.lock"
 
 
 def _requested_target(argv: list[str]) -> str | None:
@@ -71,6 +75,13 @@ def benchmark(session: nox.Session) -> None:
 def index_benchmark(session: nox.Session) -> None:
     """The index page with 1,000 runs (benchmarks/index_benchmark.py): render, size, load."""
     session.run(sys.executable, "benchmarks/index_benchmark.py", *session.posargs)
+
+
+@nox.session(name="rivals-benchmark", default=False)
+def rivals_benchmark(session: nox.Session) -> None:
+    """Ours against LitServe and Ray Serve on the same cores (benchmarks/rivals_benchmark.py)."""
+    session.install("-c", LOCK, "-e", ".[dev]", *RIVALS)
+    session.run("python", "benchmarks/rivals_benchmark.py", *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -103,7 +103,8 @@ def predict_request(host: str, image: bytes) -> bytes:
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection; enough of the protocol for the API's answers."""
+    """One keep-alive HTTP/1.1 connection; enough of the protocol for the answers of the API
+    and of the stacks it is compared with (a Content-Length or chunked body)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -113,12 +114,15 @@ class Connection:
         self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
+        fields = dict(
+            line.lower().split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line
         )
-        await self.reader.readexactly(length)
+        if b"content-length" in fields:
+            await self.reader.readexactly(int(fields[b"content-length"]))
+        else:  # chunked (Ray Serve's answers): chunks until the empty one, then its blank line
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                await self.reader.readexactly(size + 2)
+            await self.reader.readuntil(b"\r\n")
         return status
 
 

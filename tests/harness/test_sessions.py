@@ -21,6 +21,7 @@ def test_nox_lists_one_sweep_session_per_scale_of_the_matrix(workspace, local_ma
         "capacity(models=8)",
         "benchmark",
         "index-benchmark",
+        "rivals-benchmark",
         "tests",
         "lint",
     }
