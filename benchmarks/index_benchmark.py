@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 from harness.matrix import ClosedLoad, load_matrix  # noqa: E402
 from harness.pages.index import build_index  # noqa: E402
 from harness.pages.telemetry import RUN_PAGE_SUFFIX  # noqa: E402
-from harness.record import RECORD_SUFFIX, companion, read_record, write_record  # noqa: E402
+from harness.record import read_record, write_record  # noqa: E402
+from harness.record.names import RECORD_SUFFIX, companion  # noqa: E402
 from harness.stack.network import free_port  # noqa: E402
 
 GOALS = {"first_s": 30.0, "render_s": 5.0, "page_mib": 5.0, "browser_s": 5.0}

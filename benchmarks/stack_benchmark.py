@@ -197,7 +197,7 @@ def telemetry_ratio(seconds: float, state_dir: Path) -> tuple[float, float]:
 
 
 def point_record(reports: Path, point: RunPoint, repeat: int) -> Path:
-    from harness.record import RunName
+    from harness.record.names import RunName
 
     return RunName.of(point, repeat).record_path(reports)
 

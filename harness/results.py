@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.latency import Latency
-from harness.record import (
+from harness.record import RunRecord, read_record
+from harness.record.names import (
     HTML_SUFFIX,
     LOG_SUFFIX,
     STATS_SUFFIX,
     RecordError,
-    RunRecord,
     companion,
-    read_record,
     record_paths,
 )
 

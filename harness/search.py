@@ -28,7 +28,7 @@ from harness.capacity import (
 from harness.ceiling import Ceiling
 from harness.matrix import Matrix, OpenLoad, RunPoint
 from harness.pages.index import refresh_index
-from harness.record import RunName, number_label
+from harness.record.names import RunName, number_label
 from harness.results import gather
 from harness.run import execute_run
 from harness.stack import bring_down, bring_up, restore

@@ -11,7 +11,8 @@ from pathlib import Path
 from harness.ceiling import measure_ceiling
 from harness.matrix import Matrix, OpenLoad
 from harness.pages.index import refresh_index
-from harness.record import RunName, is_complete, number_label
+from harness.record import is_complete
+from harness.record.names import RunName, number_label
 from harness.run import execute_run
 from harness.run.locust import expected_seconds
 from harness.stack import bring_down, bring_up, restore

@@ -14,7 +14,7 @@ from harness.analysis.open_loop import found_capacities
 from harness.analysis.repeats import point_of, repeated
 from harness.analysis.statistics import SIGNIFICANCE, Spread, spread, welch_p_value
 from harness.capacity import CapacityFile
-from harness.record import RunName
+from harness.record.names import RunName
 from harness.results import Run
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"

@@ -2,7 +2,7 @@
 
 from harness.analysis.figures import Breach
 from harness.matrix import Load, OpenLoad, Slo
-from harness.record import number_label
+from harness.record.names import number_label
 
 
 def format_ms(value: float | None) -> str:

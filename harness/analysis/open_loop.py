@@ -12,7 +12,7 @@ from harness.analysis.formatting import (
 )
 from harness.capacity import CapacityFile
 from harness.matrix import Slo
-from harness.record import number_label
+from harness.record.names import number_label
 from harness.results import Run
 
 # An open-loop run and a closed-loop run are at comparable load when the closed loop's

@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from harness.analysis.statistics import Spread, spread
-from harness.record import RunName
+from harness.record.names import RunName
 from harness.results import Run, Stats
 
 MEANED = ("rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")

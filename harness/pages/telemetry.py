@@ -15,7 +15,7 @@ from harness.analysis import limits
 from harness.analysis.explanations import stage_name
 from harness.analysis.formatting import format_ms, format_percent_whole
 from harness.pages.render import environment, write_page
-from harness.record import RESOURCES_SUFFIX
+from harness.record.names import RESOURCES_SUFFIX
 from harness.results import Run
 from harness.telemetry.table import GPU, LOCUST, MACHINE
 

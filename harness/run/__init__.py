@@ -21,15 +21,8 @@ from harness.ceiling import Ceiling
 from harness.latency import IntervalLog, Latency, LatencyFileError, read_interval_log
 from harness.machine import Machine, git_revision, machine_description
 from harness.matrix import Matrix, OpenLoad, RunPoint
-from harness.record import (
-    HDR_SUFFIX,
-    INTERVALS_SUFFIX,
-    LOG_SUFFIX,
-    RUN_SUFFIXES,
-    RunName,
-    RunRecord,
-    write_record,
-)
+from harness.record import RunRecord, write_record
+from harness.record.names import HDR_SUFFIX, INTERVALS_SUFFIX, LOG_SUFFIX, RUN_SUFFIXES, RunName
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
     extended,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.latency import IntervalLog, LatencyFileError, read_interval_log
 from harness.matrix import Matrix
-from harness.record import HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX
+from harness.record.names import HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX
 from harness.stack import Stack
 from harness.telemetry.sampler import LastSeen, Sampler
 from harness.telemetry.stages import Breakdown, Snapshot, breakdown

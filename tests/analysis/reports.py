@@ -5,7 +5,8 @@ from pathlib import Path
 
 from harness.latency import Latency
 from harness.matrix import ClosedLoad
-from harness.record import RunName, RunRecord, write_record
+from harness.record import RunRecord, write_record
+from harness.record.names import RunName
 from harness.stability import Window
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.matrix import ClosedLoad, OpenLoad, RunPoint, load_matrix
-from harness.record import RunName, RunRecord, is_complete, number_label, write_record
+from harness.record import RunRecord, is_complete, write_record
+from harness.record.names import RunName, number_label
 from harness.run.closed_loop import ramp_seconds
 from harness.run.locust import locust_command, locust_cpu_saturated
 from harness.stack.local import LocalStack

@@ -4,7 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix import ClosedLoad
-from harness.record import RunName, RunRecord
+from harness.record import RunRecord
+from harness.record.names import RunName
 from harness.results import Run, Stats
 
 

@@ -7,7 +7,7 @@ import pytest
 from harness.analysis import explanations, figures, open_loop, sentences
 from harness.capacity import CapacityFile, Probe, ScaleCapacity
 from harness.matrix import OpenLoad, Slo
-from harness.record import RunName
+from harness.record.names import RunName
 from harness.telemetry.stages import Breakdown, StageFigures
 from tests.index.runs import make_run, make_stats
 

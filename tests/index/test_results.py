@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.record import RecordError
+from harness.record.names import RecordError
 from harness.results import gather, read_run, read_stats
 
 FIXTURE_RUNS = Path(__file__).parent / "fixtures" / "reports" / "cpu"

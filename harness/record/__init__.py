@@ -1,15 +1,12 @@
-"""A run's on-disk format: its file names, and its record (`S.meta.json`), typed and versioned.
-
-This module is the one writer and the one reader of a record's fields. A run writes its files
-under `reports/{target}/`, named by its stem (closed loop: `{models}_{users}_{spawn}`), and its
-record last, by rename: a run is complete only once its record exists. Records of older
+"""A run's record (`S.meta.json`), typed and versioned: the one writer and the one reader of
+its fields. A run writes its files under `reports/{target}/` (named by harness.record.names) and
+its record last, by rename: a run is complete only once its record exists. Records of older
 versions still load: what the name says (target, replicas, users, spawn rate) is read from the
 file's place when the record lacks it, and every other field is optional.
 """
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,14 @@ from typing import Any
 from harness.ceiling import Ceiling
 from harness.latency import Latency
 from harness.machine import Machine
-from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
+from harness.matrix import ClosedLoad, Load, OpenLoad
+from harness.record.names import (
+    STATS_SUFFIX,
+    RecordError,
+    RunName,
+    companion,
+    number_label,
+)
 from harness.stability import Window
 from harness.telemetry.stages import Breakdown, StageFigures
 from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
@@ -27,111 +31,7 @@ from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 # max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat); steady state
 # (windows, stable, unstable_reason, measured_s).
 SCHEMA = 2
-RECORD_SUFFIX = ".meta.json"
-# Locust's files, then the run's own log; each named stem + suffix.
-LOCUST_SUFFIXES = (
-    ".html",
-    "_stats.csv",
-    "_stats_history.csv",
-    "_failures.csv",
-    "_exceptions.csv",
-    ".json",
-)
-LOG_SUFFIX = ".log"
-# The load generator's exact latencies (locust/recorder.py) and the resources table.
-HDR_SUFFIX = ".hdr"
-INTERVALS_SUFFIX = ".intervals.csv"
-RESOURCES_SUFFIX = ".resources.csv"
-RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, LOG_SUFFIX)
-STATS_SUFFIX = "_stats.csv"
-HTML_SUFFIX = ".html"
 STATUSES = ("ok", "failed")
-STEM_PATTERN = re.compile(
-    r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
-)
-
-
-class RecordError(ValueError):
-    """A record that cannot be read; the message names the file and what is wrong."""
-
-
-def number_label(value: float) -> str:
-    """A number as written in the matrix: 0.5 stays "0.5", 2 and 2.0 become "2"."""
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-@dataclass(frozen=True)
-class RunName:
-    """Which run a file belongs to: its target folder and its stem.
-
-    Closed loop: `{models}_{users}_{spawn}`; open loop: `{models}_rate{rate}`; numbers as
-    written in the matrix. A repetition after the first adds `_r{n}`.
-    """
-
-    target: str
-    models: int
-    load: Load
-    repeat: int = 1
-
-    @classmethod
-    def of(cls, point: RunPoint, repeat: int = 1) -> "RunName":
-        return cls(point.target, point.models, point.load, repeat)
-
-    @property
-    def kind(self) -> str:
-        return "open" if isinstance(self.load, OpenLoad) else "closed"
-
-    @property
-    def point_stem(self) -> str:
-        """The stem of the point, whichever repetition this is."""
-        if isinstance(self.load, OpenLoad):
-            return f"{self.models}_rate{number_label(self.load.rate)}"
-        return f"{self.models}_{self.load.users}_{number_label(self.load.spawn_rate)}"
-
-    @property
-    def stem(self) -> str:
-        return self.point_stem if self.repeat == 1 else f"{self.point_stem}_r{self.repeat}"
-
-    @property
-    def spawn_rate_label(self) -> str:
-        return number_label(self.load.spawn_rate) if isinstance(self.load, ClosedLoad) else ""
-
-    def sort_key(self) -> tuple:
-        load = self.load
-        shape = (
-            (0, load.users, load.spawn_rate) if isinstance(load, ClosedLoad) else (1, load.rate, 0)
-        )
-        return (self.target, self.models, *shape, self.repeat)
-
-    def path(self, reports: Path, suffix: str) -> Path:
-        return reports / self.target / f"{self.stem}{suffix}"
-
-    def record_path(self, reports: Path) -> Path:
-        return self.path(reports, RECORD_SUFFIX)
-
-    @classmethod
-    def parse(cls, record_path: Path) -> "RunName":
-        """The name a record file's place says, e.g. `cpu/2_8_4.meta.json`, `cpu/2_rate40_r2...`."""
-        stem = record_path.name.removesuffix(RECORD_SUFFIX)
-        match = STEM_PATTERN.match(stem)
-        if match is None:
-            raise RecordError(
-                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}"
-                " or {models}_rate{rate} (then _r{repeat})"
-            )
-        try:
-            if match["rate"] is not None:
-                load: Load = OpenLoad(float(match["rate"]))
-            else:
-                load = ClosedLoad(int(match["users"]), float(match["spawn"]))
-            repeat = int(match["repeat"] or 1)
-            return cls(record_path.parent.name, int(match["models"]), load, repeat)
-        except ValueError:
-            raise RecordError(
-                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}} with numbers"
-            ) from None
 
 
 @dataclass(frozen=True)
@@ -309,11 +209,6 @@ def write_record(record: RunRecord, reports: Path, staging: Path) -> Path:
     return path
 
 
-def companion(record_path: Path, suffix: str) -> Path:
-    """Another file of the run whose record is at `record_path`."""
-    return record_path.with_name(record_path.name.removesuffix(RECORD_SUFFIX) + suffix)
-
-
 def read_record(record_path: Path) -> RunRecord:
     stats_path = companion(record_path, STATS_SUFFIX)
     try:
@@ -331,15 +226,6 @@ def is_complete(reports: Path, name: RunName) -> bool:
     except (RecordError, FileNotFoundError):
         return False
     return record.status == "ok" and all((path.parent / file).is_file() for file in record.files)
-
-
-def record_paths(reports: Path) -> list[Path]:
-    """Every record under reports/{target}/; hidden folders are scratch space, not targets."""
-    return [
-        path
-        for path in sorted(reports.glob(f"*/*{RECORD_SUFFIX}"))
-        if not path.parent.name.startswith(".")
-    ]
 
 
 # Optional fields are shown, not computed with: a value of the wrong type reads as unknown,

@@ -1,0 +1,132 @@
+"""A run's file names: `reports/{target}/{stem}{suffix}`, the stem saying the point.
+
+The one place that names a run's files and reads a name back (harness.record writes and reads
+the record those files belong to). Closed loop: `{models}_{users}_{spawn}`; open loop:
+`{models}_rate{rate}`; numbers as written in the matrix; a repetition after the first adds
+`_r{n}`.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
+
+RECORD_SUFFIX = ".meta.json"
+# Locust's files, then the run's own log; each named stem + suffix.
+LOCUST_SUFFIXES = (
+    ".html",
+    "_stats.csv",
+    "_stats_history.csv",
+    "_failures.csv",
+    "_exceptions.csv",
+    ".json",
+)
+LOG_SUFFIX = ".log"
+# The load generator's exact latencies (locust/recorder.py) and the resources table.
+HDR_SUFFIX = ".hdr"
+INTERVALS_SUFFIX = ".intervals.csv"
+RESOURCES_SUFFIX = ".resources.csv"
+RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, LOG_SUFFIX)
+STATS_SUFFIX = "_stats.csv"
+HTML_SUFFIX = ".html"
+STEM_PATTERN = re.compile(
+    r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
+)
+
+
+class RecordError(ValueError):
+    """A record that cannot be read; the message names the file and what is wrong."""
+
+
+def number_label(value: float) -> str:
+    """A number as written in the matrix: 0.5 stays "0.5", 2 and 2.0 become "2"."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass(frozen=True)
+class RunName:
+    """Which run a file belongs to: its target folder and its stem.
+
+    Closed loop: `{models}_{users}_{spawn}`; open loop: `{models}_rate{rate}`; numbers as
+    written in the matrix. A repetition after the first adds `_r{n}`.
+    """
+
+    target: str
+    models: int
+    load: Load
+    repeat: int = 1
+
+    @classmethod
+    def of(cls, point: RunPoint, repeat: int = 1) -> "RunName":
+        return cls(point.target, point.models, point.load, repeat)
+
+    @property
+    def kind(self) -> str:
+        return "open" if isinstance(self.load, OpenLoad) else "closed"
+
+    @property
+    def point_stem(self) -> str:
+        """The stem of the point, whichever repetition this is."""
+        if isinstance(self.load, OpenLoad):
+            return f"{self.models}_rate{number_label(self.load.rate)}"
+        return f"{self.models}_{self.load.users}_{number_label(self.load.spawn_rate)}"
+
+    @property
+    def stem(self) -> str:
+        return self.point_stem if self.repeat == 1 else f"{self.point_stem}_r{self.repeat}"
+
+    @property
+    def spawn_rate_label(self) -> str:
+        return number_label(self.load.spawn_rate) if isinstance(self.load, ClosedLoad) else ""
+
+    def sort_key(self) -> tuple:
+        load = self.load
+        shape = (
+            (0, load.users, load.spawn_rate) if isinstance(load, ClosedLoad) else (1, load.rate, 0)
+        )
+        return (self.target, self.models, *shape, self.repeat)
+
+    def path(self, reports: Path, suffix: str) -> Path:
+        return reports / self.target / f"{self.stem}{suffix}"
+
+    def record_path(self, reports: Path) -> Path:
+        return self.path(reports, RECORD_SUFFIX)
+
+    @classmethod
+    def parse(cls, record_path: Path) -> "RunName":
+        """The name a record file's place says, e.g. `cpu/2_8_4.meta.json`, `cpu/2_rate40_r2...`."""
+        stem = record_path.name.removesuffix(RECORD_SUFFIX)
+        match = STEM_PATTERN.match(stem)
+        if match is None:
+            raise RecordError(
+                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}"
+                " or {models}_rate{rate} (then _r{repeat})"
+            )
+        try:
+            if match["rate"] is not None:
+                load: Load = OpenLoad(float(match["rate"]))
+            else:
+                load = ClosedLoad(int(match["users"]), float(match["spawn"]))
+            repeat = int(match["repeat"] or 1)
+            return cls(record_path.parent.name, int(match["models"]), load, repeat)
+        except ValueError:
+            raise RecordError(
+                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}} with numbers"
+            ) from None
+
+
+def companion(record_path: Path, suffix: str) -> Path:
+    """Another file of the run whose record is at `record_path`."""
+    return record_path.with_name(record_path.name.removesuffix(RECORD_SUFFIX) + suffix)
+
+
+def record_paths(reports: Path) -> list[Path]:
+    """Every record under reports/{target}/; hidden folders are scratch space, not targets."""
+    return [
+        path
+        for path in sorted(reports.glob(f"*/*{RECORD_SUFFIX}"))
+        if not path.parent.name.startswith(".")
+    ]
