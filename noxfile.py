@@ -12,6 +12,7 @@ import nox
 
 try:
     from harness.matrix import MatrixError, load_matrix
+    from tools.lock import LOCK
 except ModuleNotFoundError as missing:
     sys.exit(f"noxfile.py: {missing}: run the project's nox: `make setup`, then .venv/bin/nox")
 
@@ -21,7 +22,6 @@ nox.options.sessions = ["lint", "tests"]
 TEARDOWN_GRACE_S = 120.0
 # The serving stacks ours is measured against, at the versions issue 13's figures came from.
 RIVALS = ("litserve==0.2.19", "ray[serve]==2.60.0")
-LOCK = "requirements.lock"
 
 
 def _requested_target(argv: list[str]) -> str | None:
@@ -80,7 +80,7 @@ def index_benchmark(session: nox.Session) -> None:
 @nox.session(name="rivals-benchmark", default=False)
 def rivals_benchmark(session: nox.Session) -> None:
     """Ours against LitServe and Ray Serve on the same cores (benchmarks/rivals_benchmark.py)."""
-    session.install("-c", LOCK, "-e", ".[dev]", *RIVALS)
+    session.install("-c", str(LOCK), "-e", ".[dev]", *RIVALS)
     session.run("python", "benchmarks/rivals_benchmark.py", *session.posargs)
 
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +29,9 @@ from pathlib import Path
 
 import psutil
 import requests
-from stack_benchmark import CLIENTS, ONE_PHOTO, http_load, running_stack
+from stack_benchmark import CLIENTS, ONE_PHOTO, cpu_during, http_load, model_pids, running_stack
 
+from harness.stack.local import LocalProcess
 from harness.stack.network import free_port
 from services.model.ceiling import SAMPLE_IMAGES
 
@@ -55,16 +54,13 @@ class Figures:
     failures: int
 
 
-def measure(base_url: str, model_pids: list[int], seconds: float) -> Figures:
+def measure(base_url: str, pids: list[int], seconds: float) -> Figures:
+    """The figures of a stack whose model processes are `pids`."""
     photos = list(SAMPLE_IMAGES)
     one = http_load(base_url, 1, seconds, [ONE_PHOTO])
-    workers = [psutil.Process(pid) for pid in model_pids]
-    for process in workers:
-        process.cpu_percent(interval=None)
     psutil.cpu_percent(interval=None)
-    loaded = http_load(base_url, CLIENTS, seconds, photos)
+    loaded, cpu = cpu_during(pids, lambda: http_load(base_url, CLIENTS, seconds, photos))
     busy = psutil.cpu_percent(interval=None)
-    cpu = [process.cpu_percent(interval=None) for process in workers]
     more = http_load(base_url, MORE_CLIENTS, seconds, photos)
     return Figures(
         one.median_s * 1000,
@@ -80,7 +76,7 @@ def measure(base_url: str, model_pids: list[int], seconds: float) -> Figures:
 @contextmanager
 def ours(state_dir: Path) -> Iterator[tuple[str, list[int]]]:
     with running_stack(WORKERS, state_dir) as (base_url, stack):
-        yield base_url, [m.pid for m in stack.members() if m.service == "model" and m.pid]
+        yield base_url, model_pids(stack)
 
 
 @contextmanager
@@ -89,34 +85,29 @@ def rival(app: str, state_dir: Path) -> Iterator[tuple[str, list[int]]]:
     base_url = f"http://127.0.0.1:{free_port()}"
     pids_dir = state_dir / f"{app}-pids"
     pids_dir.mkdir()
-    log_path = state_dir / f"{app}.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, str(RIVALS_DIR / f"{app}.py"), base_url.rsplit(":", 1)[1]],
-            cwd=RIVALS_DIR,
-            env={**os.environ, **RIVAL_ENV, "RIVALS_PIDS_DIR": str(pids_dir)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = LocalProcess(
+        app,
+        [sys.executable, str(RIVALS_DIR / f"{app}.py"), base_url.rsplit(":", 1)[1]],
+        env={**RIVAL_ENV, "RIVALS_PIDS_DIR": str(pids_dir)},
+        log=state_dir / f"{app}.log",
+    )
+    server.launch()
     try:
-        _wait_until_serving(server, base_url, pids_dir, log_path)
+        _wait_until_serving(server, base_url, pids_dir)
         yield base_url, [int(path.name) for path in pids_dir.iterdir()]
     finally:
-        _stop(server)
+        server.stop(STOP_TIMEOUT_S)  # SIGTERM: Ray shuts its cluster down; then SIGKILL
 
 
-def _wait_until_serving(
-    server: subprocess.Popen, base_url: str, pids_dir: Path, log_path: Path
-) -> None:
+def _wait_until_serving(server: LocalProcess, base_url: str, pids_dir: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"{log_path.stem} exited {server.returncode}:\n{_tail(log_path)}")
+        if not server.running():
+            raise SystemExit(f"{server.name} exited {server.exit_code()}:\n{_tail(server.log)}")
         if len(list(pids_dir.iterdir())) == WORKERS and _answers(base_url):
             return
         time.sleep(1)
-    raise SystemExit(f"{log_path.stem} not serving after {START_TIMEOUT_S:g} s:\n{_tail(log_path)}")
+    raise SystemExit(f"{server.name} not serving after {START_TIMEOUT_S:g} s:\n{_tail(server.log)}")
 
 
 def _answers(base_url: str) -> bool:
@@ -126,29 +117,6 @@ def _answers(base_url: str) -> bool:
         return answer.ok and answer.json().get("success") is True
     except requests.RequestException:
         return False
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """SIGTERM to the app (Ray shuts its cluster down), then anything of it still left."""
-    family = [server.pid, *(child.pid for child in _children(server.pid))]
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pass
-    for pid in family:
-        try:
-            psutil.Process(pid).kill()
-        except psutil.NoSuchProcess:
-            pass
-    server.wait()
-
-
-def _children(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -215,8 +183,8 @@ def main() -> int:
             for name, serve in STACKS.items():
                 state_dir = Path(folder) / f"{round_number}-{name.replace(' ', '-')}"
                 state_dir.mkdir()
-                with serve(state_dir) as (base_url, model_pids):
-                    figures = measure(base_url, model_pids, arguments.seconds)
+                with serve(state_dir) as (base_url, pids):
+                    figures = measure(base_url, pids, arguments.seconds)
                 found[name].append(figures)
                 print(f"round {round_number + 1}, {name}: {figures}", flush=True)
     report(found)

@@ -163,15 +163,17 @@ def http_load(base_url: str, clients: int, seconds: float, photos: list[Path]) -
     return asyncio.run(_http_load(base_url, clients, seconds, photos))
 
 
-def worker_cpu_during(stack: Stack, load) -> tuple[HttpFigures, list[float]]:
-    """The load's figures, and each worker's CPU (% of one core) while it ran."""
-    workers = [
-        psutil.Process(member.pid) for member in stack.members() if member.service == "model"
-    ]
-    for process in workers:
+def model_pids(stack: Stack) -> list[int]:
+    return [member.pid for member in stack.members() if member.service == "model" and member.pid]
+
+
+def cpu_during(pids: list[int], load) -> tuple[HttpFigures, list[float]]:
+    """The load's figures, and each process's CPU (% of one core) while it ran."""
+    processes = [psutil.Process(pid) for pid in pids]
+    for process in processes:
         process.cpu_percent(interval=None)
     figures = load()
-    return figures, [process.cpu_percent(interval=None) for process in workers]
+    return figures, [process.cpu_percent(interval=None) for process in processes]
 
 
 def telemetry_ratio(seconds: float, state_dir: Path) -> tuple[float, float]:
@@ -234,12 +236,12 @@ def main() -> int:
         state_dir = Path(folder)
         with running_stack(1, state_dir) as (base_url, stack):
             one_user = http_load(base_url, 1, seconds, [ONE_PHOTO])
-            one_worker, one_cpu = worker_cpu_during(
-                stack, lambda: http_load(base_url, CLIENTS, seconds, photos)
+            one_worker, one_cpu = cpu_during(
+                model_pids(stack), lambda: http_load(base_url, CLIENTS, seconds, photos)
             )
         with running_stack(2, state_dir) as (base_url, stack):
-            two_workers, two_cpu = worker_cpu_during(
-                stack, lambda: http_load(base_url, CLIENTS, seconds, photos)
+            two_workers, two_cpu = cpu_during(
+                model_pids(stack), lambda: http_load(base_url, CLIENTS, seconds, photos)
             )
         telemetry_on, telemetry_off = telemetry_ratio(seconds, state_dir)
 

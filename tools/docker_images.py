@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness import REPO_ROOT
 from harness.stack.docker import docker_engine_answers
+from tools.lock import LOCK
 
 BASE_IMAGE = "inference-loadbench-base:bookworm"
 LOCAL_REDIS_IMAGE = "inference-loadbench-redis:bookworm"
@@ -44,7 +45,6 @@ SERVICE_IMAGES = {
     ),
     "locust": ("locust/Dockerfile", "inference-loadbench-locust", {}),
 }
-LOCK = REPO_ROOT / "requirements.lock"
 
 DEBIAN_SUITE = "bookworm"  # its python3 is 3.11, the ABI of the pinned torch wheel
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
