@@ -17,7 +17,22 @@ CACHE_DIR = REPO_ROOT / ".cache" / "ceiling"
 MEASURE_S = 3.0
 TIMEOUT_S = 600
 # What decides the figure: the services' settings of these names, and the machine.
-SETTINGS = ("MODEL_NAME", "MODEL_WEIGHTS", "RUNTIME", "DEVICE", "NUM_THREADS", "MAX_BATCH")
+# MODEL_NAME=onnx names its file by path: another file at the same path keeps the figure measured
+# for the first one until .cache/ceiling/ is emptied.
+SETTINGS = (
+    "MODEL_NAME",
+    "MODEL_WEIGHTS",
+    "MODEL_PATH",
+    "MODEL_INPUT_SIZE",
+    "MODEL_RESIZE",
+    "MODEL_MEAN",
+    "MODEL_STD",
+    "MODEL_LABELS",
+    "RUNTIME",
+    "DEVICE",
+    "NUM_THREADS",
+    "MAX_BATCH",
+)
 
 
 @dataclass(frozen=True)

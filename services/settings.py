@@ -13,13 +13,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_NAMES = ("efficientnet-lite0", "resnet50")
+MODEL_NAMES = ("efficientnet-lite0", "resnet50", "onnx")
 RUNTIMES = ("onnxruntime", "torch")
 DEVICES = ("cpu", "cuda")
+# MODEL_NAME=onnx serves the user's own ONNX classifier (docs/your-model.md); these variables
+# describe it and are read for it only.
+ONNX_VARIABLES = (
+    "MODEL_PATH",
+    "MODEL_INPUT_SIZE",
+    "MODEL_RESIZE",
+    "MODEL_MEAN",
+    "MODEL_STD",
+    "MODEL_LABELS",
+)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the services cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """MODEL_NAME=onnx: the user's classifier file, and what the file itself cannot say."""
+
+    path: Path  # MODEL_PATH
+    # MODEL_INPUT_SIZE: the side of the input where the model's own is dynamic (224 when unset)
+    input_size: int | None
+    resize: int | None  # MODEL_RESIZE: the short side before the centre crop (input / 0.875)
+    mean: tuple[float, float, float]  # MODEL_MEAN, in 0-1 pixel units (torchvision's)
+    std: tuple[float, float, float]  # MODEL_STD, likewise
+    labels: Path | None  # MODEL_LABELS: one label per line
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,7 @@ class Settings:
     queue_max_len: int
     model_name: str
     model_weights: Path | None
+    onnx_model: OnnxModel | None  # with MODEL_NAME=onnx only
     runtime: str
     device: str
     num_threads: int
@@ -106,6 +132,59 @@ def _optional_path(environ: Mapping[str, str], name: str) -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def _readable_file(environ: Mapping[str, str], name: str, what: str) -> Path | None:
+    path = _optional_path(environ, name)
+    if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+        raise SettingsError(f"{name} must name a readable {what}; {str(path)!r} is not one")
+    return path
+
+
+def _triple(
+    environ: Mapping[str, str], name: str, default: tuple[float, float, float], positive: bool
+) -> tuple[float, float, float]:
+    """Three comma-separated numbers in 0-1 pixel units, one per channel (R, G, B)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    lowest = "above 0" if positive else "from 0"
+    if len(values) != 3 or not all(
+        (0 < value if positive else 0 <= value) and value <= 1 for value in values
+    ):
+        raise SettingsError(
+            f"{name} must be three comma-separated numbers {lowest} to 1 (0-1 pixel units, as "
+            f"torchvision writes them: R,G,B), got {raw!r}"
+        )
+    return values[0], values[1], values[2]
+
+
+def _onnx_model(environ: Mapping[str, str], model_name: str) -> OnnxModel | None:
+    if model_name != "onnx":
+        for name in ONNX_VARIABLES:
+            if environ.get(name, "").strip():
+                raise SettingsError(f"{name} is only read for MODEL_NAME=onnx, not {model_name}")
+        return None
+    path = _readable_file(environ, "MODEL_PATH", "ONNX file")
+    if path is None:
+        raise SettingsError("MODEL_NAME=onnx needs MODEL_PATH: the .onnx file to serve")
+    if _choice(environ, "RUNTIME", RUNTIMES) != "onnxruntime":
+        raise SettingsError(
+            "RUNTIME=torch cannot serve MODEL_NAME=onnx: an ONNX file runs on onnxruntime "
+            "(unset RUNTIME, or set it to onnxruntime)"
+        )
+    return OnnxModel(
+        path=path,
+        input_size=_optional_integer(environ, "MODEL_INPUT_SIZE", minimum=1),
+        resize=_optional_integer(environ, "MODEL_RESIZE", minimum=1),
+        mean=_triple(environ, "MODEL_MEAN", IMAGENET_MEAN, positive=False),
+        std=_triple(environ, "MODEL_STD", IMAGENET_STD, positive=True),
+        labels=_readable_file(environ, "MODEL_LABELS", "text file"),
+    )
+
+
 def default_worker_id() -> str:
     """`<hostname>-<pid>-<random>`: replicas on the host network share the hostname, and each
     container's worker may be pid 1, so only the random part keeps every replica's id apart."""
@@ -121,6 +200,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"MODEL_WEIGHTS is only read for MODEL_NAME=resnet50 ({model_name} ships its weights)"
         )
+    onnx_model = _onnx_model(environ, model_name)
     redis_url = environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(
@@ -137,6 +217,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_max_len=_integer(environ, "QUEUE_MAX_LEN", 1000, minimum=1),
         model_name=model_name,
         model_weights=weights,
+        onnx_model=onnx_model,
         runtime=_choice(environ, "RUNTIME", RUNTIMES),
         device=_choice(environ, "DEVICE", DEVICES),
         num_threads=_integer(environ, "NUM_THREADS", 1, minimum=1),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.model.classifiers import get_classifier
+from services.model.classifiers import classifier_for
 from services.model.preprocess import decode
 from services.model.runtimes import DeviceUnavailable, create_runtime
 from services.settings import Settings, SettingsError, load_settings
@@ -44,7 +44,7 @@ def measure(
     """Images/s of the model on the photos (the samples by default): `whole_job` decodes and
     preprocesses each batch as a worker does; otherwise only the forward pass of one ready
     batch is timed."""
-    classifier = get_classifier(settings.model_name, settings.model_weights)
+    classifier = classifier_for(settings)
     runtime = create_runtime(classifier, settings)
     images = [path.read_bytes() for path in photos]
     pixels = settings.max_image_pixels

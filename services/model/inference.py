@@ -18,11 +18,12 @@ from services.queue import JobError, Prediction
 log = logging.getLogger(__name__)
 
 
-def top1(logits: np.ndarray) -> list[Prediction]:
+def top1(logits: np.ndarray, labels: tuple[str, ...] | None = None) -> list[Prediction]:
+    """The most probable class of each row, named from `labels` (ImageNet's by default)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     probabilities = np.exp(shifted)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    labels = imagenet_labels()
+    labels = imagenet_labels() if labels is None else labels
     best = probabilities.argmax(axis=1)
     return [
         Prediction(label=labels[index], score=float(probabilities[row, index]))
@@ -81,11 +82,13 @@ class BatchClassifier:
             decoded = time.perf_counter()
             if tensors:
                 logits = self._runtime.logits(np.stack(list(tensors.values())))
-                if logits.ndim != 2 or logits.shape[0] != len(tensors):
+                labels = self._classifier.labels
+                if logits.ndim != 2 or logits.shape != (len(tensors), len(labels)):
                     raise ValueError(
                         f"the model answered {logits.shape} for a batch of {len(tensors)} images"
+                        f" and {len(labels)} labels"
                     )
-                answers.update(zip(tensors, top1(logits), strict=True))
+                answers.update(zip(tensors, top1(logits, labels), strict=True))
         except Exception as error:  # any model failure must not stop the worker
             log.exception("batch of %d failed", len(images))
             failure = JobError(status=500, message=f"model failed: {type(error).__name__}")

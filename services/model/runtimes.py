@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from services.model.classifiers import Classifier
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 
 ONNX_OPSET = 17
 
@@ -34,7 +34,10 @@ def ensure_onnx(classifier: Classifier, cache_dir: Path) -> Path:
     """Export the model once; concurrent workers each write a private file, then rename it.
 
     The rename is atomic, so a reader sees either no file or a whole one, never half of one.
+    The user's own ONNX file (MODEL_NAME=onnx) is served as it is: nothing to export.
     """
+    if classifier.model_file is not None:
+        return classifier.model_file
     path = onnx_path(classifier, cache_dir)
     if path.is_file():
         return path
@@ -133,18 +136,55 @@ class OnnxRuntime:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         model_path = ensure_onnx(classifier, cache_dir)
-        self._session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=providers
-        )
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=providers
+            )
+        except Exception as error:  # onnxruntime's errors share no base class but Exception
+            if classifier.model_file is None:
+                raise
+            raise SettingsError(
+                f"MODEL_PATH {model_path}: onnxruntime cannot load it ({error})"
+            ) from None
         if device == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
             raise DeviceUnavailable(
                 "DEVICE=cuda but onnxruntime could not start its CUDA provider (no visible GPU?); "
                 "refusing to fall back to CPU"
             )
         self._input_name = self._session.get_inputs()[0].name
+        self._channels_last = classifier.channels_last
+        self._fixed_batch = classifier.fixed_batch
+        if classifier.model_file is not None:
+            crop = classifier.preprocessing.crop
+            try:  # the user's file: one blank image, so that a graph that cannot run says so now
+                self.logits(np.zeros((1, 3, crop, crop), dtype=np.float32))
+            except Exception as error:
+                raise SettingsError(
+                    f"MODEL_PATH {model_path}: onnxruntime cannot run it on a {crop}x{crop} "
+                    f"image ({error})"
+                ) from None
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input_name: batch})[0]
+        if self._channels_last:
+            batch = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
+        fixed = self._fixed_batch
+        if fixed is None or len(batch) == fixed:
+            return self._session.run(None, {self._input_name: batch})[0]
+        # A model whose batch is fixed at `fixed` runs any batch in passes of that many images,
+        # the last one made up with blank images whose answers are dropped.
+        return np.concatenate(
+            [
+                self._fixed_pass(batch[start : start + fixed])
+                for start in range(0, len(batch), fixed)
+            ]
+        )
+
+    def _fixed_pass(self, images: np.ndarray) -> np.ndarray:
+        fixed = self._fixed_batch
+        assert fixed is not None
+        blanks = np.zeros((fixed - len(images), *images.shape[1:]), dtype=images.dtype)
+        inputs = np.concatenate([images, blanks]) if len(blanks) else images
+        return self._session.run(None, {self._input_name: inputs})[0][: len(images)]
 
 
 def create_runtime(classifier: Classifier, settings: Settings) -> Runtime:

@@ -17,7 +17,7 @@ from types import FrameType
 import redis
 
 from services.model.batching import choose
-from services.model.classifiers import get_classifier
+from services.model.classifiers import classifier_for
 from services.model.heartbeat import Heartbeat, Progress
 from services.model.inference import BatchClassifier
 from services.model.jobs import Job, JobQueue, collect_batch
@@ -144,20 +144,37 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = load_settings()
+        # The user's ONNX file (MODEL_NAME=onnx) is read here: its labels must match its outputs.
+        classifier = classifier_for(settings)
     except SettingsError as error:
         print(f"worker: {error}", file=sys.stderr)
         return 2
     stop = StopFlag()
     stop.install()
-    classifier = get_classifier(settings.model_name, settings.model_weights)
     try:
         runtime = create_runtime(classifier, settings)
-    except DeviceUnavailable as error:
+    except (DeviceUnavailable, SettingsError) as error:
         print(f"worker: {error}", file=sys.stderr)
         return 2
-    if not classifier.labels_meaningful:
+    if classifier.model_file is not None and not classifier.labels_meaningful:
+        log.warning(
+            "%s has %d outputs and no MODEL_LABELS: it answers %s ... %s",
+            classifier.name,
+            len(classifier.labels),
+            classifier.labels[0],
+            classifier.labels[-1],
+        )
+    elif not classifier.labels_meaningful:
         log.warning(
             "%s runs with seeded random weights: its labels are meaningless", classifier.name
+        )
+    if classifier.fixed_batch is not None and classifier.fixed_batch != settings.max_batch:
+        log.info(
+            "the model's batch is fixed at %d: a batch of up to MAX_BATCH=%d images runs in "
+            "passes of %d (the last one made up with blank images)",
+            classifier.fixed_batch,
+            settings.max_batch,
+            classifier.fixed_batch,
         )
     model = BatchClassifier(classifier, runtime, settings.max_image_pixels)
     warm_up_s = model.warm_up(settings.max_batch)

@@ -69,3 +69,83 @@ def test_weights_are_refused_for_a_model_that_ships_its_own(tmp_path: Path) -> N
     with pytest.raises(SettingsError, match="MODEL_WEIGHTS"):
         load_settings({"MODEL_WEIGHTS": str(weights)})
     assert load_settings({"MODEL_WEIGHTS": str(weights), "MODEL_NAME": "resnet50"}).model_weights
+
+
+@pytest.fixture
+def onnx_file(tmp_path: Path) -> Path:
+    """Settings only check that the file can be read; the worker reads the model in it."""
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"an ONNX file")
+    return path
+
+
+def test_the_users_onnx_model_has_defaults(onnx_file: Path) -> None:
+    settings = load_settings({"MODEL_NAME": "onnx", "MODEL_PATH": str(onnx_file)})
+    assert settings.onnx_model is not None
+    assert settings.onnx_model.path == onnx_file
+    assert settings.onnx_model.input_size is None  # the model's own; 224 where it is dynamic
+    assert settings.onnx_model.resize is None  # the input's side / 0.875
+    assert settings.onnx_model.mean == (0.485, 0.456, 0.406)
+    assert settings.onnx_model.std == (0.229, 0.224, 0.225)
+    assert settings.onnx_model.labels is None
+    assert load_settings({}).onnx_model is None
+
+
+def test_the_users_normalisation_is_read_per_channel(onnx_file: Path) -> None:
+    settings = load_settings(
+        {
+            "MODEL_NAME": "onnx",
+            "MODEL_PATH": str(onnx_file),
+            "MODEL_MEAN": "0.5, 0.25,0",
+            "MODEL_STD": "1,0.5,0.125",
+            "MODEL_INPUT_SIZE": "64",
+            "MODEL_RESIZE": "80",
+            "MODEL_LABELS": str(onnx_file),
+        }
+    )
+    assert settings.onnx_model is not None
+    assert settings.onnx_model.mean == (0.5, 0.25, 0.0)
+    assert settings.onnx_model.std == (1.0, 0.5, 0.125)
+    assert (settings.onnx_model.input_size, settings.onnx_model.resize) == (64, 80)
+    assert settings.onnx_model.labels == onnx_file
+
+
+def test_model_name_onnx_needs_model_path() -> None:
+    with pytest.raises(SettingsError, match="MODEL_PATH"):
+        load_settings({"MODEL_NAME": "onnx"})
+
+
+def test_an_onnx_file_is_only_served_by_onnxruntime(onnx_file: Path) -> None:
+    with pytest.raises(SettingsError, match="RUNTIME"):
+        load_settings({"MODEL_NAME": "onnx", "MODEL_PATH": str(onnx_file), "RUNTIME": "torch"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MODEL_PATH", "/no/such/model.onnx"),
+        ("MODEL_INPUT_SIZE", "0"),
+        ("MODEL_INPUT_SIZE", "224px"),
+        ("MODEL_RESIZE", "-256"),
+        ("MODEL_MEAN", "0.485,0.456"),
+        ("MODEL_MEAN", "123.7,116.3,103.5"),
+        ("MODEL_MEAN", "red,green,blue"),
+        ("MODEL_MEAN", "nan,0.5,0.5"),
+        ("MODEL_STD", "0,0.224,0.225"),
+        ("MODEL_STD", "0.229,0.224,0.225,0.1"),
+        ("MODEL_LABELS", "/no/such/labels.txt"),
+    ],
+)
+def test_bad_onnx_model_values_name_their_variable(onnx_file: Path, name: str, value: str) -> None:
+    environ = {"MODEL_NAME": "onnx", "MODEL_PATH": str(onnx_file), name: value}
+    with pytest.raises(SettingsError, match=name):
+        load_settings(environ)
+
+
+@pytest.mark.parametrize("name", ["MODEL_PATH", "MODEL_MEAN", "MODEL_LABELS"])
+def test_onnx_model_variables_are_refused_for_the_built_in_models(
+    onnx_file: Path, name: str
+) -> None:
+    value = "0.5,0.5,0.5" if name == "MODEL_MEAN" else str(onnx_file)
+    with pytest.raises(SettingsError, match=f"{name} is only read for MODEL_NAME=onnx"):
+        load_settings({"MODEL_NAME": "resnet50", name: value})
