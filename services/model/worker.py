@@ -170,8 +170,8 @@ def main() -> int:
         )
     if classifier.fixed_batch is not None and classifier.fixed_batch != settings.max_batch:
         log.info(
-            "the model's batch is fixed at %d: a batch of up to MAX_BATCH=%d images runs in "
-            "passes of %d (the last one made up with blank images)",
+            "the model's batch is fixed at %d: batches of up to MAX_BATCH=%d images run in passes"
+            " of %d",
             classifier.fixed_batch,
             settings.max_batch,
             classifier.fixed_batch,
