@@ -33,6 +33,10 @@ bench-gpu:
 capacity:
 	$(NOX) -s capacity
 
+.PHONY: tune  ## which configuration to deploy: each of the matrix's tune block, its capacity (docs/tune.md)
+tune:
+	$(NOX) -s tune
+
 .PHONY: compare  ## compare two sweeps' reports: make compare BASE=reports-before NEW=reports
 compare:
 	$(INV) compare $(BASE) $(NEW)
@@ -49,13 +53,21 @@ test:
 lint:
 	$(NOX) -s lint
 
-.PHONY: benchmark  ## figures of the stack and of the index page with 1,000 runs (benchmarks/)
+.PHONY: benchmark  ## figures of the stack, the capacity search and the index page with 1,000 runs (benchmarks/)
 benchmark:
-	$(NOX) -s benchmark index-benchmark
+	$(NOX) -s benchmark search-benchmark index-benchmark
 
 .PHONY: benchmark-rivals  ## ours against LitServe and Ray Serve on the same cores (own virtualenv)
 benchmark-rivals:
 	$(NOX) -s rivals-benchmark
+
+.PHONY: example-litserve  ## sweep LitServe serving the same model (examples/litserve) into reports-litserve/
+example-litserve:
+	MATRIX=examples/litserve/matrix.json REPORTS=reports-litserve $(NOX) -s sweep
+
+.PHONY: example-torchserve  ## Java and TorchServe set up, then its sweep (examples/torchserve) into reports-torchserve/
+example-torchserve:
+	examples/torchserve/setup.sh && MATRIX=examples/torchserve/matrix.json REPORTS=reports-torchserve $(NOX) -s sweep
 
 .PHONY: images  ## build the stack's Docker images with no registry (root, Docker engine running)
 images:

@@ -1,4 +1,5 @@
-"""nox sessions: sweep(models=N) for each N of the matrix, tests, lint.
+"""nox sessions: sweep(models=N), capacity(models=N) and tune(models=N) for each N of the
+matrix, tests, lint, the benchmarks, the TorchServe example.
 
 Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session but one runs
 in that virtualenv (venv_backend "none"), so it installs nothing and starts in seconds; the rivals
@@ -59,6 +60,13 @@ def capacity(session: nox.Session, models: int) -> None:
     _invoke(session, "capacity", models)
 
 
+@nox.session(venv_backend="none", default=False)
+@nox.parametrize("models", MATRIX.models_list)
+def tune(session: nox.Session, models: int) -> None:
+    """Each configuration of the matrix's tune block at this many replicas: its capacity."""
+    _invoke(session, "tune", models)
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite (pytest); pass options after --, e.g. -- -m 'not slow'."""
@@ -75,6 +83,12 @@ def benchmark(session: nox.Session) -> None:
 def index_benchmark(session: nox.Session) -> None:
     """The index page with 1,000 runs (benchmarks/index_benchmark.py): render, size, load."""
     session.run(sys.executable, "benchmarks/index_benchmark.py", *session.posargs)
+
+
+@nox.session(name="search-benchmark", venv_backend="none", default=False)
+def search_benchmark(session: nox.Session) -> None:
+    """The capacity search's time to an answer and its error (benchmarks/search_benchmark.py)."""
+    session.run(sys.executable, "benchmarks/search_benchmark.py", *session.posargs)
 
 
 @nox.session(name="rivals-benchmark", default=False)

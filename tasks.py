@@ -13,7 +13,7 @@ from harness import commands
 from tools import docker_images
 
 TARGET_HELP = "cpu or gpu (default: the first of the matrix's targets)"
-BACKEND_HELP = "auto or a backend: compose, local (default: the matrix's backend)"
+BACKEND_HELP = "auto or a backend: compose, local, swarm (default: the matrix's backend)"
 
 
 def _call(command: Callable[..., int], *args: object) -> None:
@@ -102,6 +102,21 @@ def capacity(
 
 @task(
     help={
+        "models": "replicas to tune at (default: each of num_models_list in turn)",
+        "target": TARGET_HELP,
+        "backend": BACKEND_HELP,
+        "force": "tune again from scratch instead of resuming",
+    }
+)
+def tune(
+    c: Context, models: int = 0, target: str = "", backend: str = "", force: bool = False
+) -> None:
+    """Each configuration of the matrix's tune block, its capacity: reports/{target}/tune.json"""
+    _call(commands.tune, models, target, backend, force)
+
+
+@task(
+    help={
         "baseline": "the earlier sweep's reports folder",
         "candidate": "the later sweep's reports folder; compare.html is written there",
         "gate": "exit 98 when a point is significantly worse than the threshold (as slo.gate)",
@@ -148,4 +163,6 @@ def clean(c: Context, reports: bool = False) -> None:
     _call(commands.clean, reports)
 
 
-namespace = Collection(up, down, run, sweep, capacity, compare, doctor, index, setup, images, clean)
+namespace = Collection(
+    up, down, run, sweep, capacity, tune, compare, doctor, index, setup, images, clean
+)

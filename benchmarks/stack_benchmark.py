@@ -39,7 +39,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.matrix import ClosedLoad, RunPoint, Telemetry, load_matrix  # noqa: E402
-from harness.results import read_run  # noqa: E402
 from harness.run import execute_run  # noqa: E402
 from harness.stack import Stack, bring_down, bring_up  # noqa: E402
 from harness.stack.network import free_port  # noqa: E402
@@ -189,19 +188,12 @@ def telemetry_ratio(seconds: float, state_dir: Path) -> tuple[float, float]:
         for index in range(2 * TELEMETRY_RUNS):
             enabled = index % 2 == 0
             variant = replace(matrix, telemetry=Telemetry(enabled, matrix.telemetry.interval_s))
-            outcome = execute_run(variant, point, stack, reports, ready, repeat=index + 1)
-            run = read_run(point_record(reports, point, index + 1))
-            if outcome.status == "ok" and run.stats is not None:
-                found[enabled].append(run.stats.rps)
+            record = execute_run(variant, point, stack, reports, ready, repeat=index + 1)
+            if record.status == "ok" and record.latency is not None:
+                found[enabled].append(record.latency.rps)
     finally:
         bring_down(stack, state_dir / "telemetry-stack")
     return statistics.fmean(found[True]), statistics.fmean(found[False])
-
-
-def point_record(reports: Path, point: RunPoint, repeat: int) -> Path:
-    from harness.record.names import RunName
-
-    return RunName.of(point, repeat).record_path(reports)
 
 
 def table(title: str, rows: list[tuple[str, str]]) -> None:

@@ -1,23 +1,27 @@
-"""The capacity file, reports/{target}/capacity.json: per replica count, the highest Poisson
-arrival rate found within the SLO, and every probe that found it. This module is its one writer
-and its one reader; harness/search.py decides the probes.
+"""The capacity file, reports/{target}/capacity.json: per replica count, the highest arrival rate
+found within the SLO, where the search started, and every probe that found it. This module is
+its one writer and its one reader (its format: these dataclasses, harness/record/codec.py);
+harness/search.py decides the probes.
 
-    {"schema": 1, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01},
-     "tolerance": 0.05, "arrival": "poisson",
+    {"schema": 2, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
+     "tolerance": 0.05, "arrival": "poisson", "probe_time": "20s",
      "scales": {"2": {"capacity_rps": 183.0, "complete": true, "note": null, "seconds": 412.0,
-                      "probes": [{"rate": 100, "p95_ms": 31.2, "failure_ratio": 0.0,
-                                  "valid": true, "within": true, "report": "2_rate100.html"}]}}}
+                      "estimate": {"rps": 196.0, "source": "closed-loop runs at this scale"},
+                      "probes": [{"rate": 167, "p95_ms": 31.2, "failure_ratio": 0.0, "rps": 166.2,
+                                  "valid": true, "within": true, "report": "2_rate167.html",
+                                  "invalid_reasons": [], "ended_early": null}]}}}
 """
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.matrix import Slo
+from harness.record.codec import CodecError, from_data, to_data
+from harness.record.names import CAPACITY_FILE
 
-CAPACITY_FILE = "capacity.json"
-SCHEMA = 1
+SCHEMA = 2  # 1: without the estimate, the probes' throughput and early ends, the probe time
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,16 @@ class Probe:
     within: bool  # p95 and failures within the SLO (a valid probe only)
     report: str  # the probe run's Locust report, beside capacity.json
     invalid_reasons: tuple[str, ...] = ()
+    rps: float | None = None  # answered successfully per second
+    ended_early: str | None = None  # a probe stopped once it had clearly broken the SLO
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The throughput the search started from, and where it came from."""
+
+    rps: float
+    source: str
 
 
 @dataclass
@@ -40,6 +54,7 @@ class ScaleCapacity:
     complete: bool = False
     note: str | None = None  # how the search ended, when not by reaching the tolerance
     seconds: float = 0.0  # time spent probing, all sessions together
+    estimate: Estimate | None = None
 
 
 @dataclass
@@ -48,11 +63,13 @@ class CapacityFile:
     slo: Slo
     tolerance: float
     arrival: str
+    probe_time: str = ""  # "": files of schema 1, which did not record it
     scales: dict[int, ScaleCapacity] = field(default_factory=dict)
 
-    def matches(self, slo: Slo, tolerance: float, arrival: str) -> bool:
-        """Whether a search with these settings may resume from this file."""
-        return (self.slo, self.tolerance, self.arrival) == (slo, tolerance, arrival)
+    def matches(self, other: "CapacityFile") -> bool:
+        """Whether a search with `other`'s settings may resume from this file."""
+        settings = ("slo", "tolerance", "arrival", "probe_time")
+        return all(getattr(self, name) == getattr(other, name) for name in settings)
 
 
 def capacity_path(reports: Path, target: str) -> Path:
@@ -62,53 +79,14 @@ def capacity_path(reports: Path, target: str) -> Path:
 def read_capacity(path: Path) -> CapacityFile | None:
     """The file as written; None when there is none, or it cannot be read (a search redoes it)."""
     try:
-        raw = json.loads(path.read_text())
-        return CapacityFile(
-            target=raw["target"],
-            slo=Slo(**raw["slo"]),
-            tolerance=raw["tolerance"],
-            arrival=raw["arrival"],
-            scales={
-                int(models): ScaleCapacity(
-                    probes=[
-                        Probe(**{**probe, "invalid_reasons": tuple(probe["invalid_reasons"])})
-                        for probe in scale["probes"]
-                    ],
-                    capacity_rps=scale["capacity_rps"],
-                    complete=scale["complete"],
-                    note=scale["note"],
-                    seconds=scale["seconds"],
-                )
-                for models, scale in raw["scales"].items()
-            },
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        return from_data(CapacityFile, json.loads(path.read_text()), path.name)
+    except (OSError, ValueError, CodecError):
         return None
 
 
 def write_capacity(path: Path, capacity: CapacityFile) -> None:
     """Whole or not at all: a search interrupted mid-write resumes from the last whole file."""
-    data = {
-        "schema": SCHEMA,
-        "target": capacity.target,
-        "slo": asdict(capacity.slo),
-        "tolerance": capacity.tolerance,
-        "arrival": capacity.arrival,
-        "scales": {
-            str(models): {
-                "capacity_rps": scale.capacity_rps,
-                "complete": scale.complete,
-                "note": scale.note,
-                "seconds": round(scale.seconds, 1),
-                "probes": [
-                    {**asdict(probe), "invalid_reasons": list(probe.invalid_reasons)}
-                    for probe in scale.probes
-                ],
-            }
-            for models, scale in sorted(capacity.scales.items())
-        },
-    }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
+    partial.write_text(json.dumps({"schema": SCHEMA, **to_data(capacity)}, indent=2) + "\n")
     os.replace(partial, path)

@@ -40,10 +40,23 @@ class Ceiling:
     images_per_s: float  # one worker, decode + preprocess + inference at its best batch size
     batch_size: int
     key: str  # what it was measured for, as text
+    # What it served, as the workers report it on /ready (records before schema 3: unknown).
+    model: str | None = None
+    runtime: str | None = None
+    device: str | None = None
+
+    def describes(self, served: dict[str, str | None]) -> bool:
+        """Whether the figure is of the model the stack serves (its /ready says which): a stack
+        of one's own, or another model, makes it meaningless."""
+        mine = {"model": self.model, "runtime": self.runtime, "device": self.device}
+        return self.model is not None and all(
+            served.get(key) == value for key, value in mine.items()
+        )
 
 
-# Part of the key: a figure measured by an earlier rule (MAX_BATCH only) is not reused.
-RULE = "best of batch 1 and MAX_BATCH"
+# Part of the key: a figure measured by an earlier rule (MAX_BATCH only, or without saying what
+# it served) is not reused.
+RULE = "best of batch 1 and MAX_BATCH, with what it served"
 
 
 def _key(env: dict[str, str]) -> str:
@@ -85,7 +98,14 @@ def measure_ceiling(env: dict[str, str]) -> Ceiling | None:
         print(f"ceiling: not measured: {done.stderr.strip()[-300:]}", flush=True)
         return None
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    ceiling = Ceiling(figures["images_per_s"], figures["batch_size"], key)
+    ceiling = Ceiling(
+        figures["images_per_s"],
+        figures["batch_size"],
+        key,
+        figures["model"],
+        figures["runtime"],
+        figures["device"],
+    )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     _cache_file(key).write_text(json.dumps(vars(ceiling)))
     print(f"ceiling: {ceiling.images_per_s:.1f} images/s per worker", flush=True)

@@ -26,6 +26,8 @@ class Series:
     label: str
     points: list[tuple[float, float]]
     colour_index: int  # into PALETTE, so one replica count keeps its colour across charts
+    joined: bool = True  # False: markers alone (a scatter of configurations)
+    names: tuple[str, ...] = ()  # each point's name, for its hint (in the order of `points`)
 
 
 @dataclass(frozen=True)
@@ -135,20 +137,21 @@ def line_chart(
     to_y = _scale(y_values[-1], frame["bottom"], frame["top"])
     lines = []
     for one in series:
-        ordered = sorted(one.points)
+        named = sorted(zip(one.points, one.names or [one.label] * len(one.points), strict=True))
         markers = [
             Marker(
                 x=to_x(x),
                 y=to_y(y),
-                hint=f"{one.label}: {x_label} {tick_label(x)}, {y_label} {y:.4g}{hint_unit}",
+                hint=f"{name}: {x_label} {tick_label(x)}, {y_label} {y:.4g}{hint_unit}",
             )
-            for x, y in ordered
+            for (x, y), name in named
         ]
+        path = " ".join(f"{marker.x:.1f},{marker.y:.1f}" for marker in markers)
         lines.append(
             Line(
                 label=one.label,
                 colour=PALETTE[one.colour_index % len(PALETTE)],
-                path=" ".join(f"{marker.x:.1f},{marker.y:.1f}" for marker in markers),
+                path=path if one.joined else "",
                 markers=markers,
             )
         )

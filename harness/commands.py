@@ -16,7 +16,8 @@ from harness import REPO_ROOT
 from harness.analysis.comparison import regressions
 from harness.analysis.figures import slo_breach
 from harness.analysis.formatting import describe_breach, describe_slo
-from harness.ceiling import cached_ceiling, measure_ceiling
+from harness.analysis.tune import describe_best
+from harness.ceiling import cached_ceiling
 from harness.doctor import gpu_checks
 from harness.interrupts import interruptible
 from harness.matrix import (
@@ -33,18 +34,22 @@ from harness.pages.index import build_index
 from harness.results import gather
 from harness.run import execute_run
 from harness.search import search_at_scale
+from harness.session import Command, at_each_scale
 from harness.stack import (
     StackError,
     UnknownBackend,
+    Unusable,
+    backend_class,
     bring_down,
     bring_up,
     load_stack,
     resolve_backend,
     wait_ready,
 )
-from harness.stack.lifecycle import kept_stack, model_env
-from harness.stack.swarm import SwarmNotActive, SwarmStack, require_swarm
+from harness.stack.lifecycle import model_env
 from harness.sweep import sweep_at_scale
+from harness.tune.file import read_tune, tune_path
+from harness.tuning import tune_at_scale
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -85,17 +90,16 @@ def _target(matrix: Matrix, target: str) -> str:
         raise CommandError(str(error), EXIT_USAGE) from None
 
 
-def _backend(matrix: Matrix, backend: str) -> str:
+def _backend(matrix: Matrix, backend: str, target: str) -> str:
     """The backend to use; one that cannot run here stops everything before it starts."""
     try:
         chosen = resolve_backend(backend or matrix.backend)
-        if chosen == SwarmStack.backend:
-            require_swarm()
+        backend_class(chosen).preflight(matrix.stack, target)
         return chosen
     except UnknownBackend as error:
         raise CommandError(f"--backend: {error}", EXIT_USAGE) from None
-    except SwarmNotActive as error:
-        raise CommandError(f"backend swarm: {error}", EXIT_USAGE) from None
+    except Unusable as error:
+        raise CommandError(f"backend {chosen}: {error}", EXIT_USAGE) from None
 
 
 def _gpu_ready(matrix: Matrix, target: str, backend: str) -> None:
@@ -114,6 +118,18 @@ def _at_least_one(option: str, value: int) -> int:
     return value
 
 
+def _command(models: int, target: str, backend: str) -> tuple[Command, list[int]]:
+    """What every measuring command settles first (sweep, capacity, tune): the matrix, the
+    scales, the target and the backend, all checked; bad usage exits 2 with nothing started."""
+    matrix = _matrix()
+    scales = list(matrix.models_list) if models == 0 else [_at_least_one("--models", models)]
+    chosen_target = _target(matrix, target)
+    chosen_backend = _backend(matrix, backend, chosen_target)
+    _gpu_ready(matrix, chosen_target, chosen_backend)
+    command = Command(matrix, chosen_target, chosen_backend, reports_dir(), stack_dir())
+    return command, scales
+
+
 def guarded(command: Callable[[], int]) -> int:
     """Run a command with SIGTERM as Ctrl-C; stack failures become exit code 1."""
     try:
@@ -126,25 +142,15 @@ def guarded(command: Callable[[], int]) -> int:
 
 
 def up(models: int, target: str, backend: str) -> int:
-    matrix = _matrix()
-    models = _at_least_one("--models", models)
-    chosen_target = _target(matrix, target)
-    chosen_backend = _backend(matrix, backend)
-    _gpu_ready(matrix, chosen_target, chosen_backend)
+    command, _ = _command(_at_least_one("--models", models), target, backend)
 
     def start() -> int:
-        bring_up(matrix.stack, chosen_target, models, chosen_backend, stack_dir())
-        print(f"stack up at {matrix.host} ({chosen_backend}); `inv down` takes it down")
+        matrix = command.matrix
+        bring_up(matrix.stack, command.target, models, command.backend, command.state_dir)
+        print(f"stack up at {matrix.host} ({command.backend}); `inv down` takes it down")
         return 0
 
     return guarded(start)
-
-
-def _remove_kept_stack() -> None:
-    """The sweep's last scale takes down a stack an earlier scale kept, even if it ran nothing."""
-    kept = kept_stack(stack_dir())
-    if kept is not None:
-        bring_down(kept, stack_dir())
 
 
 def down() -> int:
@@ -189,10 +195,10 @@ def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) 
         ready = wait_ready(stack, matrix.stack)
         # Never measured with the stack up (it would compete for the cores): only a cached one.
         ceiling = cached_ceiling(model_env(matrix.stack, stack.target)) if matrix.ceiling else None
-        outcome = execute_run(matrix, point, stack, reports_dir(), ready, ceiling)
+        record = execute_run(matrix, point, stack, reports_dir(), ready, ceiling)
         build_index(reports_dir(), matrix)
-        print(f"{outcome.status}: {outcome.failure_reason or 'see ' + str(reports_dir())}")
-        return 0 if outcome.status == "ok" else 1
+        print(f"{record.status}: {record.failure_reason or 'see ' + str(reports_dir())}")
+        return 0 if record.status == "ok" else 1
 
     return guarded(measure)
 
@@ -211,35 +217,15 @@ def slo_broken(runs: list, slo: Slo, target: str, scales: list[int]) -> list[str
 
 def sweep(models: int, target: str, backend: str, force: bool, gate: bool = False) -> int:
     """Every point at one scale, or at every scale of the matrix when models is 0."""
-    matrix = _matrix()
-    scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
-    chosen_target = _target(matrix, target)
-    chosen_backend = _backend(matrix, backend)
-    _gpu_ready(matrix, chosen_target, chosen_backend)
+    command, scales = _command(models, target, backend)
 
     def measure() -> int:
-        results = []
-        for scale in scales:
-            # A swarm stack stays up between the matrix's scales: the next one only rescales it.
-            keep_up = scale != matrix.models_list[-1]
-            results.append(
-                sweep_at_scale(
-                    matrix,
-                    chosen_target,
-                    scale,
-                    chosen_backend,
-                    reports_dir(),
-                    stack_dir(),
-                    force,
-                    keep_up,
-                )
-            )
-        if scales[-1] == matrix.models_list[-1]:
-            _remove_kept_stack()
+        results = at_each_scale(command, scales, lambda session: sweep_at_scale(session, force))
         if not all(results):
             print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
             return 1
-        broken = slo_broken(gather(reports_dir()).runs, matrix.slo, chosen_target, scales)
+        matrix = command.matrix
+        broken = slo_broken(gather(command.reports).runs, matrix.slo, command.target, scales)
         if (gate or matrix.slo.gate) and broken:
             print(
                 f"SLO ({describe_slo(matrix.slo)}) broken by: {'; '.join(broken)}", file=sys.stderr
@@ -252,34 +238,42 @@ def sweep(models: int, target: str, backend: str, force: bool, gate: bool = Fals
 
 def capacity(models: int, target: str, backend: str, force: bool) -> int:
     """The capacity search at one scale, or at every scale of the matrix when models is 0."""
-    matrix = _matrix()
-    scales = matrix.models_list if models == 0 else [_at_least_one("--models", models)]
-    chosen_target = _target(matrix, target)
-    chosen_backend = _backend(matrix, backend)
-    _gpu_ready(matrix, chosen_target, chosen_backend)
+    command, scales = _command(models, target, backend)
 
     def measure() -> int:
-        ceiling = (
-            measure_ceiling(model_env(matrix.stack, chosen_target)) if matrix.ceiling else None
-        )
-        found = [
-            search_at_scale(
-                matrix,
-                chosen_target,
-                scale,
-                chosen_backend,
-                reports_dir(),
-                stack_dir(),
-                ceiling,
-                force,
-            )
-            for scale in scales
-        ]
-        build_index(reports_dir(), matrix)
-        ended_early = [scale for scale in found if scale.note is not None]
-        return 1 if ended_early else 0
+        found = at_each_scale(command, scales, lambda session: search_at_scale(session, force))
+        build_index(command.reports, command.matrix)
+        return 1 if any(scale.note is not None for scale in found) else 0
 
     return guarded(measure)
+
+
+def tune(models: int, target: str, backend: str, force: bool) -> int:
+    """The tune at one scale, or at every scale of the matrix when models is 0."""
+    command, scales = _command(models, target, backend)
+    if command.matrix.tune is None:
+        raise CommandError(
+            f"{command.matrix.source.name}: tune: missing; allowed: a tune block naming the"
+            ' settings to try, e.g. {"env": {"MAX_BATCH": [1, 4, 16]}} (docs/tune.md)',
+            EXIT_USAGE,
+        )
+
+    def measure() -> int:
+        for scale in scales:
+            tune_at_scale(command, scale, force)
+        build_index(command.reports, command.matrix)
+        best = read_tune(tune_path(command.reports, command.target))
+        print(
+            f"tune: {describe_best(best, _currency(command.matrix)) if best else 'nothing tried'}",
+            flush=True,
+        )
+        return 0 if best is not None and best.best is not None else 1
+
+    return guarded(measure)
+
+
+def _currency(matrix: Matrix) -> str:
+    return matrix.cost.currency if matrix.cost else "$"
 
 
 def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
@@ -309,7 +303,10 @@ def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
 def doctor(backend: str) -> int:
     """What a GPU sweep needs, one line each; exit 2 when something is missing."""
     matrix = _matrix()
-    chosen_backend = _backend(matrix, backend)
+    try:
+        chosen_backend = resolve_backend(backend or matrix.backend)
+    except UnknownBackend as error:
+        raise CommandError(f"--backend: {error}", EXIT_USAGE) from None
     checks = gpu_checks(matrix, chosen_backend)
     for check in checks:
         print(f"{'ok' if check.ok else 'MISSING'}  {check.what}: {check.said}")

@@ -22,6 +22,15 @@ class GpuFitError(ValueError):
 
 
 @dataclass(frozen=True)
+class Check:
+    """One thing a GPU sweep needs (`inv doctor`)."""
+
+    what: str
+    ok: bool
+    said: str  # the figures when ok, what is missing and how to get it when not
+
+
+@dataclass(frozen=True)
 class Card:
     index: int
     name: str

@@ -1,19 +1,24 @@
 """Exact latencies of a run, from what locust/recorder.py wrote (its only reader).
 
 `S.hdr` is an HdrHistogram interval log: one histogram of every request's latency (µs) per
-second of the measured window; `S.intervals.csv` counts requests, failures and the load
+second of the measured window; `S.intervals.csv` counts requests, failures (by kind) and the load
 generator's own counters per second. Adding the interval histograms of any time range gives
 that range's exact distribution (within the histogram's 3 significant digits).
+
+`Latency` is also what the pages show of a run recorded before exact latencies (schema 1): Locust's
+own rounded figures (harness/results.py), with `exact` false.
 """
 
 import csv
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
 PERCENTILES = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0, "p999_ms": 99.9}
+FAILURE_PREFIX = "failure:"  # the recorder's counters of failures by kind (locust/recorder.py)
 WINDOW_LINE = re.compile(r"#\[MeasuredWindow: ([\d.]+) to ([\d.]+)")
 
 
@@ -23,7 +28,9 @@ class LatencyFileError(ValueError):
 
 @dataclass(frozen=True)
 class Latency:
-    """The distribution of one span of time: every figure exact to the histogram's precision."""
+    """The requests of one span of time: answered (`requests`, their latencies exact to the
+    histogram's precision), failed among them, and, open loop, `lost`: arrivals never answered
+    (dropped at max_in_flight, or still out when the run ended), which count as failures."""
 
     requests: int
     failures: int
@@ -35,14 +42,22 @@ class Latency:
     p99_ms: float | None
     p999_ms: float | None
     max_ms: float | None
+    lost: int = 0
+    failure_kinds: dict[str, int] = field(default_factory=dict)  # lost ones included
+    exact: bool = True  # False: Locust's own figures, rounded above 100 ms (schema 1)
 
     @property
     def rps(self) -> float:
+        """Answered requests per second."""
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def attempts(self) -> int:
+        return self.requests + self.lost
+
+    @property
     def failure_ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
+        return (self.failures + self.lost) / self.attempts if self.attempts else 0.0
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,16 @@ class IntervalLog:
         chosen = [one for one in self.intervals if start_s <= one.start_s < end_s]
         merged: HdrHistogram | None = None
         failures = 0
+        kinds: Counter[str] = Counter()
         for one in chosen:
             failures += one.counters.get("failures", 0)
+            kinds.update(
+                {
+                    name.removeprefix(FAILURE_PREFIX): count
+                    for name, count in one.counters.items()
+                    if name.startswith(FAILURE_PREFIX) and count
+                }
+            )
             if one.encoded is None:
                 continue
             # Each histogram carries its own range and precision: the first sets the merge's.
@@ -75,7 +98,7 @@ class IntervalLog:
                 merged = histogram
             else:
                 merged.add(histogram)
-        return summarize(merged, failures, sum(one.length_s for one in chosen))
+        return summarize(merged, failures, sum(one.length_s for one in chosen), dict(kinds))
 
     def whole(self) -> Latency:
         return self.span(0.0, self.window_s)
@@ -84,10 +107,14 @@ class IntervalLog:
         return sum(one.counters.get(name, 0) for one in self.intervals)
 
 
-def summarize(histogram: HdrHistogram | None, failures: int, seconds: float) -> Latency:
+def summarize(
+    histogram: HdrHistogram | None, failures: int, seconds: float, kinds: dict[str, int]
+) -> Latency:
     count = 0 if histogram is None else histogram.get_total_count()
     if histogram is None or count == 0:
-        return Latency(0, failures, seconds, None, None, None, None, None, None, None)
+        return Latency(
+            0, failures, seconds, None, None, None, None, None, None, None, failure_kinds=kinds
+        )
     values = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
     figures = {name: values[percentile] / 1000 for name, percentile in PERCENTILES.items()}
     return Latency(
@@ -96,6 +123,7 @@ def summarize(histogram: HdrHistogram | None, failures: int, seconds: float) -> 
         seconds=seconds,
         mean_ms=histogram.get_mean_value() / 1000,
         max_ms=histogram.get_max_value() / 1000,
+        failure_kinds=kinds,
         **figures,
     )
 

@@ -25,33 +25,13 @@ AGGREGATED_ROW = "Aggregated"
 
 
 @dataclass(frozen=True)
-class Stats:
-    """Every request of the measured window: exact, from the run's HdrHistogram when it has
-    one (schema 2), else the "Aggregated" row of Locust's S_stats.csv (rounded by Locust)."""
-
-    requests: int
-    failures: int
-    rps: float
-    mean_ms: float | None
-    p50_ms: float | None
-    p90_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    p999_ms: float | None  # Locust's CSV has it too, rounded like the rest
-    max_ms: float | None
-    exact: bool
-
-    @property
-    def failure_ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
-
-
-@dataclass(frozen=True)
 class Run:
     """One complete run as the analysis and the pages see it."""
 
     record: RunRecord
-    stats: Stats | None  # None when Locust left no statistics (the run failed before it started)
+    # Every request of the measured window: exact, from the run's HdrHistogram (schema 2 on),
+    # else Locust's own rounded figures; None when Locust left none (it failed before it began).
+    stats: Latency | None
     directory: Path
 
     @property
@@ -141,30 +121,14 @@ def read_run(record_path: Path) -> Run:
     record = read_record(record_path)
     stats_path = companion(record_path, STATS_SUFFIX)
     if record.latency is not None:
-        stats = exact_stats(record.latency)
+        stats = record.latency
     else:
         stats = read_stats(stats_path) if stats_path.is_file() else None
     return Run(record=record, stats=stats, directory=record_path.parent)
 
 
-def exact_stats(latency: Latency) -> Stats:
-    return Stats(
-        requests=latency.requests,
-        failures=latency.failures,
-        rps=latency.rps,
-        mean_ms=latency.mean_ms,
-        p50_ms=latency.p50_ms,
-        p90_ms=latency.p90_ms,
-        p95_ms=latency.p95_ms,
-        p99_ms=latency.p99_ms,
-        p999_ms=latency.p999_ms,
-        max_ms=latency.max_ms,
-        exact=True,
-    )
-
-
-def read_stats(stats_path: Path) -> Stats:
-    """The "Aggregated" row of Locust's --csv statistics file."""
+def read_stats(stats_path: Path) -> Latency:
+    """The "Aggregated" row of Locust's --csv statistics file (runs before exact latencies)."""
     try:
         with stats_path.open(newline="") as stats_file:
             rows = list(csv.DictReader(stats_file))
@@ -175,10 +139,12 @@ def read_stats(stats_path: Path) -> Stats:
         raise RecordError(f"{stats_path}: no {AGGREGATED_ROW!r} row")
     row = aggregated[0]
     try:
-        return Stats(
-            requests=int(row["Request Count"]),
-            failures=int(row["Failure Count"]),
-            rps=float(row["Requests/s"]),
+        requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+        rps = float(row["Requests/s"])
+        return Latency(
+            requests=requests,
+            failures=failures,
+            seconds=requests / rps if rps > 0 else 0.0,
             mean_ms=_milliseconds(row["Average Response Time"]),
             p50_ms=_milliseconds(row["50%"]),
             p90_ms=_milliseconds(row["90%"]),

@@ -2,13 +2,21 @@
 within the SLO's `p95_ms` and whose failures within its `max_failure_ratio` (MLPerf's server
 scenario asks the same of a system).
 
-Bracketing from an estimate (the closed-loop runs' best throughput at this scale, else the
-replicas' in-process ceiling), stepping down by SHRINK or up by GROW until one valid probe is
-within the SLO and one above it is outside, then bisection until they are within the matrix's
-`capacity_tolerance` of each other. Every probe is a full open-loop run with its own report
-(`{models}_rate{R}`); an invalid probe is run once more, and a second invalid one at the same
-rate ends the search with the reason: it is never counted. The probes so far live in
-capacity.json, so an interrupted search resumes where it stopped.
+It starts from an estimate of the most the stack can serve: the best valid closed-loop
+throughput at this scale, else the in-process ceiling where it describes the stack, else a short
+closed-loop burst (harness/run/burst.py). The first probe is just under it; then, until one valid
+probe within the SLO sits below one outside it, the search steps down (to the outside probe's
+answered rate where the stack was overloaded, at most SHRINK of it) or up (to just above the
+estimate, then by GROW); then it closes the bracket, interpolating the SLO's p95 between the two
+in log-latency (clamped to the bracket's middle part, so it always shrinks), until they are
+within `capacity.tolerance` of each other. A server that cannot keep up has broken the SLO: the
+arrivals it makes the generator drop are failures, the probe is valid and outside. An invalid
+probe (the generator fell behind) is run once more, and a second invalid one at the same rate
+ends the search with the reason. A probe that has clearly broken the SLO stops early.
+
+Every probe is a full open-loop run with its own report (`{models}_rate{R}`). The probes so far
+live in capacity.json, so an interrupted search resumes where it stopped; the search is
+deterministic in them.
 """
 
 import math
@@ -19,27 +27,38 @@ from pathlib import Path
 from harness.analysis.figures import slo_breach
 from harness.capacity import (
     CapacityFile,
+    Estimate,
     Probe,
     ScaleCapacity,
     capacity_path,
     read_capacity,
     write_capacity,
 )
-from harness.ceiling import Ceiling
-from harness.matrix import Matrix, OpenLoad, RunPoint
-from harness.pages.index import refresh_index
-from harness.record.names import RunName, number_label
+from harness.matrix import Slo
+from harness.record import RunRecord
+from harness.record.names import number_label
 from harness.results import gather
-from harness.run import execute_run
-from harness.stack import bring_down, bring_up, restore
+from harness.run import Enough, log_so_far, served_model
+from harness.run.burst import BURST_S, burst_throughput, burst_users
+from harness.session import ScaleSession
 
+FIRST = 0.9  # the first probe, as a share of the estimate
+ABOVE = 1.1  # where to look for an outside probe first, as a share of the estimate
 SHRINK = 0.7
 GROW = 1.5
-MAX_PROBES = 16
+OVERLOADED = 0.9  # a probe answering under this share of its rate ran the stack flat out
+MAX_PROBES = 12
 LOWEST_RATE = 0.1  # requests/s: below this, the stack cannot take the load at all
-FALLBACK_ESTIMATE = 10.0
 SIGNIFICANT_DIGITS = 3
+INSIDE = (0.2, 0.8)  # where in the bracket an interpolated probe may fall
 POISSON = "poisson"  # the capacity is the highest Poisson rate, whatever the sweep's arrival
+# A probe has clearly broken the SLO once, after EARLY_SHARE of its time (EARLY_S at least)
+# and EARLY_REQUESTS requests, its p95 so far is CLEARLY times the SLO's, or its failures so far
+# are: an overloaded queue only grows, so the rest of the probe could only be worse.
+EARLY_S = 3.0
+EARLY_SHARE = 0.25
+EARLY_REQUESTS = 50
+CLEARLY = 1.5
 
 
 @dataclass(frozen=True)
@@ -57,7 +76,7 @@ def round_rate(rate: float) -> float:
     return float(int(rounded)) if rounded == int(rounded) else rounded
 
 
-def next_step(probes: list[Probe], estimate: float, tolerance: float) -> Step:
+def next_step(probes: list[Probe], estimate: float, tolerance: float, slo: Slo) -> Step:
     """From the probes so far, the next rate to try. Deterministic, so a search resumes."""
     if len(probes) >= MAX_PROBES:
         return Step(None, f"stopped after {MAX_PROBES} probes without converging")
@@ -68,126 +87,152 @@ def next_step(probes: list[Probe], estimate: float, tolerance: float) -> Step:
             return Step(None, f"the load generator cannot sustain {probes[-1].rate:g}/s: {reasons}")
         return Step(probes[-1].rate)  # once more: the machine may have been busy
     valid = [probe for probe in probes if probe.valid]
-    within = max((probe.rate for probe in valid if probe.within), default=None)
-    above = [
-        probe.rate
-        for probe in valid
-        if not probe.within and (within is None or probe.rate > within)
-    ]
-    outside = min(above, default=None)
-    if within is None and outside is None:
-        return Step(round_rate(estimate))
-    if within is None:
-        rate = round_rate(outside * SHRINK)
+    inside = max((probe for probe in valid if probe.within), default=None, key=_rate)
+    above = [p for p in valid if not p.within and (inside is None or p.rate > inside.rate)]
+    outside = min(above, default=None, key=_rate)
+    if inside is None and outside is None:
+        return Step(round_rate(FIRST * estimate))
+    if inside is None:
+        rate = outside.rate * SHRINK
+        if outside.rps is not None and outside.rps < OVERLOADED * outside.rate:
+            rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
         if rate < LOWEST_RATE:
-            return Step(None, f"outside the SLO even at {outside:g}/s")
-        return Step(rate)
+            return Step(None, f"outside the SLO even at {outside.rate:g}/s")
+        return Step(round_rate(rate))
     if outside is None:
-        return Step(round_rate(within * GROW))
-    if (outside - within) / within <= tolerance:
+        if inside.rate * (1 + tolerance) < ABOVE * estimate:
+            return Step(round_rate(ABOVE * estimate))
+        return Step(round_rate(inside.rate * GROW))
+    if (outside.rate - inside.rate) / inside.rate <= tolerance:
         return Step(None)
-    middle = round_rate((within + outside) / 2)
-    if middle in (within, outside):  # three digits cannot part them further
+    share = _interpolated(inside, outside, slo.p95_ms)
+    rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
+    if rate in (inside.rate, outside.rate):  # three digits cannot part them further
         return Step(None)
-    return Step(middle)
+    return Step(rate)
+
+
+def _rate(probe: Probe) -> float:
+    return probe.rate
+
+
+def _interpolated(inside: Probe, outside: Probe, slo_ms: float) -> float:
+    """Where between the two probes p95 meets the SLO, in log-latency; the middle when the
+    outside probe broke it by its failures."""
+    low, high = inside.p95_ms, outside.p95_ms
+    if not low or not high or not low <= slo_ms <= high or high <= low:
+        return 0.5
+    share = (math.log(slo_ms) - math.log(low)) / (math.log(high) - math.log(low))
+    return min(max(share, INSIDE[0]), INSIDE[1])
 
 
 def capacity_of(probes: list[Probe]) -> float | None:
     return max((probe.rate for probe in probes if probe.valid and probe.within), default=None)
 
 
-def estimate_for(
-    matrix: Matrix, target: str, models: int, reports: Path, ceiling: Ceiling | None
-) -> float:
-    """Where to start: the best valid closed-loop throughput at this scale, else the replicas'
-    in-process ceiling, else a small rate."""
+def clearly_outside(slo: Slo, probe_s: float) -> Enough:
+    """For a probe: a reason to stop it once it has clearly broken the SLO, else None."""
+
+    def check(prefix: Path) -> str | None:
+        log = log_so_far(prefix)
+        if log is None or log.window_s < max(EARLY_S, EARLY_SHARE * probe_s):
+            return None
+        so_far, dropped = log.whole(), log.counter("dropped")
+        attempts = so_far.requests + dropped
+        if attempts < EARLY_REQUESTS:
+            return None
+        failures = (so_far.failures + dropped) / attempts
+        seconds = f"after {log.window_s:.0f} s"
+        if so_far.p95_ms is not None and so_far.p95_ms > CLEARLY * slo.p95_ms:
+            return f"p95 {so_far.p95_ms:.0f} ms {seconds}, over {CLEARLY:g}× the SLO's"
+        if failures > CLEARLY * max(slo.max_failure_ratio, 0.01):
+            return f"{failures:.0%} failed {seconds}, over {CLEARLY:g}× the SLO's share"
+        return None
+
+    return check
+
+
+def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
+    """Probe at the session's scale until the capacity is found; resumes from capacity.json."""
+    matrix, target, models = session.matrix, session.command.target, session.models
+    reports = session.command.reports
+    path = capacity_path(reports, target)
+    wanted = CapacityFile(
+        target, matrix.slo, matrix.capacity.tolerance, POISSON, matrix.capacity.probe_time
+    )
+    found = read_capacity(path)
+    if found is None or not found.matches(wanted):
+        found = wanted
+    if force or models not in found.scales:
+        found.scales[models] = ScaleCapacity()
+    scale = found.scales[models]
+    if scale.complete:
+        print(f"capacity at {models} replica(s): already searched, {_said(scale)}", flush=True)
+        return scale
+    if scale.estimate is None:
+        scale.estimate = _estimate(session, reports)
+        write_capacity(path, found)
+        print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
+    step = next_step(scale.probes, scale.estimate.rps, matrix.capacity.tolerance, matrix.slo)
+    while step.rate is not None:
+        began = time.monotonic()
+        print(f"[probe {len(scale.probes) + 1}] {target} models={models} rate={step.rate:g}/s")
+        point = matrix.open_point(target, models, step.rate, matrix.capacity.probe_time, POISSON)
+        record = session.run(point, enough=clearly_outside(matrix.slo, point.run_time_s))
+        scale.probes.append(_probe(matrix.slo, record))
+        scale.seconds += time.monotonic() - began
+        scale.capacity_rps = capacity_of(scale.probes)
+        write_capacity(path, found)
+        step = next_step(scale.probes, scale.estimate.rps, matrix.capacity.tolerance, matrix.slo)
+    scale.capacity_rps = capacity_of(scale.probes)
+    scale.complete, scale.note = True, step.note
+    write_capacity(path, found)
+    print(f"capacity at {models} replica(s): {_said(scale)}", flush=True)
+    return scale
+
+
+def _estimate(session: ScaleSession, reports: Path) -> Estimate:
+    """The most the stack can serve at this scale, from what says it best."""
+    target, models = session.command.target, session.models
     closed = [
         run.stats.rps
         for run in gather(reports).runs
         if run.kind == "closed" and run.counts and run.target == target and run.models == models
     ]
     if closed:
-        return max(closed)
-    if ceiling is not None:
-        return models * ceiling.images_per_s
-    return FALLBACK_ESTIMATE
+        return Estimate(max(closed), "the best closed-loop run at this scale")
+    stack = session.up()  # measures the ceiling first, where the matrix asks for it
+    ceiling = session.ceiling
+    if ceiling is not None and ceiling.describes(served_model(session.ready)):
+        return Estimate(models * ceiling.images_per_s, "the replicas' in-process ceiling")
+    rps = burst_throughput(session.matrix, stack, target, models)
+    if rps is None:
+        return Estimate(LOWEST_RATE * 100, "nothing: a burst got no answer")
+    users = burst_users(session.matrix, models)
+    return Estimate(rps, f"a closed-loop burst of {users} users for {BURST_S} s")
 
 
-def search_at_scale(
-    matrix: Matrix,
-    target: str,
-    models: int,
-    backend: str,
-    reports: Path,
-    state_dir: Path,
-    ceiling: Ceiling | None,
-    force: bool,
-) -> ScaleCapacity:
-    """Probe at `models` replicas until the capacity is found; resumes from capacity.json."""
-    path = capacity_path(reports, target)
-    found = read_capacity(path)
-    if found is None or not found.matches(matrix.slo, matrix.capacity_tolerance, POISSON):
-        found = CapacityFile(target, matrix.slo, matrix.capacity_tolerance, POISSON)
-    if force or models not in found.scales:
-        found.scales[models] = ScaleCapacity()
-    scale = found.scales[models]
-    estimate = estimate_for(matrix, target, models, reports, ceiling)
-    step = next_step(scale.probes, estimate, matrix.capacity_tolerance)
-    if scale.complete or step.rate is None:
-        _finish(scale, step)
-        write_capacity(path, found)
-        print(f"capacity at {models} replica(s): already searched, {_said(scale)}", flush=True)
-        return scale
-    stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
-    try:
-        while step.rate is not None:
-            began = time.monotonic()
-            if stack.exited():
-                ready = restore(stack, matrix.stack, state_dir)
-            print(
-                f"[probe {len(scale.probes) + 1}] {target} models={models} rate={step.rate:g}/s",
-                flush=True,
-            )
-            load = OpenLoad(step.rate, POISSON, matrix.max_in_flight)
-            point = RunPoint(target, models, load, matrix.run_time)
-            outcome = execute_run(matrix, point, stack, reports, ready, ceiling)
-            scale.probes.append(_probe(matrix, reports, RunName.of(point), outcome.status))
-            scale.seconds += time.monotonic() - began
-            step = next_step(scale.probes, estimate, matrix.capacity_tolerance)
-            scale.capacity_rps = capacity_of(scale.probes)
-            write_capacity(path, found)
-            refresh_index(reports, matrix)
-        _finish(scale, step)
-        write_capacity(path, found)
-    finally:
-        bring_down(stack, state_dir)
-    print(f"capacity at {models} replica(s): {_said(scale)}", flush=True)
-    return scale
-
-
-def _probe(matrix: Matrix, reports: Path, name: RunName, status: str) -> Probe:
-    run = next(run for run in gather(reports).runs if run.record.name == name)
-    report = f"{name.stem}.html"
-    if status != "ok" or run.stats is None:
-        reason = run.record.failure_reason or "failed"
-        return Probe(name.load.rate, None, None, False, False, report, (reason,))
-    within = run.counts and slo_breach(matrix.slo, run.stats) is None
-    reasons = run.record.invalid_reasons or ()
+def _probe(slo: Slo, record: RunRecord) -> Probe:
+    report = f"{record.name.stem}.html"
+    stats = record.latency
+    if record.status != "ok" or stats is None:
+        reason = record.failure_reason or "failed"
+        return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
     return Probe(
-        rate=name.load.rate,
-        p95_ms=run.stats.p95_ms,
-        failure_ratio=run.stats.failure_ratio,
-        valid=run.record.valid,
-        within=within,
+        rate=record.name.load.rate,
+        p95_ms=stats.p95_ms,
+        failure_ratio=stats.failure_ratio,
+        valid=record.valid,
+        within=slo_breach(slo, stats) is None,
         report=report,
-        invalid_reasons=tuple(reasons),
+        invalid_reasons=tuple(record.invalid_reasons or ()),
+        rps=(stats.requests - stats.failures) / stats.seconds if stats.seconds else None,
+        ended_early=record.ended_early,
     )
 
 
-def _finish(scale: ScaleCapacity, step: Step) -> None:
-    scale.capacity_rps = capacity_of(scale.probes)
-    scale.complete = True
-    scale.note = step.note
+def _estimated(estimate: Estimate) -> str:
+    return f"{number_label(round_rate(estimate.rps))} req/s ({estimate.source})"
 
 
 def _said(scale: ScaleCapacity) -> str:

@@ -1,22 +1,18 @@
-"""A sweep at one scale: bring the stack up once, run every point, bring it down.
+"""A sweep at one scale: every point of the matrix, `repeats` times, in the scale's stack session.
 
-Points whose complete results exist are skipped (so an interrupted sweep resumes); a run that
-loses a replica is marked failed and the stack is restored before the next point; the stack
-comes down on success, error and Ctrl-C alike.
+Points whose complete results exist are skipped (so an interrupted sweep resumes). Repetitions
+are interleaved (every point once, then every point again): a machine that drifts slowly over
+the sweep then shifts every point alike, instead of the last ones. Progress counts over the
+whole sweep, every scale of the matrix, as `nox -s sweep` runs them one after the other.
 """
 
 import time
-from pathlib import Path
 
-from harness.ceiling import measure_ceiling
-from harness.matrix import Matrix, OpenLoad
-from harness.pages.index import refresh_index
+from harness.matrix import Matrix, OpenLoad, RunPoint
 from harness.record import is_complete
 from harness.record.names import RunName, number_label
-from harness.run import execute_run
 from harness.run.locust import expected_seconds
-from harness.stack import bring_down, bring_up, restore
-from harness.stack.lifecycle import model_env
+from harness.session import ScaleSession
 
 # Per-run time beyond ramp + run time (warm-up, Locust start-up, reports) until one is measured.
 ASSUMED_OVERHEAD_S = 8.0
@@ -43,65 +39,56 @@ def progress_line(index: int, total: int, name: RunName, seconds_left: float) ->
     )
 
 
-def sweep_at_scale(
-    matrix: Matrix,
-    target: str,
-    models: int,
-    backend: str,
-    reports: Path,
-    state_dir: Path,
-    force: bool,
-    keep_up: bool = False,
-) -> bool:
-    """Run every point at `models` replicas, `repeats` times each; True when every run is ok.
-
-    With `keep_up`, a backend that can rescale (swarm) leaves the stack up for the next scale.
-
-    Repetitions are interleaved (every point once, then every point again): a machine that
-    drifts slowly over the sweep then shifts every point alike, instead of the last ones.
-    """
-    planned = [
-        (RunName.of(point, repeat), point)
+def sweep_plan(matrix: Matrix, target: str, scales: tuple[int, ...]) -> list[RunName]:
+    """Every run of the sweep at these scales, in the order they run."""
+    return [
+        RunName.of(point, repeat)
+        for models in scales
         for repeat in range(1, matrix.repeats + 1)
         for point in matrix.points(target, models)
     ]
-    pending = [(name, point) for name, point in planned if force or not is_complete(reports, name)]
-    skipped = len(planned) - len(pending)
-    if skipped:
-        print(f"{skipped} of {len(planned)} runs already complete, skipped (--force redoes them)")
-    if not pending:
-        return True
-    nominal = {name: expected_seconds(point) for name, point in pending}
+
+
+def sweep_at_scale(session: ScaleSession, force: bool) -> bool:
+    """Run every point at the session's scale; True when every run is ok."""
+    matrix, target, models = session.matrix, session.command.target, session.models
+    reports = session.command.reports
+    # Counted over the matrix's scales, which `nox -s sweep` runs one after the other.
+    scales = matrix.models_list if models in matrix.models_list else (models,)
+    plan = sweep_plan(matrix, target, scales)
+    here = [name for name in plan if name.models == models]
+    if not here:
+        print(
+            "the matrix has no run to sweep: give num_users_list with spawn_rate_list, or"
+            " arrival_rate_list"
+        )
+    pending = [name for name in here if force or not is_complete(reports, name)]
+    if len(here) > len(pending):
+        print(f"{len(here) - len(pending)} of {len(here)} runs already complete, skipped")
+    later = [name for name in plan if name.models in scales[scales.index(models) + 1 :]]
     overheads: list[float] = []
     all_ok = True
-    # Before the stack starts, so that nothing else competes for the cores.
-    ceiling = measure_ceiling(model_env(matrix.stack, target)) if matrix.ceiling else None
-    stack, ready = bring_up(matrix.stack, target, models, backend, state_dir)
-    finished = False
-    try:
-        for index, (name, point) in enumerate(pending, start=1):
-            overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
-            left = sum(nominal[other] + overhead for other, _ in pending[index - 1 :])
-            print(progress_line(index, len(pending), name, left), flush=True)
-            if stack.exited():
-                ready = restore(stack, matrix.stack, state_dir)
-            began = time.monotonic()
-            outcome = execute_run(matrix, point, stack, reports, ready, ceiling, name.repeat)
-            overheads.append(time.monotonic() - began - nominal[name])
-            shown = f"{name.target}/{name.stem}"
-            if outcome.status == "ok":
-                print(f"  ok: {reports / shown}.html", flush=True)
-            else:
-                all_ok = False
-                print(f"  FAILED: {shown}: {outcome.failure_reason}", flush=True)
-            if outcome.status == "ok" and outcome.invalid_reasons:
-                print(
-                    f"  INVALID: {'; '.join(outcome.invalid_reasons)}: these numbers measure the"
-                    " load generator, not the stack (README: valid runs)",
-                    flush=True,
-                )
-            refresh_index(reports, matrix)
-        finished = True
-    finally:
-        bring_down(stack, state_dir, keep=keep_up and finished)
+    for position, name in enumerate(pending):
+        point = RunPoint(target, models, name.load, matrix.run_time)
+        overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
+        left = sum(
+            expected_seconds(RunPoint(target, other.models, other.load, matrix.run_time)) + overhead
+            for other in pending[position:] + later
+        )
+        print(progress_line(plan.index(name) + 1, len(plan), name, left), flush=True)
+        began = time.monotonic()
+        record = session.run(point, name.repeat)
+        overheads.append(time.monotonic() - began - expected_seconds(point))
+        shown = f"{name.target}/{name.stem}"
+        if record.status == "ok":
+            print(f"  ok: {reports / shown}.html", flush=True)
+        else:
+            all_ok = False
+            print(f"  FAILED: {shown}: {record.failure_reason}", flush=True)
+        if record.status == "ok" and record.invalid_reasons:
+            print(
+                f"  INVALID: {'; '.join(record.invalid_reasons)}: these numbers measure the"
+                " load generator, not the stack (docs/runs.md, valid runs)",
+                flush=True,
+            )
     return all_ok

@@ -1,16 +1,29 @@
-"""One user posting one of the sample photos, picked at random per request, to /predict."""
+"""The built-in user: one image per request, picked at random, sent as the matrix's `request` block
+says (locust/payloads.py), and judged by its `expect`. The harness passes the block with
+`--loadbench-request JSON` and the image folder with `--loadbench-images` (options the recorder
+defines, as it is loaded with any locustfile); without them (this file alone, by hand), it posts
+the 5 sample photos to our stack's /predict.
+"""
 
-import random
+import json
 from pathlib import Path
 
 from locust import FastHttpUser, constant, task
+from payloads import Requests, read_images
 
-IMAGES_DIR = Path(__file__).parent / "images"
-# Read once when Locust starts, so the load generator spends its CPU on requests, not disk.
-IMAGES = {path.name: path.read_bytes() for path in sorted(IMAGES_DIR.glob("*.jpg"))}
-if not IMAGES:
-    raise RuntimeError(f"no .jpg sample images in {IMAGES_DIR}")
-PREDICTION_KEYS = {"success", "prediction", "score"}
+SAMPLE_IMAGES = Path(__file__).parent / "images"
+_prepared: list[Requests] = []
+
+
+def prepared(environment) -> Requests:
+    """The requests, built once per process from the options (which a worker learns from its
+    master only once the test starts, hence not at import)."""
+    if not _prepared:
+        options = environment.parsed_options
+        spec = json.loads(getattr(options, "loadbench_request", "") or "{}")
+        folder = getattr(options, "loadbench_images", "")
+        _prepared.append(Requests(spec, read_images(Path(folder) if folder else SAMPLE_IMAGES)))
+    return _prepared[0]
 
 
 class ClassifierUser(FastHttpUser):
@@ -19,22 +32,24 @@ class ClassifierUser(FastHttpUser):
 
     @task
     def predict(self) -> None:
-        name, image = random.choice(list(IMAGES.items()))
-        with self.client.post(
-            "/predict",
-            files={"file": (name, image, "image/jpeg")},
-            name="/predict",
+        requests = prepared(self.environment)
+        payload = requests.pick()
+        with self.client.request(
+            requests.method,
+            requests.path,
+            data=payload.body,
+            headers=payload.headers,
+            name=requests.path,
             catch_response=True,
         ) as response:
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
-                return
+            # Status 0: no answer came (the connection failed or was reset); `error` says why.
+            status, error = response.status_code, getattr(response, "error", None)
             try:
-                answer = response.json()
-            except ValueError:
-                response.failure(f"not JSON: {response.text[:200]}")
-                return
-            if not isinstance(answer, dict) or set(answer) != PREDICTION_KEYS:
-                response.failure(f"keys are not exactly {sorted(PREDICTION_KEYS)}: {answer!r}")
-            elif answer["success"] is not True:
-                response.failure(f"success is not true: {answer!r}")
+                body = (response.content or b"") if status else b""
+            except Exception as failure:  # the answer broke off while it was read
+                status, error, body = 0, failure, b""
+            problem = requests.problem(status, body, error)
+            if problem is None:
+                response.success()
+            else:
+                response.failure(problem)

@@ -7,11 +7,9 @@ own greenlet, and every request it makes is reported with its latency measured f
 arrival's scheduled time, not from when it was sent: a stall counts against every request it
 held up (coordinated omission, as wrk2 avoids it).
 
-The schedule: `constant` arrivals every 1/R seconds, or `poisson`: the Poisson process of rate R
-over the run, drawn as N = R·T arrival times uniform on [0, T) (a Poisson process conditioned
-on its count), so the achieved rate is the one asked while the arrivals keep their burstiness.
-Every process draws the same seeded schedule and takes every K-th arrival, so the K processes
-together send exactly the schedule. An arrival that finds `--loadbench-max-in-flight` requests
+The schedule (locust/schedules.py): `constant` arrivals every 1/R seconds, or `poisson`. Every
+process draws the same seeded schedule and takes every K-th arrival, so the K processes together
+send exactly the schedule. An arrival that finds `--loadbench-max-in-flight` requests
 of its process still out is dropped; one sent more than LATE_MS after its time is late; both are
 counted (recorder counters `dropped`, `late`, beside `scheduled`), never silently shifted.
 """
@@ -24,9 +22,9 @@ import recorder
 from gevent.pool import Pool
 from locust import User, constant, events, task
 from locust.runners import WorkerRunner
+from schedules import schedule
 
 LATE_MS = 10.0
-SEED = 20261125
 DONE_MESSAGE = "loadbench_schedule_done"
 
 
@@ -57,19 +55,6 @@ def _end_when_every_schedule_is_done(environment, **_kwargs) -> None:
     runner.register_message(DONE_MESSAGE, one_done)
 
 
-def schedule(
-    rate: float, arrival: str, duration_s: float, process: int, processes: int
-) -> list[float]:
-    """This process's arrival times (seconds from the start), in order."""
-    count = round(rate * duration_s)
-    if arrival == "constant":
-        times = [index / rate for index in range(count)]
-    else:
-        draw = random.Random(SEED)
-        times = sorted(draw.uniform(0.0, duration_s) for _ in range(count))
-    return times[process::processes]
-
-
 class ScheduledRequests:
     """Stands in for Locust's request event in the requests an arrival makes: the same report,
     with the latency counted from the arrival's scheduled time."""
@@ -97,13 +82,10 @@ class OpenLoopUser(User):
             raise ValueError("OpenLoopUser needs --loadbench-rate and --loadbench-duration-s")
         runner = environment.runner
         process = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+        every = options.loadbench_processes
         self.arrivals = schedule(
-            options.loadbench_rate,
-            options.loadbench_arrival,
-            options.loadbench_duration_s,
-            process % options.loadbench_processes,
-            options.loadbench_processes,
-        )
+            options.loadbench_rate, options.loadbench_arrival, options.loadbench_duration_s
+        )[process % every :: every]
         self.pool = Pool(options.loadbench_max_in_flight)
         self.requests = ScheduledRequests(environment.events.request)
         self.template = self._request_user(environment)

@@ -11,8 +11,11 @@ quits:
 
   PREFIX.hdr            the HdrHistogram interval log (its standard text form: one line per
                         second, `start,length,max,encoded histogram`), every request's latency;
-  PREFIX.intervals.csv  per second: requests, failures, and the counters other parts of the load
-                        generator keep through `count()` (the open loop's late and dropped).
+  PREFIX.intervals.csv  per second: requests, failures, failures by kind (`failure:<kind>`: the
+                        failure's message up to its first colon, "HTTP 503", "no answer
+                        (ConnectionResetError)", or the exception's type), and the counters
+                        other parts of the load generator keep through `count()` (the open
+                        loop's scheduled, late and dropped).
 
 Only this module writes these two files; harness/latency.py reads them.
 """
@@ -20,6 +23,7 @@ Only this module writes these two files; harness/latency.py reads them.
 import csv
 import math
 import os
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from typing import TextIO
 import gevent
 from hdrh.histogram import HdrHistogram
 from locust import events
+from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 
 LOWEST_US = 1
@@ -37,6 +42,9 @@ HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 REPORT_KEY = "loadbench_intervals"
 COUNTERS = ("requests", "failures")
+FAILURE_PREFIX = "failure:"
+MAX_KINDS = 16  # distinct failure kinds per process; the rest count as "other"
+HTTP_ERROR = re.compile(r"^(\d{3}) ")  # Locust's own "503 Server Error: ..."
 PROGRESS_S = 2.0  # how often the files are brought up to date while the test runs
 # A worker reports every 3 s: the master writes only the seconds whose reports have all come.
 REPORT_LAG_S = {True: 4.0, False: 1.0}
@@ -54,6 +62,7 @@ class Recorder:
         self.counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.window_start: float | None = None
         self.window_end: float | None = None
+        self.kinds: set[str] = set()
 
     def start(self) -> None:
         self.histograms.clear()
@@ -69,7 +78,8 @@ class Recorder:
     def measuring(self) -> bool:
         return self.window_start is not None and self.window_end is None
 
-    def record(self, response_time_ms: float, failed: bool) -> None:
+    def record(self, response_time_ms: float, failure: str | None) -> None:
+        """One answered request; `failure` is its kind when it failed."""
         second = math.floor(time.time())
         histogram = self.histograms.get(second)
         if histogram is None:
@@ -77,8 +87,15 @@ class Recorder:
         microseconds = min(max(round(response_time_ms * 1000), LOWEST_US), HIGHEST_US)
         histogram.record_value(microseconds)
         self.counters[second]["requests"] += 1
-        if failed:
+        if failure is not None:
             self.counters[second]["failures"] += 1
+            self.counters[second][FAILURE_PREFIX + self._kept(failure)] += 1
+
+    def _kept(self, kind: str) -> str:
+        if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
+            return "other"
+        self.kinds.add(kind)
+        return kind
 
     def count(self, counter: str, amount: int = 1) -> None:
         if self.measuring:
@@ -163,6 +180,19 @@ def count(counter: str, amount: int = 1) -> None:
     RECORDER.count(counter, amount)
 
 
+def failure_kind(exception: BaseException) -> str:
+    """What kind of failure a request met: its message up to the first colon where a locustfile
+    named it (catch_response), the HTTP status where Locust raised one, else the exception's
+    type."""
+    text = str(exception).strip()
+    status = HTTP_ERROR.match(text)
+    if status:
+        return f"HTTP {status[1]}"
+    if isinstance(exception, CatchResponseError) and text:
+        return text.split(":", 1)[0].strip()[:60]
+    return type(exception).__name__
+
+
 @contextmanager
 def _replaced(path: str) -> Iterator[TextIO]:
     """Written beside, then renamed over: a reader never sees half a file."""
@@ -178,11 +208,24 @@ def _iso(epoch: float) -> str:
 
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
+    """The harness's options, defined here since this file is loaded with any locustfile."""
     parser.add_argument(
         "--loadbench-prefix",
         default="",
         include_in_web_ui=False,
         help="write PREFIX.hdr and PREFIX.intervals.csv for the measured window",
+    )
+    parser.add_argument(
+        "--loadbench-request",
+        default="{}",
+        include_in_web_ui=False,
+        help="the matrix's request block, as JSON, for the built-in locustfile",
+    )
+    parser.add_argument(
+        "--loadbench-images",
+        default="",
+        include_in_web_ui=False,
+        help="a folder of images for the built-in locustfile (default: its sample photos)",
     )
 
 
@@ -208,7 +251,8 @@ def _attach(environment, **_kwargs) -> None:
         @environment.events.request.add_listener
         def _each_request(response_time, exception, **_kw) -> None:
             if RECORDER.measuring:
-                RECORDER.record(response_time, failed=exception is not None)
+                kind = None if exception is None else failure_kind(exception)
+                RECORDER.record(response_time, kind)
 
     if isinstance(runner, WorkerRunner):
 

@@ -6,41 +6,48 @@ from collections import defaultdict
 from harness.analysis import figures, limits
 from harness.analysis.formatting import format_ms, format_percent_whole, format_rps, plural
 from harness.results import Run
+from services.stages import STAGES
 
-STAGE_NAMES = {
-    "upload": "receiving the upload",
-    "check": "checking the image",
-    "enqueue": "enqueueing",
-    "queue_wait": "queue wait",
-    "batch_wait": "waiting for the batch to fill",
-    "decode": "decode and preprocessing",
-    "inference": "inference",
-    "return": "the answer's way back",
-    limits.CLIENT: "client and HTTP",
-}
+# Our stack's words and roles, for records made before the record carried them (schema 2).
+SAID = {stage.name: stage.said for stage in STAGES}
+ROLE = {stage.name: stage.role for stage in STAGES}
+
+# What to do about the largest stage, by what kind of time it is (services/stages.py's roles).
 ADVICE = {
-    "queue_wait": "the workers are the bottleneck: more replicas or a bigger batch help",
-    "batch_wait": "the batch window holds requests back: a shorter MAX_WAIT_MS helps",
-    "decode": "the model's own work: a faster runtime or device helps",
-    "inference": "the model's own work: a faster runtime or device helps",
-    "upload": "the API's share: more API workers help",
-    "check": "the API's share: more API workers help",
-    "enqueue": "Redis or the API is slow to accept: look at their CPU",
-    "return": "answers wait to reach the API: look at the API's CPU",
+    "queue": "the replicas are the bottleneck: more replicas or a bigger batch help",
+    "batch": "the batch window holds requests back: a shorter wait (MAX_WAIT_MS) helps",
+    "model": "the model's own work: a faster runtime or device helps",
+    "api": "the front end's share: more API processes help",
+    "transfer": "requests and answers wait between the front end and the replicas: look at the"
+    " front end's and the queue's CPU",
     limits.CLIENT: "outside the stack's stages: HTTP, the network or the load generator",
 }
 SATURATION_SAID = {
-    "workers": "the workers ({detail}) at {share} of their cores",
-    "api": "the API process ({detail}) at {share} of a core",
+    "workers": "the replicas ({detail}) at {share} of their cores",
+    "process": "{detail} at {share} of a core",
     "locust": "Locust at {share} of its cores: this run measures the load generator",
-    "machine": "the whole machine ({detail}) at {share}: the replicas, the API, Redis and"
-    " Locust share too few cores",
+    "machine": "the whole machine ({detail}) at {share}: the replicas, the front end, the queue"
+    " and Locust share too few cores",
     "memory": "{detail}'s memory climbing (peak {share} above its mean)",
 }
+CLIENT_SAID = "client and HTTP"
 
 
-def stage_name(stage: str) -> str:
-    return STAGE_NAMES.get(stage, stage.replace("_", " "))
+def stage_name(run: Run, stage: str) -> str:
+    """How a sentence names a stage of this run: as the stack's mapping said, else its name."""
+    if stage == limits.CLIENT:
+        return CLIENT_SAID
+    figures = run.record.stages.stages.get(stage) if run.record.stages else None
+    said = figures.said if figures is not None else None
+    return said or SAID.get(stage) or stage.replace("_", " ")
+
+
+def stage_role(run: Run, stage: str) -> str | None:
+    if stage == limits.CLIENT:
+        return limits.CLIENT
+    figures = run.record.stages.stages.get(stage) if run.record.stages else None
+    role = figures.role if figures is not None else None
+    return role or ROLE.get(stage)
 
 
 def limit_sentences(runs: list[Run]) -> list[str]:
@@ -79,9 +86,10 @@ def _at_load(scale: str, run: Run) -> str:
         parts.append("the stack reports no request stages, so where the time goes is unknown;")
     else:
         top = limits.dominant(shares)
+        advice = ADVICE.get(stage_role(run, top.stage) or "", "see the breakdown")
         parts.append(
             f"{format_percent_whole(top.share)} of a request's {format_ms(run.stats.mean_ms)} ms"
-            f" is {stage_name(top.stage)} ({ADVICE.get(top.stage, 'see the breakdown')});"
+            f" is {stage_name(run, top.stage)} ({advice});"
         )
     found = limits.saturations(run)
     if found:
@@ -110,14 +118,18 @@ def _at_load(scale: str, run: Run) -> str:
 
 
 def _overhead(scale: str, run: Run, shares: list[limits.Share]) -> str:
-    model = [share for share in shares if share.stage in ("decode", "inference")]
+    model = [share for share in shares if stage_role(run, share.stage) == "model"]
     model_ms = sum(share.mean_ms for share in model)
     added_ms = run.stats.mean_ms - model_ms
     top = limits.dominant(shares)
-    said = f"{scale} at {_load(run)}: {format_percent_whole(top.share)} is {stage_name(top.stage)}"
+    said = (
+        f"{scale} at {_load(run)}: {format_percent_whole(top.share)} is"
+        f" {stage_name(run, top.stage)}"
+    )
     if model:
         said += (
-            f"; decode and inference take {format_ms(model_ms)} ms"
+            f"; the model's stages ({', '.join(stage_name(run, share.stage) for share in model)})"
+            f" take {format_ms(model_ms)} ms"
             f" of {format_ms(run.stats.mean_ms)} ms"
         )
         # Only one user alone never waits behind another request: then all the rest is the

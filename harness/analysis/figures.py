@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from harness.latency import Latency
 from harness.matrix import Slo
-from harness.results import Run, Stats
+from harness.results import Run
 
 T = TypeVar("T")
 
@@ -44,8 +45,8 @@ class GpuCpu:
     models: int
     users: int
     spawn_rate: float
-    cpu: Stats
-    gpu: Stats
+    cpu: Latency
+    gpu: Latency
 
     @property
     def rps_ratio(self) -> float:
@@ -88,7 +89,7 @@ class FailureGroup:
     reasons: list[str]
 
 
-def slo_breach(slo: Slo, stats: Stats) -> Breach | None:
+def slo_breach(slo: Slo, stats: Latency) -> Breach | None:
     """What puts a run outside the SLO, or None when it is within."""
     if stats.p95_ms is None or stats.p95_ms > slo.p95_ms:
         return Breach("p95", stats.p95_ms, slo.p95_ms)

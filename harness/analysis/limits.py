@@ -3,13 +3,11 @@ how close the replicas came to their in-process ceiling. Pure functions over one
 
 from dataclasses import dataclass
 
+from harness.record.names import LOCUST, LOCUST_WORKER
+from harness.record.parts import LOCUST_SATURATED, MemberUse
 from harness.results import Run
-from harness.telemetry.summary import LOCUST_SATURATED, MemberUse
-from harness.telemetry.table import LOCUST
 
 CLIENT = "client"  # the client's latency beyond the stack's stages: HTTP, the network, Locust
-MODEL_SERVICE = "model"
-API_SERVICES = ("api", "api-hostnet")
 # Busy enough to be the limit: a process at this share of what it can use.
 SATURATED = 0.85
 MEMORY_GROWTH = 0.20  # a replica whose memory grew this much during the window
@@ -24,7 +22,7 @@ class Share:
 
 @dataclass(frozen=True)
 class Saturation:
-    what: str  # "workers", "api", "locust", "machine", "memory"
+    what: str  # "workers" (the scaled service), "process" (another), "locust", "machine", "memory"
     share: float  # of what it can use (cores, or growth for memory)
     detail: str  # the member(s) concerned
 
@@ -64,21 +62,35 @@ def worker_threads(run: Run) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+def scaled_service(run: Run) -> str | None:
+    """The service the run's stack ran at its scale, as its matrix named it (default model)."""
+    stack = (run.record.matrix or {}).get("stack") or {}
+    return stack.get("scale_service", "model")
+
+
 def saturations(run: Run) -> list[Saturation]:
-    """What ran at its limit during the measured window, mean over the window."""
+    """What ran at its limit during the measured window, mean over the window: every replica
+    of the scaled service at its cores, any other process of the stack at a core, Locust,
+    the machine, a replica's memory climbing."""
     resources = run.record.resources
     if resources is None:
         return []
     found = []
-    workers = resources.of(MODEL_SERVICE)
+    scaled = scaled_service(run)
+    workers = resources.of(scaled) if scaled is not None else []
     threads = worker_threads(run)
     busy = [member for member in workers if member.cpu_mean >= SATURATED * 100 * threads]
     if workers and len(busy) == len(workers):
         share = min(member.cpu_mean for member in workers) / (100 * threads)
         found.append(Saturation("workers", share, _labels(workers)))
-    for api in (member for member in resources.members if member.service in API_SERVICES):
-        if api.cpu_mean >= SATURATED * 100:
-            found.append(Saturation("api", api.cpu_mean / 100, api.label))
+    others = [
+        member
+        for member in resources.members
+        if member.service not in (scaled, LOCUST, LOCUST_WORKER)
+    ]
+    for member in others:
+        if member.cpu_mean >= SATURATED * 100:
+            found.append(Saturation("process", member.cpu_mean / 100, member.label))
     locust_busy = resources.locust_busy(run.record.locust_workers or 1)
     if locust_busy is not None and locust_busy >= LOCUST_SATURATED:
         found.append(Saturation("locust", locust_busy, LOCUST))

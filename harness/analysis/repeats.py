@@ -5,10 +5,11 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from harness.analysis.statistics import Spread, spread
+from harness.latency import Latency
 from harness.record.names import RunName
-from harness.results import Run, Stats
+from harness.results import Run
 
-MEANED = ("rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
+MEANED = ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ def one_per_point(runs: list[Run]) -> list[Run]:
         means = {
             field: _mean_of([getattr(run.stats, field) for run in group.runs]) for field in MEANED
         }
-        stats = Stats(
+        # Pooled: the throughput of every repetition's requests over all their seconds.
+        stats = Latency(
             requests=sum(run.stats.requests for run in group.runs),
             failures=sum(run.stats.failures for run in group.runs),
+            seconds=sum(run.stats.seconds for run in group.runs),
+            lost=sum(run.stats.lost for run in group.runs),
             exact=all(run.stats.exact for run in group.runs),
             **means,
         )

@@ -14,9 +14,11 @@ from harness.analysis.formatting import (
     format_spawn,
     plural,
 )
+from harness.analysis.tune import tune_sentences
 from harness.capacity import CapacityFile
 from harness.matrix import Slo
 from harness.results import Run
+from harness.tune.file import TuneFile
 
 
 @dataclass(frozen=True)
@@ -27,17 +29,27 @@ class Section:
     sentences: list[str]
 
 
-def conclusions(runs: list[Run], slo: Slo, capacities: list[CapacityFile] = ()) -> list[Section]:
+def conclusions(
+    runs: list[Run],
+    slo: Slo,
+    capacities: list[CapacityFile] = (),
+    tunes: list[TuneFile] = (),
+    currency: str = "$",
+) -> list[Section]:
+    deploy = [sentence for tune in tunes for sentence in tune_sentences(tune, currency)]
     if not any(run.counts for run in runs):
         nothing = (
             "No valid run has finished with requests answered yet, so there is nothing to conclude."
         )
-        sections = [Section("Conclusions", [nothing])]
+        sections = (
+            [Section("What to deploy", deploy)] if deploy else [Section("Conclusions", [nothing])]
+        )
     else:
         sections = [
             Section(
                 "Capacity under the SLO", open_loop.capacity_sentences(list(capacities), slo, runs)
             ),
+            Section("What to deploy", deploy),
             Section("Scaling with replicas", scaling_sentences(runs)),
             Section("What limits each scale", explanations.limit_sentences(runs)),
             Section("GPU against CPU", gpu_cpu_sentences(runs)),
@@ -217,8 +229,8 @@ def unstable_sentences(runs: list[Run]) -> list[str]:
         return []
     said = [f"{run.target}/{run.stem}: {run.record.unstable_reason}" for run in unstable]
     return [
-        f"{plural(len(unstable), 'run')} did not reach a steady state (throughput or p95 moved"
-        " more than 10% between its windows); a conclusion drawn from one says so: "
+        f"{plural(len(unstable), 'run')} did not reach a steady state (throughput, mean latency"
+        " or p95 moved more than 10% between its windows); a conclusion drawn from one says so: "
         + "; ".join(said)
         + ". Longer runs, `extend_until_stable` or `repeats` help."
     ]

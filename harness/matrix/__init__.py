@@ -7,19 +7,27 @@ modules only as the typed values below.
 
 import itertools
 import os
-import re
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness import REPO_ROOT
 from harness.machine import gpu_description
+from harness.matrix.loads import ClosedLoad, Load, OpenLoad, RunPoint, parse_run_time
 from harness.matrix.schema import MatrixError, read_validated
+from harness.matrix.stack import (
+    StackSettings,
+    StageSource,
+    SwarmSettings,
+    our_stages,
+    stage_sources,
+)
 
 __all__ = [
+    "CapacitySettings",
     "ClosedLoad",
+    "Cost",
     "Load",
     "OpenLoad",
     "Matrix",
@@ -27,28 +35,20 @@ __all__ = [
     "RunPoint",
     "Slo",
     "StackSettings",
+    "StageSource",
     "Telemetry",
+    "TuneSettings",
     "load_matrix",
     "matrix_path",
     "parse_run_time",
 ]
 
-TIMESPAN_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+SAMPLE_IMAGES = REPO_ROOT / "locust" / "images"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 
 
 def matrix_path() -> Path:
     return Path(os.environ.get("MATRIX") or REPO_ROOT / "matrix.json")
-
-
-def parse_run_time(text: str) -> int:
-    """Seconds in a Locust time span ("20", "30s", "5m", "1h30m"), as Locust itself reads it."""
-    if text.isdigit():
-        return int(text)
-    parts = TIMESPAN_PATTERN.match(text)
-    if not text or parts is None:
-        raise ValueError(f"{text!r} is not a Locust time span")
-    hours, minutes, seconds = (int(parts.group(unit) or 0) for unit in "hms")
-    return int(timedelta(hours=hours, minutes=minutes, seconds=seconds).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -61,39 +61,6 @@ class Slo:
 
 
 @dataclass(frozen=True)
-class StackSettings:
-    """What a stack backend needs to bring the stack up, find it ready and take it down."""
-
-    host: str
-    ready_timeout_s: float
-    compose_files: dict[str, tuple[str, ...]]
-    scale_service: str
-    ready_path: str
-    ready_replicas_field: str
-    metrics_path: str
-    procfile: Path
-    env: dict[str, str]
-    swarm: "SwarmSettings"
-
-    @property
-    def ready_url(self) -> str:
-        return self.host + self.ready_path
-
-    @property
-    def metrics_url(self) -> str:
-        return self.host + self.metrics_path
-
-
-@dataclass(frozen=True)
-class SwarmSettings:
-    image_registry: str
-    locust_master_host: str
-    locust_placement: str
-    locust_workers: int  # the matrix's, run as a service of the stack
-    locustfiles: str  # what the workers load, as paths inside their image (locust/Dockerfile)
-
-
-@dataclass(frozen=True)
 class Telemetry:
     """What is sampled during a run's measured window, and how often."""
 
@@ -102,38 +69,34 @@ class Telemetry:
 
 
 @dataclass(frozen=True)
-class ClosedLoad:
-    """Locust's own load: `users` clients, each sending its next request once answered."""
+class CapacitySettings:
+    """The capacity search: how close its bracket must get, and how long each probe runs."""
 
-    users: int
-    spawn_rate: float
-
-
-@dataclass(frozen=True)
-class OpenLoad:
-    """Requests arriving at `rate` per second on a schedule (locust/openloop.py), whatever
-    happened to the earlier ones; at most `max_in_flight` out at once, the rest dropped."""
-
-    rate: float
-    arrival: str = "poisson"  # or "constant"
-    max_in_flight: int = 256
-
-
-Load = ClosedLoad | OpenLoad
+    tolerance: float
+    probe_time: str  # in Locust's format
 
 
 @dataclass(frozen=True)
-class RunPoint:
-    """One Locust run of a sweep: where, at what scale, under what load, for how long."""
+class TuneSettings:
+    """Which settings of the stack a tune tries, how, and what makes one configuration best."""
 
-    target: str
-    models: int
-    load: Load
-    run_time: str  # the measured window, in Locust's format, as written
+    axes: dict[str, tuple[str, ...]]  # a variable of the stack's environment -> its values
+    mode: str  # grid or adaptive
+    max_trials: int | None
+    patience: int | None
+    constraints: dict[str, float]  # max_cores, max_rss_mib, max_gpu_mib
+    objective: str  # capacity, capacity_per_core or cost
 
-    @property
-    def run_time_s(self) -> int:
-        return parse_run_time(self.run_time)
+
+@dataclass(frozen=True)
+class Cost:
+    replica_hour: float
+    base_hour: float
+    currency: str
+
+    def per_million(self, replicas: int, rps: float) -> float:
+        """What a million inferences cost at `rps`, with `replicas` replicas."""
+        return (self.replica_hour * replicas + self.base_hour) / (rps * 3600) * 1e6
 
 
 @dataclass(frozen=True)
@@ -146,7 +109,9 @@ class Matrix:
     arrival: str
     max_in_flight: int
     min_requests: int
-    capacity_tolerance: float
+    capacity: CapacitySettings
+    tune: TuneSettings | None
+    cost: Cost | None
     regression_threshold: float
     run_time: str
     windows: int
@@ -159,6 +124,8 @@ class Matrix:
     warmup_requests: int
     slo: Slo
     locustfile: Path
+    request: dict[str, Any]  # the built-in locustfile's request (locust/payloads.py reads it)
+    images: Path  # the folder of images the requests carry
     locust_workers: int
     telemetry: Telemetry
     ceiling: bool
@@ -175,10 +142,11 @@ class Matrix:
         ]
         return closed + [self.open_point(target, models, rate) for rate in self.arrival_rates]
 
-    def open_point(self, target: str, models: int, rate: float) -> RunPoint:
-        return RunPoint(
-            target, models, OpenLoad(rate, self.arrival, self.max_in_flight), self.run_time
-        )
+    def open_point(
+        self, target: str, models: int, rate: float, run_time: str = "", arrival: str = ""
+    ) -> RunPoint:
+        load = OpenLoad(rate, arrival or self.arrival, self.max_in_flight)
+        return RunPoint(target, models, load, run_time or self.run_time)
 
     def check_target(self, target: str | None) -> str:
         """The target to run (the first listed when None); a GPU target needs a GPU here."""
@@ -197,20 +165,6 @@ class Matrix:
         return chosen
 
 
-def locustfiles(data: dict) -> list[Path]:
-    """What Locust loads: the recorder first (its counters must exist before the others), the
-    open loop when there are arrival rates, then the matrix's locustfile."""
-    files = [REPO_ROOT / "locust" / "recorder.py"]
-    if data.get("arrival_rate_list"):
-        files.append(REPO_ROOT / "locust" / "openloop.py")
-    return [*files, REPO_ROOT / data["locustfile"]]
-
-
-def _in_repository(path: Path) -> str:
-    """A path as the Locust image holds it (the repository's layout), when it is in there."""
-    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
-
-
 def load_matrix(path: Path | None = None) -> Matrix:
     """The matrix at `path` (default: MATRIX, else matrix.json), checked and typed."""
     source = path or matrix_path()
@@ -218,6 +172,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
     _check_semantics(source.name, data)
     stack = data["stack"]
     host = data["host"].rstrip("/")
+    capacity = data["capacity"]
     return Matrix(
         source=source,
         models_list=tuple(data["num_models_list"]),
@@ -227,7 +182,12 @@ def load_matrix(path: Path | None = None) -> Matrix:
         arrival=data["arrival"],
         max_in_flight=data["max_in_flight"],
         min_requests=data["min_requests"],
-        capacity_tolerance=data["capacity_tolerance"],
+        capacity=CapacitySettings(
+            tolerance=capacity["tolerance"],
+            probe_time=capacity.get("probe_time", data["run_time"]),
+        ),
+        tune=_tune(data.get("tune")),
+        cost=Cost(**data["cost"]) if "cost" in data else None,
         regression_threshold=data["regression_threshold"],
         run_time=data["run_time"],
         windows=data["windows"],
@@ -242,7 +202,9 @@ def load_matrix(path: Path | None = None) -> Matrix:
         warmup_requests=data["warmup_requests"],
         slo=Slo(**data["slo"]),
         locustfile=REPO_ROOT / data["locustfile"],
-        locust_workers=data.get("locust_processes", data["locust_workers"]),
+        request=data["request"],
+        images=_images(data),
+        locust_workers=data["locust_workers"],
         telemetry=Telemetry(**data["telemetry"]),
         ceiling=data["ceiling"],
         stack=StackSettings(
@@ -255,16 +217,47 @@ def load_matrix(path: Path | None = None) -> Matrix:
             ready_path=stack["ready_path"],
             ready_replicas_field=stack["ready_replicas_field"],
             metrics_path=stack["metrics_path"],
+            stages=stage_sources(stack.get("stages") or our_stages()),
+            jobs_metric=stack["jobs_metric"],
+            batch_size_metric=stack["batch_size_metric"],
+            queue_depth_metric=stack["queue_depth_metric"],
             procfile=REPO_ROOT / stack["procfile"],
             env=dict(stack["env"]),
             swarm=SwarmSettings(
                 **stack["swarm"],
-                locust_workers=data.get("locust_processes", data["locust_workers"]),
-                locustfiles=",".join(_in_repository(path) for path in locustfiles(data)),
+                locust_workers=data["locust_workers"],
+                locustfile=REPO_ROOT / data["locustfile"],
             ),
         ),
         recorded=data,
     )
+
+
+def _tune(tune: dict | None) -> TuneSettings | None:
+    if tune is None:
+        return None
+    return TuneSettings(
+        axes={
+            name: tuple(_text(value) for value in values) for name, values in tune["env"].items()
+        },
+        mode=tune["mode"],
+        max_trials=tune.get("max_trials"),
+        patience=tune.get("patience"),
+        constraints=dict(tune["constraints"]),
+        objective=tune["objective"],
+    )
+
+
+def _text(value: str | float) -> str:
+    """A setting as the environment holds it: 4 and 4.0 both "4", 0.5 "0.5"."""
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _images(data: dict) -> Path:
+    folder = data["request"].get("images")
+    return SAMPLE_IMAGES if folder is None else REPO_ROOT / folder
 
 
 def _with_api_port(name: str, data: dict) -> dict:
@@ -286,16 +279,10 @@ def _check_semantics(name: str, data: dict) -> None:
         raise MatrixError(
             name, other, f"missing beside {closed[0]}", "both, for closed-loop runs, or neither"
         )
-    if not closed and "arrival_rate_list" not in data:
-        raise MatrixError(
-            name,
-            "num_users_list",
-            "missing, and no arrival_rate_list either",
-            "num_users_list with spawn_rate_list (closed loop),"
-            " arrival_rate_list (open loop), or both",
-        )
-    if parse_run_time(data["run_time"]) == 0:
-        raise MatrixError(name, "run_time", f"{data['run_time']!r} is zero", "a positive time span")
+    for key in ("run_time", "capacity.probe_time"):
+        text = data["run_time"] if key == "run_time" else data["capacity"].get("probe_time")
+        if text is not None and parse_run_time(text) == 0:
+            raise MatrixError(name, key, f"{text!r} is zero", "a positive time span")
     if "max_run_time" in data and parse_run_time(data["max_run_time"]) < parse_run_time(
         data["run_time"]
     ):
@@ -310,3 +297,26 @@ def _check_semantics(name: str, data: dict) -> None:
         raise MatrixError(
             name, "locustfile", f"{locustfile} does not exist", "a file in the repository"
         )
+    images = _images(data)
+    if not images.is_dir() or not any(
+        path.suffix.lower() in IMAGE_SUFFIXES for path in images.iterdir()
+    ):
+        raise MatrixError(
+            name,
+            "request.images",
+            f"{images} holds no image",
+            f"a folder of {', '.join(IMAGE_SUFFIXES)} files, relative to the repository root",
+        )
+    if data.get("tune", {}).get("objective") == "cost" and "cost" not in data:
+        raise MatrixError(
+            name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
+        )
+    for stage, source in (data["stack"].get("stages") or {}).items():
+        kinds = [key for key in ("metric", "sum") if key in source]
+        if len(kinds) != 1 or ("sum" in source) != ("count" in source):
+            raise MatrixError(
+                name,
+                f"stack.stages.{stage}",
+                "names no metric to read",
+                "either metric (a histogram or summary) or sum and count (two counters)",
+            )

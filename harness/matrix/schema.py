@@ -13,8 +13,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from harness import REPO_ROOT
 
 SCHEMA_PATH = REPO_ROOT / "matrix.schema.json"
-# Keys a matrix may still give under their older names: older -> newer.
-RENAMED = {"locust_processes": "locust_workers"}
+# Keys a matrix may still give under their older names: older -> newer (a dotted key is nested).
+RENAMED = {"locust_processes": "locust_workers", "capacity_tolerance": "capacity.tolerance"}
 
 
 class MatrixError(Exception):
@@ -42,10 +42,23 @@ def read_validated(source: Path) -> dict[str, Any]:
     problem = best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if problem is not None:
         raise _schema_error(name, problem)
+    return _with_defaults(schema, _with_newer_names(name, data))
+
+
+def _with_newer_names(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The matrix with every older key moved to its newer name, so the code reads one name."""
+    renamed = copy.deepcopy(data)
     for older, newer in RENAMED.items():
-        if isinstance(data, dict) and older in data and newer in data:
+        if older not in renamed:
+            continue
+        *parents, last = newer.split(".")
+        place = renamed
+        for parent in parents:
+            place = place.setdefault(parent, {})
+        if last in place:
             raise MatrixError(name, older, f"given with {newer}", f"one of them ({newer})")
-    return _with_defaults(schema, data)
+        place[last] = renamed.pop(older)
+    return renamed
 
 
 def _with_defaults(schema: dict, value: Any) -> Any:

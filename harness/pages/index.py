@@ -36,6 +36,8 @@ from harness.pages.telemetry import (
     resource_table,
     write_run_pages,
 )
+from harness.pages.tune import TuneView, tune_view
+from harness.record.names import CAPACITY_FILE, TUNE_FILE
 from harness.results import Run, UnreadableRun, gather
 
 INDEX_NAME = "index.html"
@@ -58,9 +60,11 @@ class TargetView:
     name: str
     runs: list[Run]  # closed loop
     open: OpenView
+    tune: TuneView | None
     replica_groups: list[ReplicaGroup]
     charts: list[charts.Chart]
     legend: list[tuple[str, str]]
+    stages_missing: list[str]  # why runs have no stage figures, each reason once
     resources: ResourceTable
 
 
@@ -99,7 +103,13 @@ def render_index(
 ) -> str:
     slo = matrix.slo
     template = environment(reports_dir).get_template("index.html.j2")
-    names = sorted({run.target for run in runs})
+    # A target with a capacity search or a tune and no run of a sweep is shown too.
+    searched = {
+        path.parent.name
+        for name in (CAPACITY_FILE, TUNE_FILE)
+        for path in reports_dir.glob(f"*/{name}")
+    }
+    names = sorted({run.target for run in runs} | searched)
     spreads = repeated(runs)
     # The conclusions and charts read one run per point: its repetitions' means.
     per_point = one_per_point(runs)
@@ -117,6 +127,8 @@ def render_index(
             per_point,
             slo,
             [view.open.capacity for view in targets if view.open.capacity is not None],
+            [view.tune.tune for view in targets if view.tune is not None],
+            matrix.cost.currency if matrix.cost else "$",
         ),
         slo_text=describe_slo(slo),
         slo_verdict=lambda run: slo_verdict(run, slo),
@@ -197,9 +209,13 @@ def _target_view(
         name=target,
         runs=target_runs,
         open=open_view(target, runs, slo, reports_dir),
+        tune=tune_view(target, reports_dir),
         replica_groups=groups,
         charts=target_charts,
         legend=legend_entries([bar for group in groups for bar in group.bars]),
+        stages_missing=sorted(
+            {run.record.stages_missing for run in every_run if run.record.stages_missing}
+        ),
         resources=resource_table(every_run),
     )
 

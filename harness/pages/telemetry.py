@@ -5,7 +5,6 @@ A run's page is written once, by `write_run_pages`, for every run that has a res
 and no page yet, so the index stays quick however many runs there are.
 """
 
-import csv
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,17 @@ from harness.analysis import limits
 from harness.analysis.explanations import stage_name
 from harness.analysis.formatting import format_ms, format_percent_whole
 from harness.pages.render import environment, write_page
-from harness.record.names import RESOURCES_SUFFIX
+from harness.record.names import (
+    GPU,
+    LOCUST,
+    MACHINE,
+    RESOURCES_SUFFIX,
+    RUN_PAGE_SUFFIX,
+    member_label,
+)
 from harness.results import Run
-from harness.telemetry.table import GPU, LOCUST, MACHINE
+from harness.telemetry.table import read_table
 
-RUN_PAGE_SUFFIX = ".telemetry.html"
 # One colour per stage, in the order a request meets them; the client's share is grey.
 STAGE_COLOURS = (
     "#56B4E9",
@@ -76,7 +81,7 @@ def breakdown_bar(run: Run) -> BreakdownBar:
     shares = limits.time_shares(run) or []
     segments = [
         Segment(
-            stage_name(share.stage),
+            stage_name(run, share.stage),
             share.mean_ms,
             share.share,
             CLIENT_COLOUR
@@ -147,17 +152,16 @@ def _over_time(table: Path) -> list[charts.Chart]:
     cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     gpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with table.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            label = f"{row['service']}-{row['replica']}" if row["replica"] else row["service"]
-            t_s = float(row["t_s"])
-            if row["service"] == GPU:
-                gpu[f"GPU {row['replica']} util %"].append((t_s, float(row["gpu_util_percent"])))
-                continue
-            if row["cpu_percent"]:
-                cpu[label].append((t_s, float(row["cpu_percent"])))
-            if row["rss_mib"] and row["service"] != MACHINE:
-                memory[label].append((t_s, float(row["rss_mib"])))
+    for row in read_table(table):
+        label = member_label(row["service"], row["replica"])
+        t_s = float(row["t_s"])
+        if row["service"] == GPU:
+            gpu[f"GPU {row['replica']} util %"].append((t_s, float(row["gpu_util_percent"])))
+            continue
+        if row["cpu_percent"]:
+            cpu[label].append((t_s, float(row["cpu_percent"])))
+        if row["rss_mib"] and row["service"] != MACHINE:
+            memory[label].append((t_s, float(row["rss_mib"])))
     made = [
         charts.line_chart(
             "CPU over time (% of one core)", "seconds", "% of a core", _series(cpu), hint_unit="%"

@@ -7,7 +7,7 @@ file's place when the record lacks it, and every other field is optional.
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from harness.ceiling import Ceiling
 from harness.latency import Latency
 from harness.machine import Machine
 from harness.matrix import ClosedLoad, Load, OpenLoad
+from harness.record.codec import CodecError, fields_from_data, to_data
 from harness.record.names import (
     STATS_SUFFIX,
     RecordError,
@@ -22,30 +23,39 @@ from harness.record.names import (
     companion,
     number_label,
 )
+from harness.record.parts import Breakdown, ResourceUse
 from harness.stability import Window
-from harness.telemetry.stages import Breakdown, StageFigures
-from harness.telemetry.summary import GpuUse, MemberUse, ResourceUse
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
 # the in-process ceiling, Locust's workers (locust_workers); open-loop runs (kind, rate, arrival,
 # max_in_flight, schedule); validity (valid, invalid_reasons); repeats (repeat); steady state
-# (windows, stable, unstable_reason, measured_s).
-SCHEMA = 2
+# (windows, stable, unstable_reason, measured_s). 3: failures by kind and arrivals lost
+# (latency.failure_kinds, latency.lost), why a run has no stages (stages_missing), each stage's
+# words and role (stages.stages.*.said, .role), why it ended early (ended_early), the
+# generator's unanswered arrivals (schedule.unanswered), what the ceiling served, energy
+# (energy_j, energy_source).
+SCHEMA = 3
 STATUSES = ("ok", "failed")
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """An open-loop run's arrivals: how many were due, sent late, or dropped at the cap."""
+    """An open-loop run's arrivals: how many were due, sent late, dropped at the cap, and never
+    answered before the run ended."""
 
     scheduled: int
     late: int
     dropped: int
-    achieved_rate: float  # arrivals sent per second of the schedule
+    achieved_rate: float  # arrivals the generator issued (sent or dropped) per second
+    unanswered: int = 0
 
 
 @dataclass(frozen=True)
 class RunRecord:
+    """A run's record. Its JSON is its fields (harness/record/codec.py), with the name's parts
+    (target, models, the load, repeat) at the top level, and `valid` and `stable` written out
+    for readers of the file."""
+
     name: RunName
     status: str  # "ok" or "failed"
     failure_reason: str | None = None
@@ -66,15 +76,23 @@ class RunRecord:
     files: tuple[str, ...] = field(default=())  # every file of the run, record excepted
     locust_workers: int | None = None  # Locust's workers beside its master
     latency: Latency | None = None  # exact, from S.hdr; None before schema 2 or without it
-    stages: Breakdown | None = None  # None: the stack exposes no request stages
+    stages: Breakdown | None = None  # None: no stage figures (stages_missing says why)
+    stages_missing: str | None = None  # why the run has no stage figures
     resources: ResourceUse | None = None
-    ceiling: Ceiling | None = None
+    ceiling: Ceiling | None = None  # only where it describes the stack measured
     # Why the run does not count (harness/run/validity.py); None: recorded before schema 2.
     invalid_reasons: tuple[str, ...] | None = None
     schedule: Schedule | None = None  # open loop: what the load generator sent of its schedule
     windows: tuple[Window, ...] | None = None  # the measured window in equal parts
     unstable_reason: str | None = None  # why the windows disagree (run/stability.py)
     measured_s: float | None = None  # how long the window was, an extension included
+    # Why the run stopped before its time without failing (stable already, the SLO clearly
+    # broken); None: it ran its time.
+    ended_early: str | None = None
+    # Energy over the run where a counter could be read (harness/telemetry/energy.py), and what
+    # counted it; None: unknown, never zero.
+    energy_j: float | None = None
+    energy_source: str | None = None
     schema: int = SCHEMA
 
     @property
@@ -89,7 +107,11 @@ class RunRecord:
         return not self.invalid_reasons
 
     def to_json(self) -> str:
-        machine = self.machine
+        written = {
+            item.name: to_data(getattr(self, item.name))
+            for item in fields(self)
+            if item.name not in ("name", "schema")
+        }
         return json.dumps(
             {
                 "schema": SCHEMA,
@@ -97,46 +119,9 @@ class RunRecord:
                 "models": self.name.models,
                 "repeat": self.name.repeat,
                 **_load_json(self.name.load),
-                "run_time": self.run_time,
-                "run_time_s": self.run_time_s,
-                "ramp_s": self.ramp_s,
-                "backend": self.backend,
-                "model": self.model,
-                "runtime": self.runtime,
-                "device": self.device,
-                "started_at": self.started_at,
-                "ended_at": self.ended_at,
-                "status": self.status,
-                "failure_reason": self.failure_reason,
-                "exit_code": self.exit_code,
-                "locust_cpu_warning": self.locust_cpu_warning,
-                "machine": None
-                if machine is None
-                else {
-                    "cpu": machine.cpu,
-                    "cores": machine.cores,
-                    "memory_gib": machine.memory_gib,
-                    "gpu": machine.gpu,
-                },
-                "revision": self.revision,
-                "matrix": self.matrix,
-                "files": list(self.files),
-                "locust_workers": self.locust_workers,
-                "latency": _latency_json(self.latency),
-                "stages": _stages_json(self.stages),
-                "resources": _resources_json(self.resources),
-                "ceiling": None if self.ceiling is None else vars(self.ceiling),
+                **written,
                 "valid": self.valid,
-                "invalid_reasons": None
-                if self.invalid_reasons is None
-                else list(self.invalid_reasons),
-                "schedule": None if self.schedule is None else vars(self.schedule),
-                "windows": None
-                if self.windows is None
-                else [vars(window) for window in self.windows],
                 "stable": self.stable,
-                "unstable_reason": self.unstable_reason,
-                "measured_s": self.measured_s,
             },
             indent=2,
         )
@@ -156,48 +141,21 @@ class RunRecord:
         status = raw.get("status") or ("ok" if has_statistics else "failed")
         if status not in STATUSES:
             raise RecordError(f"{record_path}: status: {status!r} is neither 'ok' nor 'failed'")
-        failure_reason = _text(raw.get("failure_reason"))
-        if status == "failed" and not failure_reason:
-            failure_reason = "no reason recorded"
         name = RunName(
             target=str(raw.get("target", named.target)),
             models=_positive_integer(raw.get("models", named.models), "models", record_path),
             load=_load(raw, named.load, record_path),
             repeat=_positive_integer(raw.get("repeat", named.repeat), "repeat", record_path),
         )
-        reasons = raw.get("invalid_reasons")
-        files = raw.get("files")
-        return cls(
-            name=name,
-            status=status,
-            failure_reason=failure_reason,
-            exit_code=_integer(raw.get("exit_code")),
-            run_time=_text(raw.get("run_time")),
-            run_time_s=_number(raw.get("run_time_s")),
-            ramp_s=_number(raw.get("ramp_s")),
-            backend=_text(raw.get("backend")),
-            model=_text(raw.get("model")),
-            runtime=_text(raw.get("runtime")),
-            device=_text(raw.get("device")),
-            started_at=_text(raw.get("started_at")),
-            ended_at=_text(raw.get("ended_at")),
-            locust_cpu_warning=raw.get("locust_cpu_warning") is True,
-            machine=_machine(raw.get("machine")),
-            revision=_text(raw.get("revision")),
-            matrix=raw.get("matrix") if isinstance(raw.get("matrix"), dict) else None,
-            files=tuple(str(name) for name in files) if isinstance(files, list) else (),
-            locust_workers=_integer(raw.get("locust_workers")),
-            latency=_parsed(_latency, raw.get("latency")),
-            stages=_parsed(_stages, raw.get("stages")),
-            resources=_parsed(_resources, raw.get("resources")),
-            ceiling=_parsed(lambda value: Ceiling(**value), raw.get("ceiling")),
-            invalid_reasons=tuple(map(str, reasons)) if isinstance(reasons, list) else None,
-            schedule=_parsed(lambda value: Schedule(**value), raw.get("schedule")),
-            windows=_windows(raw.get("windows")),
-            unstable_reason=_text(raw.get("unstable_reason")),
-            measured_s=_number(raw.get("measured_s")),
-            schema=_integer(raw.get("schema")) or 0,
-        )
+        # What the name says is read above; the rest by the fields' types (codec.py).
+        rest = {key: value for key, value in raw.items() if key not in ("name", "status")}
+        try:
+            values = fields_from_data(cls, {"schema": 0, **rest}, "")
+        except CodecError as error:
+            raise RecordError(f"{record_path}: {error}") from None
+        if status == "failed" and not values.get("failure_reason"):
+            values["failure_reason"] = "no reason recorded"
+        return cls(name=name, status=status, **values)
 
 
 def write_record(record: RunRecord, reports: Path, staging: Path) -> Path:
@@ -228,29 +186,6 @@ def is_complete(reports: Path, name: RunName) -> bool:
     return record.status == "ok" and all((path.parent / file).is_file() for file in record.files)
 
 
-# Optional fields are shown, not computed with: a value of the wrong type reads as unknown,
-# except text, where any value is shown as text.
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _windows(value: Any) -> tuple[Window, ...] | None:
-    if not isinstance(value, list):
-        return None
-    try:
-        return tuple(Window(**window) for window in value)
-    except TypeError:
-        return None
-
-
 def _load_json(load: Load) -> dict[str, Any]:
     if isinstance(load, OpenLoad):
         return {
@@ -274,84 +209,15 @@ def _load(raw: dict[str, Any], named: Load, record_path: Path) -> Load:
         return OpenLoad(
             rate=_positive_number(raw.get("rate", named.rate), "rate", record_path),
             arrival=str(raw.get("arrival", named.arrival)),
-            max_in_flight=_integer(raw.get("max_in_flight")) or named.max_in_flight,
+            max_in_flight=_positive_integer(
+                raw.get("max_in_flight", named.max_in_flight), "max_in_flight", record_path
+            ),
         )
     return ClosedLoad(
         users=_positive_integer(raw.get("users", named.users), "users", record_path),
         spawn_rate=_positive_number(
             raw.get("spawn_rate", named.spawn_rate), "spawn_rate", record_path
         ),
-    )
-
-
-def _parsed(read: Any, value: Any) -> Any:
-    """A nested figure as written; a missing or malformed one reads as absent."""
-    if not isinstance(value, dict):
-        return None
-    try:
-        return read(value)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _latency_json(latency: Latency | None) -> dict | None:
-    return None if latency is None else vars(latency)
-
-
-def _latency(value: dict) -> Latency:
-    return Latency(**value)
-
-
-def _stages_json(stages: Breakdown | None) -> dict | None:
-    if stages is None:
-        return None
-    return {
-        "stages": {name: vars(figures) for name, figures in stages.stages.items()},
-        "batch_size_mean": stages.batch_size_mean,
-        "jobs_per_replica": stages.jobs_per_replica,
-    }
-
-
-def _stages(value: dict) -> Breakdown:
-    return Breakdown(
-        stages={name: StageFigures(**figures) for name, figures in value["stages"].items()},
-        batch_size_mean=value["batch_size_mean"],
-        jobs_per_replica=dict(value["jobs_per_replica"]),
-    )
-
-
-def _resources_json(resources: ResourceUse | None) -> dict | None:
-    if resources is None:
-        return None
-    return {
-        "interval_s": resources.interval_s,
-        "members": [vars(member) for member in resources.members],
-        "machine_cpu_peak": resources.machine_cpu_peak,
-        "machine_cpu_mean": resources.machine_cpu_mean,
-        "cores": resources.cores,
-        "gpus": [vars(gpu) for gpu in resources.gpus],
-    }
-
-
-def _resources(value: dict) -> ResourceUse:
-    return ResourceUse(
-        interval_s=value["interval_s"],
-        members=tuple(MemberUse(**member) for member in value["members"]),
-        machine_cpu_peak=value["machine_cpu_peak"],
-        machine_cpu_mean=value["machine_cpu_mean"],
-        cores=value["cores"],
-        gpus=tuple(GpuUse(**gpu) for gpu in value["gpus"]),
-    )
-
-
-def _machine(value: Any) -> Machine | None:
-    if not isinstance(value, dict):
-        return None
-    return Machine(
-        cpu=_text(value.get("cpu")),
-        cores=_integer(value.get("cores")),
-        memory_gib=_number(value.get("memory_gib")),
-        gpu=_text(value.get("gpu")),
     )
 
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import REPO_ROOT
 from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
 
 RECORD_SUFFIX = ".meta.json"
@@ -30,9 +31,55 @@ RESOURCES_SUFFIX = ".resources.csv"
 RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, LOG_SUFFIX)
 STATS_SUFFIX = "_stats.csv"
 HTML_SUFFIX = ".html"
+RUN_PAGE_SUFFIX = ".telemetry.html"  # the run's own page, made from its files by the index
+
+# Beside a target's runs: what the capacity search found (harness/capacity.py) and what the tune
+# tried (harness/tune/file.py). Each configuration a tune tries has a reports folder of its own,
+# reports/tune/{config}/, so its runs keep their names.
+CAPACITY_FILE = "capacity.json"
+TUNE_FILE = "tune.json"
+TUNE_FOLDER = "tune"
+
+# The members of a run's resources table and record that are not services of the stack.
+MACHINE = "machine"  # the whole machine: CPU of all cores, memory in use
+GPU = "gpu"  # one row per device, replica = its index
+LOCUST = "locust"  # the load generator's process tree here (its master, and local workers)
+LOCUST_WORKER = "locust-worker"  # its workers where the stack runs them (swarm)
 STEM_PATTERN = re.compile(
     r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
 )
+
+
+# What Locust loads beside a run's locustfile: the recorder (exact latencies, written as S.hdr
+# and S.intervals.csv), and for an open-loop run the scheduled arrivals.
+RECORDER = REPO_ROOT / "locust" / "recorder.py"
+OPEN_LOOP = REPO_ROOT / "locust" / "openloop.py"
+
+
+def locustfiles(locustfile: Path, open_loop: bool) -> list[Path]:
+    """Locust's files for a run, in the order it must load them: the recorder first (its
+    counters must exist before the others'), the open loop's user, the run's locustfile."""
+    return [RECORDER, *([OPEN_LOOP] if open_loop else []), locustfile]
+
+
+def in_repository(path: Path) -> str:
+    """A path as Locust's image holds it too (the repository's layout), when it is in there."""
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def config_label(env: dict[str, str]) -> str:
+    """A tuned configuration's settings, as its folder is named: MAX_BATCH=4,MAX_WAIT_MS=2."""
+    return ",".join(f"{name}={value}" for name, value in sorted(env.items())) or "defaults"
+
+
+def tune_reports(reports: Path, env: dict[str, str]) -> Path:
+    """The reports folder of one tuned configuration's runs."""
+    return reports / TUNE_FOLDER / config_label(env)
+
+
+def member_label(service: str, replica: str) -> str:
+    """A process or container of a run by its service and replica: `model-2`, `api`."""
+    return f"{service}-{replica}" if replica else service
 
 
 class RecordError(ValueError):

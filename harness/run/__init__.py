@@ -6,17 +6,13 @@ exists. An interrupted run leaves nothing that looks complete.
 """
 
 import math
-import random
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from harness import REPO_ROOT
 from harness.ceiling import Ceiling
 from harness.latency import IntervalLog, Latency, LatencyFileError, read_interval_log
 from harness.machine import Machine, git_revision, machine_description
@@ -34,49 +30,14 @@ from harness.run.locust import (
     stop_group,
     watch,
 )
-from harness.run.validity import invalid_reasons, schedule_of
+from harness.run.validity import invalid_reasons, schedule_of, with_lost
+from harness.run.warmup import warm_up
 from harness.stability import Window, split, unstable_reason
 from harness.stack import ReplicaExit, Stack
 from harness.telemetry.observe import Observed, Observer
 
-WARMUP_TIMEOUT_S = 30
-SAMPLE_IMAGES_DIR = REPO_ROOT / "locust" / "images"
-
-
-@dataclass
-class RunOutcome:
-    point: RunPoint
-    status: str
-    failure_reason: str | None
-    invalid_reasons: tuple[str, ...]  # why an ok run does not count
-    lost_replicas: list[ReplicaExit]
-
-
-def warm_up(matrix: Matrix) -> str | None:
-    """Send the matrix's uncounted warm-up requests; the reason when none succeeded."""
-    if matrix.warmup_requests == 0:
-        return None
-    images = [(path.name, path.read_bytes()) for path in sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))]
-    last_problem = "no request sent"
-    answered = 0
-    for _ in range(matrix.warmup_requests):
-        name, data = random.choice(images)
-        try:
-            answer = requests.post(
-                matrix.host + "/predict",
-                files={"file": (name, data, "image/jpeg")},
-                timeout=WARMUP_TIMEOUT_S,
-            )
-        except requests.RequestException as error:
-            last_problem = f"{type(error).__name__}: {error}"
-            continue
-        if answer.status_code == 200:
-            answered += 1
-        else:
-            last_problem = f"HTTP {answer.status_code}: {answer.text[:200]}"
-    if answered:
-        return None
-    return f"warm-up: none of {matrix.warmup_requests} requests succeeded; last: {last_problem}"
+# Asked while the run lasts, with the run's file prefix: a reason to stop it now, or None.
+Enough = Callable[[Path], str | None]
 
 
 def served_model(ready: dict[str, Any]) -> dict[str, str | None]:
@@ -86,7 +47,7 @@ def served_model(ready: dict[str, Any]) -> dict[str, str | None]:
     first = reported[0] if isinstance(reported, list) and reported else None
     if not isinstance(first, dict):
         return {"model": None, "runtime": None, "device": None}
-    return {key: str(first.get(key)) for key in ("model", "runtime", "device")}
+    return {key: _text(first.get(key)) for key in ("model", "runtime", "device")}
 
 
 def execute_run(
@@ -97,20 +58,25 @@ def execute_run(
     ready: dict[str, Any],
     ceiling: Ceiling | None = None,
     repeat: int = 1,
-) -> RunOutcome:
-    """Warm up, run Locust at one point with telemetry, and write its files; the record last."""
+    enough: Enough | None = None,
+) -> RunRecord:
+    """Warm up, run Locust at one point with telemetry, and write its files; the record last.
+    Whatever the stack answers, the run ends with a record: failed, with its reason, at worst."""
     name = RunName.of(point, repeat)
     name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
     name.record_path(reports).unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name.stem}.", dir=reports / point.target))
     prefix = scratch / name.stem
     machine = machine_description()
+    served = served_model(ready)
     try:
         started_at = _now()
-        failure, exit_code, lost = warm_up(matrix), None, []
+        failure, exit_code, lost, ended_early = warm_up(matrix), None, [], None
         observed = Observed()
         if failure is None:
-            failure, exit_code, lost, observed = _measure(matrix, point, stack, prefix, machine)
+            failure, exit_code, lost, ended_early, observed = _measure(
+                matrix, point, stack, prefix, machine, enough
+            )
         log_path = Path(f"{prefix}{LOG_SUFFIX}")
         log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
         cpu_warning = locust_cpu_saturated(log_text)
@@ -121,16 +87,18 @@ def execute_run(
                 log.write(f"\n--- log of {gone.name} ({gone.describe()}) ---\n{gone.log}\n")
         latency_log = observed.log
         schedule = schedule_of(point, latency_log)
+        windows, windows_end_s = _windows(matrix, point, latency_log)
+        latency = _reported(latency_log, windows, windows_end_s)
+        latency = with_lost(latency, schedule) if latency is not None else None
         reasons = invalid_reasons(
             point,
-            latency_log,
+            latency,
             schedule,
             cpu_warning,
             observed.resources,
             matrix.locust_workers,
             matrix.min_requests,
         )
-        windows, windows_end_s = _windows(matrix, point, latency_log)
         record = RunRecord(
             name=name,
             status="ok" if failure is None else "failed",
@@ -140,7 +108,7 @@ def execute_run(
             run_time_s=point.run_time_s,
             ramp_s=ramp_seconds(point),
             backend=stack.backend,
-            **served_model(ready),
+            **served,
             started_at=started_at,
             ended_at=_now(),
             locust_cpu_warning=cpu_warning,
@@ -149,41 +117,51 @@ def execute_run(
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
             locust_workers=matrix.locust_workers,
-            latency=_reported(latency_log, windows, windows_end_s),
+            latency=latency,
             stages=observed.stages,
+            stages_missing=observed.stages_missing,
             resources=observed.resources,
-            ceiling=ceiling,
+            ceiling=ceiling if ceiling is not None and ceiling.describes(served) else None,
             invalid_reasons=reasons if failure is None else (),
             schedule=schedule,
             windows=tuple(windows) if windows else None,
             unstable_reason=unstable_reason(windows) if windows else None,
             measured_s=latency_log.window_s if latency_log is not None else None,
+            ended_early=ended_early,
+            energy_j=observed.energy[0] if observed.energy else None,
+            energy_source=observed.energy[1] if observed.energy else None,
         )
         write_record(record, reports, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return RunOutcome(point, record.status, failure, reasons, lost)
+    return record
 
 
 def _measure(
-    matrix: Matrix, point: RunPoint, stack: Stack, prefix: Path, machine: Machine
-) -> tuple[str | None, int | None, list[ReplicaExit], Observed]:
+    matrix: Matrix,
+    point: RunPoint,
+    stack: Stack,
+    prefix: Path,
+    machine: Machine,
+    enough: Enough | None,
+) -> tuple[str | None, int | None, list[ReplicaExit], str | None, Observed]:
     """Locust at one point, watched, with telemetry around it: (failure, exit code, replicas
-    lost, what was observed)."""
+    lost, why it ended early, what was observed)."""
     extending = matrix.extend_until_stable and not isinstance(point.load, OpenLoad)
     locust_point = extended(point, matrix.max_run_time_s) if extending else point
-    observer = Observer(matrix, stack, prefix, machine.cores or 1)
+    if extending:
+        enough = lambda at: _stable_so_far(matrix, point, at)  # noqa: E731
+    observer = Observer(matrix, stack.members(), prefix, machine.cores or 1)
     locust = start_locust(matrix, locust_point, prefix, stack)
-    done = (lambda: _stable_so_far(matrix, point, prefix)) if extending else None
     try:
         observer.start(locust.pid)
         budget = locust_run_time_s(locust_point) + LOCUST_OVERRUN_S
-        failure, lost = watch(locust, stack, budget, done=done)
+        watched = watch(locust, stack, budget, enough=(lambda: enough(prefix)) if enough else None)
     finally:
         stop_group(locust)
         observed = observer.finish()
-    failure = _with_last_figures(outcome(locust, failure, prefix), lost, observed)
-    return failure, locust.returncode, lost, observed
+    failure = _with_last_figures(outcome(locust, watched.failure, prefix), watched.lost, observed)
+    return failure, locust.returncode, watched.lost, watched.ended_early, observed
 
 
 def _window_length_s(matrix: Matrix, point: RunPoint) -> float | None:
@@ -193,17 +171,22 @@ def _window_length_s(matrix: Matrix, point: RunPoint) -> float | None:
     return point.run_time_s / matrix.windows
 
 
-def _stable_so_far(matrix: Matrix, point: RunPoint, prefix: Path) -> bool:
+def log_so_far(prefix: Path) -> IntervalLog | None:
+    """The latencies the recorder has written so far for a run still going (none yet: None)."""
+    try:
+        return read_interval_log(Path(f"{prefix}{HDR_SUFFIX}"), Path(f"{prefix}{INTERVALS_SUFFIX}"))
+    except (LatencyFileError, FileNotFoundError, ValueError):
+        return None
+
+
+def _stable_so_far(matrix: Matrix, point: RunPoint, prefix: Path) -> str | None:
     """Whether the last windows of an extended run, as the recorder has written them so far,
     agree: then the run has measured enough."""
-    try:
-        log = read_interval_log(Path(f"{prefix}{HDR_SUFFIX}"), Path(f"{prefix}{INTERVALS_SUFFIX}"))
-    except (LatencyFileError, FileNotFoundError, ValueError):
-        return False
-    if log.window_s < point.run_time_s:
-        return False
+    log = log_so_far(prefix)
+    if log is None or log.window_s < point.run_time_s:
+        return None
     windows, _ = _windows(matrix, point, log)
-    return unstable_reason(windows) is None
+    return None if unstable_reason(windows) is not None else "stable: its last windows agree"
 
 
 def _windows(
@@ -259,3 +242,7 @@ def _publish(scratch: Path, reports: Path, name: RunName) -> tuple[str, ...]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

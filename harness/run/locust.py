@@ -1,17 +1,19 @@
 """Locust as the harness runs it: the command, and watching it while the stack might lose a
 replica."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import REPO_ROOT
 from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.record.names import in_repository, locustfiles
 from harness.run import closed_loop, open_loop
 from harness.stack import ReplicaExit, Stack
 
@@ -20,10 +22,6 @@ LOCUST_OVERRUN_S = 60
 LOCUST_STOP_GRACE_S = 15
 WATCH_INTERVAL_S = 1.0
 CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
-# How long the master waits for the stack's Locust workers to connect before it gives up.
-EXPECT_WORKERS_S = 120
-# Loaded beside any locustfile: every request's exact latency.
-RECORDER = REPO_ROOT / "locust" / "recorder.py"
 
 
 def locust_run_time_s(point: RunPoint) -> int:
@@ -49,25 +47,20 @@ def expected_seconds(point: RunPoint) -> float:
 
 
 def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> list[str]:
-    """Locust headless at one point, its reports written next to `prefix`.
-
-    The recorder (exact latencies) is loaded first, so the open loop's counters reach it.
-    """
-    locustfiles = [str(RECORDER), str(matrix.locustfile)]
-    if isinstance(point.load, OpenLoad):
-        locustfiles.insert(1, str(REPO_ROOT / open_loop.OPENLOOP))
+    """Locust headless at one point, its reports written next to `prefix`."""
+    opened = isinstance(point.load, OpenLoad)
+    if opened:
         load_options = open_loop.locust_load_options(
             point.load, point.run_time_s, matrix.locust_workers
         )
     else:
         load_options = closed_loop.locust_load_options(point)
-    workers = matrix.locust_workers
     command = [
         sys.executable,
         "-m",
         "locust",
         "--locustfile",
-        ",".join(locustfiles),
+        ",".join(str(path) for path in locustfiles(matrix.locustfile, opened)),
         "--headless",
         "--host",
         matrix.host,
@@ -83,23 +76,15 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) 
         "0",
         "--loadbench-prefix",
         str(prefix),
+        # What the built-in locustfile sends; relative to the repository, as the workers of a
+        # swarm hold it in their image too.
+        "--loadbench-request",
+        json.dumps(matrix.request),
+        "--loadbench-images",
+        in_repository(matrix.images),
+        *stack.locust_options(matrix.locust_workers),
     ]
-    if stack.hosts_locust_workers:
-        # The workers are a service of the stack; they connect to this master.
-        command += [
-            "--master",
-            "--master-bind-host",
-            stack.env["LOCUST_MASTER_HOST"],
-            "--master-bind-port",
-            stack.env["LOCUST_MASTER_PORT"],
-            "--expect-workers",
-            str(workers),
-            "--expect-workers-max-wait",
-            str(EXPECT_WORKERS_S),
-        ]
-    elif workers > 1:
-        command += ["--processes", str(workers)]  # Locust's own local workers
-    if isinstance(point.load, OpenLoad):
+    if opened:
         command.append(open_loop.USER_CLASS)  # the one user class this run starts
     return command
 
@@ -110,11 +95,13 @@ def locust_cpu_saturated(log_text: str) -> bool:
 
 
 def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM lets Locust write its reports; SIGKILL if it does not finish in time."""
+    """Stop a run's Locust: SIGINT to its master, as Ctrl-C would, since only then does Locust
+    write its HTML report (on SIGTERM it exits without), and the master stops its workers;
+    SIGKILL to the whole group if it does not finish in time."""
     if process.poll() is not None:
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.kill(process.pid, signal.SIGINT)
         process.wait(timeout=LOCUST_STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
@@ -123,33 +110,41 @@ def stop_group(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@dataclass
+class Watched:
+    """How a run's Locust ended: the reason the run failed (None: it did not), the replicas
+    lost, and why it was stopped before its time without failing (None: it was not)."""
+
+    failure: str | None = None
+    lost: list[ReplicaExit] = field(default_factory=list)
+    ended_early: str | None = None
+
+
 def watch(
     process: subprocess.Popen,
     stack: Stack,
     budget_s: float,
     interval_s: float = WATCH_INTERVAL_S,
-    done: Callable[[], bool] | None = None,
-) -> tuple[str | None, list[ReplicaExit]]:
+    enough: Callable[[], str | None] | None = None,
+) -> Watched:
     """Wait for Locust; stop it early when a replica of the stack exits or time runs out, or,
-    with no failure, when `done` says the run has measured enough.
-
-    Returns the reason the run failed (None when it did not) and the replicas lost.
-    """
+    with no failure, when `enough` gives a reason the run has measured enough."""
     deadline = time.monotonic() + budget_s
     while process.poll() is None:
-        if done is not None and done():
+        reason = enough() if enough is not None else None
+        if reason is not None:
             stop_group(process)
-            return None, []
+            return Watched(ended_early=reason)
         lost = stack.exited()
         if lost:
             stop_group(process)
             reasons = "; ".join(gone.describe() for gone in lost)
-            return f"{reasons} during the run", lost
+            return Watched(f"{reasons} during the run", lost)
         if time.monotonic() > deadline:
             stop_group(process)
-            return f"Locust did not finish within {budget_s:.0f}s", []
+            return Watched(f"Locust did not finish within {budget_s:.0f}s")
         time.sleep(interval_s)
-    return None, []
+    return Watched()
 
 
 def start_locust(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> subprocess.Popen:
@@ -162,7 +157,14 @@ def start_locust(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) ->
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Ctrl-C as a terminal delivers it, even where the harness runs with it ignored
+            # (a background job): it is how Locust is told to stop and write its reports.
+            preexec_fn=_sigint_as_in_a_terminal,
         )
+
+
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def outcome(locust: subprocess.Popen, failure: str | None, prefix: Path) -> str | None:

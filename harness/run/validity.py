@@ -2,36 +2,65 @@
 generator, not the stack. An invalid run is listed with its reasons and feeds no conclusion.
 
 Open loop (as MLPerf's server scenario and perf_analyzer's request-rate mode judge it): the
-arrivals sent per second of the schedule within ACHIEVED_RATE_TOLERANCE of the rate asked, and
-at most LATE_OR_DROPPED of the arrivals sent late (more than locust/openloop.py's LATE_MS after
-their time) or dropped at the in-flight cap. Both kinds: Locust did not warn that its CPU was
-saturated nor ran at LOCUST_SATURATED of its cores, and the window holds `min_requests`.
+arrivals issued per second of the schedule within ACHIEVED_RATE_TOLERANCE of the rate asked, and
+at most LATE of them sent late (more than locust/openloop.py's LATE_MS after their time: a
+latency counts from the scheduled time, so a few late sends only add their delay to what is
+measured; past LATE, the generator has fallen behind). An arrival dropped because max_in_flight
+requests were out, while the generator sent on time with CPU to spare (under SPARE of its
+cores), is the stack's doing: it did not keep up, which is a result (failures of the run's
+requests), not an invalid run; drops beyond DROPPED while the generator was busier may be its
+own, and make the run invalid. Both kinds: Locust did not warn that its CPU was saturated nor
+ran at LOCUST_SATURATED of its cores, and the window holds `min_requests` requests (answered or
+lost).
 """
 
-from harness.latency import IntervalLog
+from dataclasses import replace
+
+from harness.latency import IntervalLog, Latency
 from harness.matrix import OpenLoad, RunPoint
 from harness.record import Schedule
-from harness.telemetry.summary import LOCUST_SATURATED, ResourceUse
+from harness.record.parts import LOCUST_SATURATED, ResourceUse
 
 ACHIEVED_RATE_TOLERANCE = 0.03
-LATE_OR_DROPPED = 0.01
+LATE = 0.05
+SPARE = 0.75  # Locust under this share of its cores had CPU to spare
+DROPPED = 0.01
+DROPPED_KIND = "dropped: max_in_flight requests out"
+UNANSWERED_KIND = "no answer before the run ended"
 
 
 def schedule_of(point: RunPoint, log: IntervalLog | None) -> Schedule | None:
+    """What an open-loop run's generator did of its schedule. The arrivals it issued count
+    over the schedule's length, or the window's where the run was stopped sooner."""
     if not isinstance(point.load, OpenLoad) or log is None:
         return None
     scheduled, dropped = log.counter("scheduled"), log.counter("dropped")
+    answered = log.whole().requests
+    seconds = min(point.run_time_s, log.window_s) if log.window_s > 0 else point.run_time_s
     return Schedule(
         scheduled=scheduled,
         late=log.counter("late"),
         dropped=dropped,
-        achieved_rate=(scheduled - dropped) / point.run_time_s,
+        achieved_rate=scheduled / seconds,
+        unanswered=max(0, scheduled - dropped - answered),
     )
+
+
+def with_lost(latency: Latency, schedule: Schedule | None) -> Latency:
+    """The open loop's arrivals that never got an answer, counted as failures of their kind."""
+    if schedule is None or not (schedule.dropped or schedule.unanswered):
+        return latency
+    kinds = dict(latency.failure_kinds)
+    for kind, count in ((DROPPED_KIND, schedule.dropped), (UNANSWERED_KIND, schedule.unanswered)):
+        if count:
+            kinds[kind] = kinds.get(kind, 0) + count
+    lost = schedule.dropped + schedule.unanswered
+    return replace(latency, lost=lost, failure_kinds=kinds)
 
 
 def invalid_reasons(
     point: RunPoint,
-    log: IntervalLog | None,
+    latency: Latency | None,
     schedule: Schedule | None,
     cpu_warning: bool,
     resources: ResourceUse | None,
@@ -39,32 +68,39 @@ def invalid_reasons(
     min_requests: int,
 ) -> tuple[str, ...]:
     reasons = []
+    busy = resources.locust_busy(locust_workers) if resources is not None else None
     if isinstance(point.load, OpenLoad):
-        reasons += _schedule_reasons(point.load, schedule)
+        reasons += _schedule_reasons(point.load, schedule, busy)
     if cpu_warning:
         reasons.append("Locust warned that its CPU was saturated")
-    busy = resources.locust_busy(locust_workers) if resources is not None else None
     if busy is not None and busy >= LOCUST_SATURATED:
         reasons.append(f"Locust used {busy:.0%} of its cores")
-    requests = log.whole().requests if log is not None else None
-    if requests is not None and requests < min_requests:
-        reasons.append(f"{requests} requests in the window, fewer than min_requests {min_requests}")
+    if latency is not None and latency.attempts < min_requests:
+        reasons.append(
+            f"{latency.attempts} requests in the window, fewer than min_requests {min_requests}"
+        )
     return tuple(reasons)
 
 
-def _schedule_reasons(load: OpenLoad, schedule: Schedule | None) -> list[str]:
+def _schedule_reasons(load: OpenLoad, schedule: Schedule | None, busy: float | None) -> list[str]:
     if schedule is None:
         return ["the load generator reported no schedule"]
     reasons = []
+    spare = busy is not None and busy < SPARE
+    if schedule.scheduled and schedule.dropped > DROPPED * schedule.scheduled and not spare:
+        held = "unmeasured" if busy is None else f"{busy:.0%} of its cores"
+        reasons.append(
+            f"{schedule.dropped} of {schedule.scheduled} arrivals dropped at max_in_flight"
+            f" while Locust used {held}: the load generator may have held them, not the stack"
+        )
     if abs(schedule.achieved_rate - load.rate) > ACHIEVED_RATE_TOLERANCE * load.rate:
         reasons.append(
-            f"achieved {schedule.achieved_rate:.4g} arrivals/s of the {load.rate:g} asked"
+            f"issued {schedule.achieved_rate:.4g} arrivals/s of the {load.rate:g} asked"
             f" (more than {ACHIEVED_RATE_TOLERANCE:.0%} off)"
         )
-    off_time = schedule.late + schedule.dropped
-    if schedule.scheduled and off_time > LATE_OR_DROPPED * schedule.scheduled:
+    if schedule.scheduled and schedule.late > LATE * schedule.scheduled:
         reasons.append(
-            f"{schedule.late} late and {schedule.dropped} dropped of {schedule.scheduled}"
-            f" arrivals (over {LATE_OR_DROPPED:.0%})"
+            f"the load generator fell behind: {schedule.late} of {schedule.scheduled} arrivals"
+            f" sent late (over {LATE:.0%})"
         )
     return reasons

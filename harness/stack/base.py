@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.gpu import Check
 from harness.matrix import StackSettings
+from harness.telemetry.members import Member
 
 LOG_TAIL_LINES = 80
 
@@ -14,19 +16,9 @@ class StackError(Exception):
     """The stack could not be brought up or kept at its scale; the text carries its logs."""
 
 
-@dataclass(frozen=True)
-class Member:
-    """One service's process tree or container, as telemetry samples it: `replica` numbers the
-    copies of the scaled service ("1", "2", ...) and is empty for the others."""
-
-    service: str
-    replica: str
-    pid: int | None = None
-    container_id: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.service}-{self.replica}" if self.replica else self.service
+class Unusable(StackError):
+    """The backend cannot run here, or the matrix does not give it what it needs: said before
+    anything starts, with what is missing."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +64,17 @@ class Stack(ABC):
     def from_state(cls, state: dict[str, Any]) -> "Stack":
         """The stack another process started, from what its `state()` saved."""
 
+    @classmethod
+    @abstractmethod
+    def preflight(cls, settings: StackSettings, target: str) -> None:
+        """What this backend needs before anything starts, checked; Unusable naming what is
+        missing."""
+
+    @classmethod
+    @abstractmethod
+    def gpu_checks(cls) -> list[Check]:
+        """What this backend needs to run the model on a GPU (`inv doctor`), beyond the GPUs."""
+
     @abstractmethod
     def start(self) -> None:
         """Start every service with `models` replicas; return without waiting for readiness."""
@@ -84,6 +87,12 @@ class Stack(ABC):
     def restore(self) -> None:
         """Restart what exited, bringing the stack back to `models` replicas."""
 
+    @abstractmethod
+    def replicas_running(self) -> int | None:
+        """How many replicas of the scaled service run now (healthy, where the service has a
+        healthcheck), as the backend sees them; None when it cannot tell (a stack that scales
+        itself). Readiness for a stack whose ready URL does not count its replicas."""
+
     def scale(self, models: int) -> None:
         """Another replica count without a redeploy, where the backend can (swarm)."""
         raise StackError(f"the {self.backend} backend cannot rescale a running stack")
@@ -92,10 +101,10 @@ class Stack(ABC):
     def rescalable(self) -> bool:
         return False
 
-    @property
-    def hosts_locust_workers(self) -> bool:
-        """Whether Locust's workers run in the stack (its master then runs here alone)."""
-        return False
+    def locust_options(self, workers: int) -> list[str]:
+        """Locust's options that place its workers for a run on this stack: local processes
+        beside the master here (Locust's own --processes)."""
+        return ["--processes", str(workers)] if workers > 1 else []
 
     @abstractmethod
     def members(self) -> list[Member]:

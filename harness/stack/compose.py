@@ -10,15 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
+from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.stack.base import LOG_TAIL_LINES, Member, ReplicaExit, Stack, StackError
-from harness.stack.docker import compose_command
+from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
+from harness.stack.docker import (
+    compose_command,
+    compose_files,
+    docker_engine_answers,
+    docker_gpu_checks,
+)
+from harness.telemetry.members import Member
 
 COMPOSE_TIMEOUT_S = 600
 INSPECT_FORMAT = (
     '{{.Id}}|{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}'
     '|{{index .Config.Labels "com.docker.compose.container-number"}}'
     "|{{.State.Status}}|{{.State.ExitCode}}|{{.State.OOMKilled}}"
+    "|{{if .State.Health}}{{.State.Health.Status}}{{end}}"
 )
 
 
@@ -33,13 +41,13 @@ class ComposeStack(Stack):
         command: list[str],
         project: str,
         files: list[str],
-        service: str,
+        service: str | None,
     ) -> None:
         super().__init__(target, models, env)
         self.command = command
         self.project = project
         self.files = files
-        self.service = service
+        self.service = service  # None: the stack scales itself from ${REPLICAS}
 
     @classmethod
     def create(
@@ -50,15 +58,19 @@ class ComposeStack(Stack):
         env: dict[str, str],
         state_dir: Path,
     ) -> "ComposeStack":
-        names = settings.compose_files.get(target)
-        if not names:
-            raise StackError(f"stack.compose_files.{target}: no compose files for this target")
-        files = [str(REPO_ROOT / name) for name in names]
-        for path in files:
-            if not os.path.isfile(path):
-                raise StackError(f"stack.compose_files.{target}: {path} does not exist")
+        files = compose_files(settings, target)
         project = f"loadbench-{target}-m{models}-{os.getpid()}"
         return cls(target, models, env, compose_command(), project, files, settings.scale_service)
+
+    @classmethod
+    def preflight(cls, settings: StackSettings, target: str) -> None:
+        compose_files(settings, target)
+        if not docker_engine_answers():
+            raise Unusable("`docker info` does not answer: start dockerd, or use backend local")
+
+    @classmethod
+    def gpu_checks(cls) -> list[Check]:
+        return docker_gpu_checks()
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ComposeStack":
@@ -95,7 +107,8 @@ class ComposeStack(Stack):
         return done
 
     def start(self) -> None:
-        self.compose("up", "-d", "--scale", f"{self.service}={self.models}")
+        scale = [] if self.service is None else ["--scale", f"{self.service}={self.models}"]
+        self.compose("up", "-d", *scale)
 
     def container_ids(self) -> list[str]:
         return self.compose("ps", "-a", "-q", check=False).stdout.split()
@@ -112,7 +125,7 @@ class ComposeStack(Stack):
             timeout=60,
             check=False,
         )
-        fields = ("id", "name", "service", "number", "status", "exit_code", "oom_killed")
+        fields = ("id", "name", "service", "number", "status", "exit_code", "oom_killed", "health")
         # Matched by id: a container removed meanwhile is missing from the answer.
         return [
             dict(zip(fields, line.split("|"), strict=True)) for line in inspect.stdout.splitlines()
@@ -141,6 +154,16 @@ class ComposeStack(Stack):
                 )
             )
         return gone
+
+    def replicas_running(self) -> int | None:
+        if self.service is None:
+            return None
+        return sum(
+            container["service"] == self.service
+            and container["status"] == "running"
+            and container["health"] in ("", "healthy")
+            for container in self.inspect()
+        )
 
     def members(self) -> list[Member]:
         return [

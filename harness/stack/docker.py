@@ -1,9 +1,20 @@
-"""The Docker engine and its compose program, as found on this machine."""
+"""The Docker engine, its compose program, and what the Docker backends (compose, swarm) need of
+it: the matrix's compose files, and on a GPU the engine's GPU support and the GPU image."""
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
-from harness.stack.base import StackError
+from harness import REPO_ROOT
+from harness.gpu import Check
+from harness.matrix import StackSettings
+from harness.stack.base import StackError, Unusable
+
+GPU_MODEL_IMAGE = "inference-loadbench-model:gpu"
+CDI_SPECS = (Path("/etc/cdi"), Path("/var/run/cdi"))
+CUDA_PROVIDER = "CUDAExecutionProvider"
+PROVIDERS_PROBE = "import onnxruntime; print(','.join(onnxruntime.get_available_providers()))"
 
 
 def docker_engine_answers() -> bool:
@@ -35,3 +46,68 @@ def compose_command() -> list[str]:
         "backend compose needs `docker compose` or `docker-compose`; neither was found "
         "(use backend local)"
     )
+
+
+def compose_files(settings: StackSettings, target: str) -> list[str]:
+    """The matrix's compose files for the target, as paths; Unusable naming what is missing."""
+    names = settings.compose_files.get(target)
+    if not names:
+        raise Unusable(f"stack.compose_files.{target}: no compose files for this target")
+    files = [str(REPO_ROOT / name) for name in names]
+    for path in files:
+        if not Path(path).is_file():
+            raise Unusable(f"stack.compose_files.{target}: {path} does not exist")
+    return files
+
+
+def docker_gpu_checks() -> list[Check]:
+    """What the Docker backends need for the GPU: the engine, its GPU support, the GPU image
+    with onnxruntime's CUDA provider."""
+    if not docker_engine_answers():
+        return [Check("Docker engine", False, "`docker info` does not answer: start dockerd")]
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{json .Runtimes}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    runtimes = json.loads(info.stdout or "{}") if info.returncode == 0 else {}
+    cdi = any(folder.is_dir() and any(folder.glob("*nvidia*")) for folder in CDI_SPECS)
+    if "nvidia" in runtimes or cdi:
+        runtime = Check(
+            "Docker GPU support", True, "NVIDIA runtime" if "nvidia" in runtimes else "CDI"
+        )
+    else:
+        runtime = Check(
+            "Docker GPU support",
+            False,
+            "the Docker engine has no NVIDIA runtime and no CDI spec: install the NVIDIA Container"
+            " Toolkit, then `nvidia-ctk runtime configure --runtime=docker` and restart dockerd",
+        )
+    return [runtime, _image_provider()]
+
+
+def _image_provider() -> Check:
+    probe = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python", GPU_MODEL_IMAGE, "-c", PROVIDERS_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return Check(
+            "GPU model image",
+            False,
+            f"{GPU_MODEL_IMAGE} did not run ({probe.stderr.strip()[-200:] or 'no output'}):"
+            " build it with `make images`",
+        )
+    if CUDA_PROVIDER not in probe.stdout:
+        return Check(
+            "GPU model image",
+            False,
+            f"{GPU_MODEL_IMAGE}'s onnxruntime has no {CUDA_PROVIDER} ({probe.stdout.strip()}):"
+            " rebuild it with `make images`",
+        )
+    return Check("GPU model image", True, f"{GPU_MODEL_IMAGE} has {CUDA_PROVIDER}")

@@ -17,6 +17,7 @@ from harness.stack.network import api_port, free_port, port_in_use
 from harness.stack.registry import backend_class
 
 READY_POLL_S = 0.5
+READY_TIMEOUT_S = 2.0
 STATE_FILE = "state.json"
 
 
@@ -29,7 +30,9 @@ def services_env(settings: StackSettings, target: str, models: int) -> dict[str,
     """The services' environment: the matrix's, plus what the scale and target decide (on a
     GPU, each replica's memory cap: harness/gpu.py)."""
     env = model_env(settings, target)
-    env["EXPECTED_WORKERS"] = str(models)
+    # The scale, for a stack that scales itself (${REPLICAS} in its Procfile or compose files),
+    # and for our API, which reports ready once this many workers are alive.
+    env["REPLICAS"] = env["EXPECTED_WORKERS"] = str(models)
     found = cards() if target == "gpu" else []
     if found:
         env[CAP_SETTING] = str(replica_cap_mib(env, found[0], models))
@@ -56,9 +59,13 @@ def save_state(stack: Stack, state_dir: Path, kept: bool = False) -> None:
 
 
 def wait_ready(stack: Stack, settings: StackSettings) -> dict[str, Any]:
-    """Poll the readiness URL until it counts every replica live; return its JSON answer."""
+    """Poll the readiness URL until the stack is ready; its JSON answer (empty when it is not
+    a JSON object). Ready: the answer's `ready_replicas_field` counts every replica live; or,
+    without such a field, the URL answers 2xx and the backend runs every replica (and, where it
+    has a healthcheck, finds each healthy)."""
     deadline = time.monotonic() + settings.ready_timeout_s
     field = settings.ready_replicas_field
+    wanted = f"{field} >= {stack.models}" if field else "a 2xx answer"
     last_answer = "no answer yet"
     while time.monotonic() < deadline:
         exited = stack.exited()
@@ -66,20 +73,33 @@ def wait_ready(stack: Stack, settings: StackSettings) -> dict[str, Any]:
             details = "\n".join(f"{gone.describe()}\n{gone.log}" for gone in exited)
             raise StackError(f"the stack lost a process while starting:\n{details}")
         try:
-            answer = requests.get(settings.ready_url, timeout=2)
-            body = answer.json()
-            live = body.get(field) if isinstance(body, dict) else None
+            answer = requests.get(settings.ready_url, timeout=READY_TIMEOUT_S)
             last_answer = f"HTTP {answer.status_code} {answer.text[:200]}"
-            if isinstance(live, int) and live >= stack.models:
+            body = _json_object(answer)
+            if field is None:
+                running = stack.replicas_running()
+                if running is not None and running < stack.models:
+                    last_answer += f"; {running} of {stack.models} replicas running"
+                elif 200 <= answer.status_code < 300:
+                    return body
+            elif isinstance(body.get(field), int) and body[field] >= stack.models:
                 return body
-        except (requests.RequestException, ValueError) as error:
+        except requests.RequestException as error:
             last_answer = f"{type(error).__name__}: {error}"
         time.sleep(READY_POLL_S)
     raise StackError(
-        f"{settings.ready_url} did not report {field} >= {stack.models} within "
+        f"{settings.ready_url} did not report {wanted} within "
         f"{settings.ready_timeout_s:g}s (ready_timeout_s); last answer: {last_answer}\n"
         f"--- stack logs ---\n{stack.logs()}"
     )
+
+
+def _json_object(answer: requests.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def bring_up(

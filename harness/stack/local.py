@@ -5,6 +5,7 @@ and stopping a group takes its children with it), logs to STACK_DIR/logs/<name>.
 scaled service's line runs N times with distinct WORKER_IDs.
 """
 
+import importlib.util
 import os
 import shlex
 import signal
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
+from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.stack.base import Member, ReplicaExit, Stack, StackError, log_tail
+from harness.stack.base import ReplicaExit, Stack, StackError, Unusable, log_tail
+from harness.stack.docker import CUDA_PROVIDER, PROVIDERS_PROBE
 from harness.stack.interpolate import UnsetVariable, interpolate
+from harness.telemetry.members import Member
 
 STOP_GRACE_S = 10.0
 
@@ -148,11 +152,11 @@ class LocalStack(Stack):
         models: int,
         env: dict[str, str],
         processes: list[LocalProcess],
-        scale_service: str,
+        scale_service: str | None,
     ) -> None:
         super().__init__(target, models, env)
         self.processes = processes
-        self.scale_service = scale_service
+        self.scale_service = scale_service  # None: the stack scales itself from ${REPLICAS}
 
     @classmethod
     def create(
@@ -163,9 +167,8 @@ class LocalStack(Stack):
         env: dict[str, str],
         state_dir: Path,
     ) -> "LocalStack":
+        cls.preflight(settings, target)
         procfile = settings.procfile
-        if not procfile.is_file():
-            raise StackError(f"stack.procfile: {procfile} does not exist")
         bin_dir = str(Path(sys.executable).parent)
         # Only what differs from the harness's environment: it is saved in the state file.
         process_env = {
@@ -176,8 +179,6 @@ class LocalStack(Stack):
         }
         scaled = settings.scale_service
         entries = parse_procfile(procfile)
-        if scaled not in {name for name, _ in entries}:
-            raise StackError(f"stack.scale_service: {procfile} has no `{scaled}:` line")
         processes = []
         for name, command in entries:
             copies = models if name == scaled else 1
@@ -193,6 +194,38 @@ class LocalStack(Stack):
                     )
                 )
         return cls(target, models, env, processes, scaled)
+
+    @classmethod
+    def preflight(cls, settings: StackSettings, target: str) -> None:
+        if not settings.procfile.is_file():
+            raise Unusable(f"stack.procfile: {settings.procfile} does not exist")
+        entries = parse_procfile(settings.procfile)
+        scaled = settings.scale_service
+        if scaled is not None and scaled not in {name for name, _ in entries}:
+            raise Unusable(f"stack.scale_service: {settings.procfile} has no `{scaled}:` line")
+
+    @classmethod
+    def gpu_checks(cls) -> list[Check]:
+        """The processes run this virtualenv's onnxruntime: it needs the CUDA provider."""
+        if importlib.util.find_spec("onnxruntime") is None:
+            return [Check("onnxruntime", False, "not installed in this virtualenv: `make setup`")]
+        probe = subprocess.run(
+            [sys.executable, "-c", PROVIDERS_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if CUDA_PROVIDER in probe.stdout:
+            return [Check("onnxruntime CUDA provider", True, "in this virtualenv")]
+        return [
+            Check(
+                "onnxruntime CUDA provider",
+                False,
+                "this virtualenv's onnxruntime has no CUDA provider: install onnxruntime-gpu at"
+                " the lock's version (docs/gpu.md) or use the compose backend",
+            )
+        ]
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "LocalStack":
@@ -234,6 +267,15 @@ class LocalStack(Stack):
                 process.signal_group(signal.SIGKILL)
                 process.launch()
 
+    def replicas_running(self) -> int | None:
+        if self.scale_service is None:
+            return None
+        return sum(
+            process.running()
+            for process in self.processes
+            if _service_and_replica(process.name, self.scale_service)[1]
+        )
+
     def members(self) -> list[Member]:
         return [
             Member(*_service_and_replica(process.name, self.scale_service), pid=process.pid)
@@ -267,9 +309,9 @@ class LocalStack(Stack):
         }
 
 
-def _service_and_replica(name: str, scale_service: str) -> tuple[str, str]:
+def _service_and_replica(name: str, scale_service: str | None) -> tuple[str, str]:
     """`model-2` of the scaled service `model` is replica "2" of it; `api` is the api."""
     prefix = f"{scale_service}-"
-    if name.startswith(prefix) and name[len(prefix) :].isdigit():
+    if scale_service is not None and name.startswith(prefix) and name[len(prefix) :].isdigit():
         return scale_service, name[len(prefix) :]
     return name, ""

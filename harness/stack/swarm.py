@@ -18,11 +18,14 @@ from typing import Any
 import yaml
 
 from harness import REPO_ROOT
+from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.stack.base import LOG_TAIL_LINES, Member, ReplicaExit, Stack, StackError
+from harness.record.names import LOCUST_WORKER, in_repository, locustfiles
+from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
+from harness.stack.docker import compose_files, docker_gpu_checks
 from harness.stack.network import free_port
 from harness.stack.swarm_files import render
-from harness.telemetry.table import LOCUST_WORKER
+from harness.telemetry.members import Member
 
 LOCUST_FILE = REPO_ROOT / "compose" / "docker-compose.swarm.yml"
 LOCUST_SERVICE = LOCUST_WORKER
@@ -30,6 +33,8 @@ DOCKER_TIMEOUT_S = 300
 GONE_TIMEOUT_S = 180
 CONVERGE_TIMEOUT_S = 300
 POLL_S = 1.0
+# How long the master waits for the stack's Locust workers to connect before it gives up.
+EXPECT_WORKERS_S = 120
 FAILED_STATES = ("failed", "rejected", "orphaned")
 SWARM_INIT = "docker swarm init --advertise-addr 127.0.0.1"
 TASK_FORMAT = (
@@ -37,8 +42,8 @@ TASK_FORMAT = (
 )
 
 
-class SwarmNotActive(StackError):
-    """This Docker engine is not a swarm node: nothing can be deployed."""
+class SwarmNotActive(Unusable):
+    """This Docker engine is not a swarm manager: nothing can be deployed."""
 
 
 def docker(*args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S) -> str:
@@ -78,7 +83,7 @@ class SwarmStack(Stack):
         env: dict[str, str],
         name: str,
         files: list[str],
-        service: str,
+        service: str | None,
         registry: str,
         rendered: str,
         acknowledged: list[str],
@@ -100,21 +105,19 @@ class SwarmStack(Stack):
         env: dict[str, str],
         state_dir: Path,
     ) -> "SwarmStack":
-        require_swarm()
-        names = settings.compose_files.get(target)
-        if not names:
-            raise StackError(f"stack.compose_files.{target}: no compose files for this target")
-        files = [str(REPO_ROOT / name) for name in names] + [str(LOCUST_FILE)]
-        for path in files:
-            if not os.path.isfile(path):
-                raise StackError(f"stack.compose_files.{target}: {path} does not exist")
+        cls.preflight(settings, target)
+        files = [*compose_files(settings, target), str(LOCUST_FILE)]
         swarm_env = {
             **env,
             "LOCUST_MASTER_HOST": settings.swarm.locust_master_host,
             "LOCUST_MASTER_PORT": str(free_port()),
             "LOCUST_PLACEMENT": settings.swarm.locust_placement,
             "LOCUST_WORKERS": str(settings.swarm.locust_workers),
-            "LOCUSTFILES": settings.swarm.locustfiles,
+            # A worker has the open loop's user whatever the run: its master starts the
+            # classes it wants.
+            "LOCUSTFILES": ",".join(
+                in_repository(path) for path in locustfiles(settings.swarm.locustfile, True)
+            ),
         }
         name = f"loadbench-{target}-{os.getpid()}"
         rendered = str(state_dir / f"{name}.stack.yml")
@@ -129,6 +132,16 @@ class SwarmStack(Stack):
             rendered,
             [],
         )
+
+    @classmethod
+    def preflight(cls, settings: StackSettings, target: str) -> None:
+        compose_files(settings, target)
+        require_swarm()
+
+    @classmethod
+    def gpu_checks(cls) -> list[Check]:
+        """The nodes' engines need what a compose GPU stack needs; this one is checked."""
+        return docker_gpu_checks()
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SwarmStack":
@@ -173,6 +186,8 @@ class SwarmStack(Stack):
 
     def scale(self, models: int) -> None:
         """A new replica count for the scaled service: no redeploy."""
+        if self.service is None:
+            raise StackError("a stack that scales itself (stack.scale_service null) is redeployed")
         self.models = models
         docker("service", "scale", "--detach", f"{self.name}_{self.service}={models}")
 
@@ -223,32 +238,52 @@ class SwarmStack(Stack):
         self.acknowledged = [task["ID"] for task in self.tasks() if _failed(task)]
         self.wait_converged()
 
-    @property
-    def hosts_locust_workers(self) -> bool:
-        return True
+    def locust_options(self, workers: int) -> list[str]:
+        """The workers are a service of the stack: the master the harness runs waits for them."""
+        return [
+            "--master",
+            "--master-bind-host",
+            self.env["LOCUST_MASTER_HOST"],
+            "--master-bind-port",
+            self.env["LOCUST_MASTER_PORT"],
+            "--expect-workers",
+            str(workers),
+            "--expect-workers-max-wait",
+            str(EXPECT_WORKERS_S),
+        ]
 
     @property
     def rescalable(self) -> bool:
-        return True
+        return self.service is not None
+
+    def replicas_running(self) -> int | None:
+        """Swarm counts a task running once its container is up and, with a healthcheck,
+        healthy: the service's "running/desired"."""
+        if self.service is None:
+            return None
+        replicas = docker(
+            "service",
+            "ls",
+            "--filter",
+            f"name={self.name}_{self.service}",
+            "--format",
+            "{{.Replicas}}",
+            check=False,
+        ).split()
+        running = replicas[0].split("/")[0] if replicas else ""
+        return int(running) if running.isdigit() else 0
 
     def wait_converged(self) -> None:
+        if self.service is None:
+            return
         deadline = time.monotonic() + CONVERGE_TIMEOUT_S
-        target = f"{self.models}/{self.models}"
         while time.monotonic() < deadline:
-            replicas = docker(
-                "service",
-                "ls",
-                "--filter",
-                f"name={self.name}_{self.service}",
-                "--format",
-                "{{.Replicas}}",
-                check=False,
-            ).split()
-            if replicas and replicas[0] == target:
+            if self.replicas_running() == self.models:
                 return
             time.sleep(POLL_S)
         raise StackError(
-            f"{self.name}_{self.service} did not reach {target} replicas\n{self.logs()}"
+            f"{self.name}_{self.service} did not reach {self.models} running replicas\n"
+            f"{self.logs()}"
         )
 
     def members(self) -> list[Member]:

@@ -34,7 +34,7 @@ HOST_NETWORK = "host"
 def render(
     files: list[Path],
     env: dict[str, str],
-    scale_service: str,
+    scale_service: str | None,
     replicas: int,
     image_registry: str,
     notes: list[str],
@@ -52,11 +52,12 @@ def render(
             _note(notes, f"{name}: left out (only a Compose profile starts it)")
             continue
         services[name] = _for_swarm(name, service, env, image_registry, notes)
-    if scale_service not in services:
-        raise StackError(
-            f"stack.scale_service: the compose files have no service {scale_service!r}"
-        )
-    services[scale_service].setdefault("deploy", {})["replicas"] = replicas
+    if scale_service is not None:
+        if scale_service not in services:
+            raise StackError(
+                f"stack.scale_service: the compose files have no service {scale_service!r}"
+            )
+        services[scale_service].setdefault("deploy", {})["replicas"] = replicas
     rendered: dict[str, Any] = {"version": STACK_FILE_VERSION, "services": services}
     networks = merged.get("networks")
     if networks:

@@ -50,6 +50,20 @@ class Gpus:
                 continue
         return devices, by_pid
 
+    def total_energy_j(self) -> dict[str, float]:
+        """Each GPU's energy counter since its driver loaded, in joules; none where the GPU or
+        its driver has no such counter (before Volta)."""
+        if not self.available:
+            return {}
+        found = {}
+        for index in range(self.count):
+            try:
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                found[f"GPU {index}"] = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000
+            except pynvml.NVMLError:
+                return {}
+        return found
+
     def close(self) -> None:
         if self.available:
             pynvml.nvmlShutdown()

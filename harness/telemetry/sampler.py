@@ -1,9 +1,14 @@
 """A thread that samples, every interval while Locust runs, the CPU and memory of each member
-of the stack and of Locust, the machine, the GPUs, and the stack's /metrics; it writes each
-sample to the run's resources table as it goes (harness/telemetry/table.py: this module is its
-writer, summary.py its reader)."""
+of the stack and of Locust, the machine and the GPUs, and writes each sample to the run's
+resources table as it goes (harness/telemetry/table.py: this module is its writer); the stack's
+metrics are read beside it (metrics.py), on a thread of their own.
+
+Start and stop are symmetric whatever fails between them: stopping a sampler that never started,
+or whose thread died, is safe, and a sample that fails is skipped, not fatal.
+"""
 
 import csv
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,12 +16,12 @@ from pathlib import Path
 
 import psutil
 
-from harness.stack.base import Member
+from harness.record.names import GPU, LOCUST, MACHINE
 from harness.telemetry.containers import ContainerCgroup
 from harness.telemetry.gpu import Gpus
+from harness.telemetry.members import Member
 from harness.telemetry.processes import ProcessTree, machine_cpu_percent
-from harness.telemetry.stages import Snapshot, scrape
-from harness.telemetry.table import COLUMNS, GPU, LOCUST, MACHINE
+from harness.telemetry.table import COLUMNS
 
 
 @dataclass
@@ -30,64 +35,52 @@ class LastSeen:
 @dataclass
 class Sampled:
     started_at: float  # seconds since the epoch, t_s = 0 in the table
-    snapshots: list[tuple[float, Snapshot]] = field(default_factory=list)
     last_seen: dict[str, LastSeen] = field(default_factory=dict)  # by member label
 
 
 class Sampler:
     def __init__(
-        self,
-        members: list[Member],
-        locust_pid: int,
-        metrics_url: str | None,
-        interval_s: float,
-        table: Path,
+        self, members: list[Member], locust_pid: int, interval_s: float, table: Path
     ) -> None:
         self._sources = [(member, _source(member)) for member in members]
         self._sources.append((Member(LOCUST, ""), ProcessTree(locust_pid)))
-        self._metrics_url = metrics_url
         self._interval_s = interval_s
         self._table = table
-        self._gpus = Gpus()
+        self._gpus: Gpus | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
         self.sampled = Sampled(started_at=time.time())
 
     def start(self) -> None:
-        self._prime()
-        self._thread.start()
-
-    def stop(self) -> Sampled:
-        """Stop sampling; one last reading of /metrics, after the run, closes the window."""
-        self._stopped.set()
-        self._thread.join()
-        self._scrape()
-        self._gpus.close()
-        return self.sampled
-
-    def _prime(self) -> None:
+        self._gpus = Gpus()
         # CPU figures are differences between two readings: take the first before t = 0.
         for _member, source in self._sources:
             if source is not None:
                 source.sample()
-        self._scrape()
+        self._thread.start()
+
+    def stop(self) -> Sampled:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._gpus is not None:
+            self._gpus.close()
+        return self.sampled
 
     def _run(self) -> None:
         machine_cpu_percent()  # psutil keeps the machine's last reading per thread: this one's
         with self._table.open("w", newline="") as table:
             writer = csv.writer(table)
             writer.writerow(COLUMNS)
+            failed = False
             while not self._stopped.wait(self._interval_s):
-                writer.writerows(self._sample())
-                table.flush()
-                self._scrape()
-
-    def _scrape(self) -> None:
-        if self._metrics_url is None:
-            return
-        snapshot = scrape(self._metrics_url)
-        if snapshot is not None:
-            self.sampled.snapshots.append((time.time(), snapshot))
+                try:
+                    writer.writerows(self._sample())
+                    table.flush()
+                except (OSError, psutil.Error) as error:  # one lost sample, said once
+                    if not failed:
+                        print(f"telemetry: a sample failed: {error}", file=sys.stderr)
+                    failed = True
 
     def _sample(self) -> list[list]:
         t_s = round(time.time() - self.sampled.started_at, 3)

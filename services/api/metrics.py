@@ -12,21 +12,11 @@ from prometheus_client.registry import Collector
 
 from services.api.dispatch import QueueStats
 from services.queue import WorkerInfo
+from services.stages import STAGE_METRIC, STAGE_NAMES
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-# Where a request's time goes, in the order it meets the stages; the harness reads them in this
-# order (harness/telemetry/stages.py). Buckets fine enough for sub-millisecond stages.
-STAGES = (
-    "upload",  # receiving the upload
-    "check",  # checking the image
-    "enqueue",  # the Redis call that queues it
-    "queue_wait",  # queued -> taken by a worker
-    "batch_wait",  # taken -> its batch starts
-    "decode",  # decoding and preprocessing its batch
-    "inference",  # its batch's forward pass
-    "return",  # the answer's way back: pushed by the worker -> read by the API
-)
+# Buckets fine enough for sub-millisecond stages (services/stages.py lists the stages).
 STAGE_BUCKETS_S = (
     0.0001,
     0.00025,
@@ -123,13 +113,13 @@ class Metrics:
             registry=own,
         )
         self.stages = Histogram(
-            "request_stage_seconds",
+            STAGE_METRIC,
             "Time each /predict request spent in each stage of the stack.",
             ["stage"],
             buckets=STAGE_BUCKETS_S,
             registry=own,
         )
-        for stage in STAGES:  # listed in this order from the first scrape on
+        for stage in STAGE_NAMES:  # listed in this order from the first scrape on
             self.stages.labels(stage=stage)
         self.queue = QueueCollector()
         self.registry.register(self.queue)

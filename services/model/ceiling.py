@@ -82,7 +82,10 @@ def main() -> int:
     except (SettingsError, DeviceUnavailable) as error:
         print(f"ceiling: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(asdict(figures)))
+    # Named as the workers name what they serve on /ready, so the harness can tell whether
+    # these figures describe the stack it measures.
+    served = {"model": classifier_for(settings).name, "runtime": settings.runtime}
+    print(json.dumps({**asdict(figures), **served, "device": settings.device}))
     return 0
 
 

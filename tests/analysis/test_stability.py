@@ -1,5 +1,6 @@
-"""The steady-state rule: equal windows of a run, stable when throughput and p95 each vary by at
-most 10% across them. Latency logs are built here with known figures."""
+"""The steady-state rule: equal windows of a run, stable when throughput and mean latency each
+vary by at most 10% across them, and p95 too where every window has 2,000 requests. Latency logs
+are built here with known figures."""
 
 from pathlib import Path
 
@@ -25,8 +26,8 @@ def write_log(folder: Path, seconds: list[tuple[int, float]]) -> tuple[Path, Pat
     return hdr, intervals
 
 
-def window(rps: float, p95_ms: float) -> Window:
-    return Window(0.0, 1.0, round(rps), rps, p95_ms, p95_ms)
+def window(rps: float, p95_ms: float, mean_ms: float = 40.0, requests: int = 2000) -> Window:
+    return Window(0.0, 1.0, requests, rps, mean_ms, p95_ms)
 
 
 def test_windows_split_the_measured_window_equally(tmp_path: Path):
@@ -52,12 +53,23 @@ def test_within_ten_percent_is_stable():
 
 def test_throughput_varying_more_than_ten_percent_is_unstable():
     reason = unstable_reason([window(100, 50), window(111, 50), window(105, 50)])
-    assert reason.startswith("rps varies 11% across windows")
+    assert reason.startswith("throughput varies 11% across windows")
 
 
-def test_p95_varying_more_than_ten_percent_is_unstable():
+def test_mean_latency_varying_more_than_ten_percent_is_unstable():
+    reason = unstable_reason([window(100, 50, 40.0), window(100, 50, 45.0), window(100, 50, 41.0)])
+    assert reason.startswith("mean latency varies 12% across windows")
+
+
+def test_p95_varying_more_than_ten_percent_is_unstable_on_enough_requests():
     reason = unstable_reason([window(100, 50), window(100, 60), window(100, 52)])
     assert reason.startswith("p95 varies 20% across windows")
+
+
+def test_a_p95_of_too_few_requests_is_not_judged():
+    # 1,999 requests: fewer than 100 beyond the p95, whose windows then differ by chance.
+    few = [window(100, 50, requests=1999), window(100, 60), window(100, 52)]
+    assert unstable_reason(few) is None
 
 
 def test_a_window_without_requests_is_unstable():

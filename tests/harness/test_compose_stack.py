@@ -8,7 +8,6 @@ import pytest
 
 from harness.stack import BACKENDS, UnknownBackend, resolve_backend
 from harness.stack.compose import ComposeStack
-from harness.stack.local import LocalStack
 from harness.stack.registry import backend_class
 
 
@@ -41,9 +40,11 @@ def test_compose_command_names_project_files_and_scale() -> None:
     assert again.compose_args("down") == stack.compose_args("down")
 
 
-def test_backends_are_found_by_name() -> None:
-    assert backend_class("compose") is ComposeStack
-    assert backend_class("local") is LocalStack
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_each_backend_is_found_by_its_own_name_and_finds_its_stack_again(name: str) -> None:
+    found = backend_class(name)
+    assert found.backend == name
+    assert not getattr(found, "__abstractmethods__", None), "it implements the whole interface"
 
 
 @pytest.mark.parametrize("name", ["k8s", "Local", ""])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gpu import REPLICA_OVERHEAD_MIB, Card, GpuFitError, check_fit, replica_cap_mib
+from harness.gpu import Card, GpuFitError, check_fit, replica_cap_mib
 
 FOUR_GB = Card(0, "Tesla T4-ish", 4096)
 
@@ -19,16 +19,15 @@ def test_two_replicas_fit_on_4_gb_with_a_1_5_gb_cap_and_three_do_not():
     with pytest.raises(GpuFitError) as refused:
         check_fit(FOUR_GB, 3, 1536)
     assert str(refused.value) == (
-        f"3 replicas need 3 × (1536 MiB cap + {REPLICA_OVERHEAD_MIB} MiB CUDA context and"
-        f" libraries) = {3 * (1536 + REPLICA_OVERHEAD_MIB)} MiB, more than the 4096 MiB of GPU 0"
-        " (Tesla T4-ish); at this cap 2 fit: lower GPU_MEM_LIMIT_MIB in stack.env or run"
-        " fewer replicas"
+        "3 replicas need 3 × (1536 MiB cap + 400 MiB CUDA context and libraries) = 5808 MiB,"
+        " more than the 4096 MiB of GPU 0 (Tesla T4-ish); at this cap 2 fit: lower"
+        " GPU_MEM_LIMIT_MIB in stack.env or run fewer replicas"
     )
 
 
 def test_without_a_cap_each_replica_gets_the_largest_that_fits():
     cap = replica_cap_mib({}, FOUR_GB, 3)
-    assert cap == 4096 // 3 - REPLICA_OVERHEAD_MIB
+    assert cap == 965  # 4096 MiB shared by 3, less each one's 400 MiB of CUDA context
     check_fit(FOUR_GB, 3, cap)
     assert replica_cap_mib({"GPU_MEM_LIMIT_MIB": "900"}, FOUR_GB, 3) == 900
     with pytest.raises(GpuFitError, match="cannot share the 4096 MiB"):
@@ -90,3 +89,17 @@ def test_a_gpu_sweep_that_cannot_run_starts_nothing(workspace, local_matrix):
     assert "onnxruntime CUDA provider" in result.stdout
     assert not workspace.stack_dir.exists()
     assert not workspace.reports.exists()
+
+
+def test_the_doctor_asks_the_backend_what_it_needs(workspace, local_matrix):
+    # A swarm runs the model in the Docker engine's containers, not in this virtualenv: it is
+    # the engine's GPU support and the GPU image that the doctor checks for it.
+    stand_in_nvidia_smi(workspace.root / "bin", "0, NVIDIA T4, 4096")
+    workspace.env["PATH"] = f"{workspace.root / 'bin'}{os.pathsep}{workspace.env['PATH']}"
+    workspace.write_matrix(**{**local_matrix, "targets": ["cpu", "gpu"]})
+    result = workspace.run("inv", "doctor", "--backend", "swarm", timeout=300)
+    checked = [line.split(":")[0] for line in result.stdout.splitlines() if ":" in line]
+    assert "onnxruntime CUDA provider" not in " ".join(checked), result.stdout
+    assert any(what.endswith(("Docker engine", "Docker GPU support")) for what in checked), (
+        result.stdout
+    )

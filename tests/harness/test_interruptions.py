@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 from sweep_workspace import VENV_BIN, OutputReader, process_alive, stack_pids, stop_group
@@ -21,7 +20,8 @@ def test_ctrl_c_mid_run_takes_the_stack_down(workspace, local_matrix) -> None:
     sweep = workspace.spawn("nox", "-s", "sweep(models=2)")
     output = OutputReader(sweep)
     try:
-        wait_until(lambda: "[run 1/4]" in output.text, 120, "the first run to start")
+        # Counted over the whole sweep: the 4 runs at 1 replica come first.
+        wait_until(lambda: "[run 5/8]" in output.text, 120, "the first run to start")
         state = workspace.state()
         pids = stack_pids(state)
         assert len(pids) == 4
@@ -82,7 +82,7 @@ def read_scratch_log(workspace) -> str:
 def test_a_nohup_sweep_outlives_the_hang_up_and_sigterm_still_ends_it(
     workspace, local_matrix
 ) -> None:
-    workspace.write_matrix(**{**local_matrix, "num_models_list": [1], "run_time": "60s"})
+    workspace.write_matrix(**{**local_matrix, "num_models_list": [1], "run_time": "4s"})
     inv = str(VENV_BIN / "inv")
     sweep = subprocess.Popen(
         ["nohup", inv, "sweep", "--models", "1"],
@@ -98,7 +98,8 @@ def test_a_nohup_sweep_outlives_the_hang_up_and_sigterm_still_ends_it(
     try:
         wait_until(lambda: "[run 1/4]" in output.text, 120, "the first run to start")
         os.killpg(sweep.pid, signal.SIGHUP)  # the terminal went away
-        time.sleep(2)
+        # It lives on: the run it was in ends and the next one begins.
+        wait_until(lambda: "[run 2/4]" in output.text, 120, "the run after the hang-up")
         assert sweep.poll() is None, output.text
         assert workspace.state() is not None, "the stack is still up"
         os.kill(sweep.pid, signal.SIGTERM)

@@ -93,27 +93,6 @@ def test_only_an_ok_run_with_all_its_files_is_complete(tmp_path: Path) -> None:
     assert not is_complete(tmp_path, absent)
 
 
-def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
-    name = RunName("cpu", 2, ClosedLoad(8, 0.5))
-    (tmp_path / "cpu").mkdir()
-    written = RunRecord(
-        name,
-        "failed",
-        failure_reason="model-2 was OOMKilled (exit code 137) during the run",
-        exit_code=0,
-        run_time="20s",
-        run_time_s=20,
-        ramp_s=14,
-        backend="compose",
-        locust_cpu_warning=True,
-        matrix={"run_time": "20s"},
-        files=("2_8_0.5.log",),
-    )
-    path = write_record(written, tmp_path, tmp_path / "cpu")
-    assert path == tmp_path / "cpu" / "2_8_0.5.meta.json"
-    assert RunRecord.from_json(path.read_text(), path, has_statistics=False) == written
-
-
 def test_locust_cpu_warnings_are_recognised() -> None:
     # Locust's messages are read from its source, not imported: importing locust would
     # monkey-patch this test process.

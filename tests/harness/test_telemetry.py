@@ -93,12 +93,14 @@ def test_exact_percentiles_agree_with_every_raw_latency(workspace, local_matrix)
 
 def test_a_stack_without_stage_metrics_runs_and_its_breakdown_is_absent(workspace, local_matrix):
     record = standin_sweep(
-        workspace, local_matrix, [STANDIN.replace("--service-ms 5", "--service-ms 5 --no-stages")]
+        workspace,
+        local_matrix,
+        [STANDIN.replace("--service-ms 5", "--service-ms 5 --metrics none")],
     )
     assert record["status"] == "ok" and record["stages"] is None
     assert record["latency"]["requests"] > 0
     page = (workspace.reports / "index.html").read_text()
-    assert "no stage metrics: the stack does not report its request stages" in page
+    assert "Stage metrics not available: " in page and "/metrics: HTTP 404" in page
     assert "the stack reports no request stages, so where the time goes is unknown" in page
 
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/index/make_fixtures.py            # about 2 minutes on 2 cores
 
-It runs harness.sweep.sweep_at_scale, the code behind `nox -s "sweep(models=N)"`, with the
+It runs harness.sweep.sweep_at_scale in its stack session (harness.session), the code behind
+`nox -s "sweep(models=N)"`, with the
 local backend (redis-server, the API under uvicorn, N model workers) and fixtures/matrix.json,
 writing under fixtures/reports/ exactly what a sweep writes. Three sweeps:
   - every users x spawn point of the matrix at 1 and at 2 replicas;
@@ -32,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from harness.matrix import load_matrix  # noqa: E402
+from harness.session import Command, at_each_scale  # noqa: E402
 from harness.stack.network import free_port  # noqa: E402
 from harness.sweep import sweep_at_scale  # noqa: E402
 
@@ -92,9 +94,11 @@ def sweep(matrix_data: dict, models: int) -> bool:
     on_free_port = {**matrix_data, "host": f"http://127.0.0.1:{free_port()}"}
     variant.write_text(json.dumps(on_free_port, indent=2))
     try:
-        matrix = load_matrix(variant)
-        state_dir = FIXTURES_DIR / ".stack"
-        return sweep_at_scale(matrix, TARGET, models, "local", REPORTS_DIR, state_dir, force=True)
+        command = Command(
+            load_matrix(variant), TARGET, "local", REPORTS_DIR, FIXTURES_DIR / ".stack"
+        )
+        [ok] = at_each_scale(command, [models], lambda session: sweep_at_scale(session, force=True))
+        return ok
     finally:
         variant.unlink()
 

@@ -3,10 +3,11 @@
 from pathlib import Path
 from typing import Any
 
+from harness.latency import Latency
 from harness.matrix import ClosedLoad
 from harness.record import RunRecord
 from harness.record.names import RunName
-from harness.results import Run, Stats
+from harness.results import Run
 
 
 def make_stats(
@@ -15,11 +16,12 @@ def make_stats(
     p90_ms: float | None = 90.0,
     requests: int = 1000,
     failures: int = 0,
-) -> Stats:
-    return Stats(
+) -> Latency:
+    """A run's figures, its `requests` spread over the seconds that give `rps`."""
+    return Latency(
         requests=requests,
         failures=failures,
-        rps=rps,
+        seconds=requests / rps,
         mean_ms=55.0,
         p50_ms=50.0,
         p90_ms=p90_ms,
@@ -36,7 +38,7 @@ def make_run(
     models: int = 1,
     users: int = 1,
     spawn_rate: float = 1.0,
-    stats: Stats | None = None,
+    stats: Latency | None = None,
     status: str = "ok",
     failure_reason: str | None = None,
     **fields: Any,

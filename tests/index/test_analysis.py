@@ -8,7 +8,7 @@ from harness.analysis import explanations, figures, open_loop, sentences
 from harness.capacity import CapacityFile, Probe, ScaleCapacity
 from harness.matrix import OpenLoad, Slo
 from harness.record.names import RunName
-from harness.telemetry.stages import Breakdown, StageFigures
+from harness.record.parts import Breakdown, StageFigures
 from tests.index.runs import make_run, make_stats
 
 SLO = Slo(p95_ms=500, max_failure_ratio=0.01)
@@ -254,9 +254,13 @@ def test_the_dominant_stage_and_what_the_stack_adds_at_one_user():
     text = joined(explanations.limit_sentences([one_user, loaded]))
     # 8 users: 45 of 60 ms is queue wait; 1 user: 7 ms of model work, the other 3 ms the stack's.
     assert (
-        "cpu, 1 replica at 8 users: 75% of a request's 60 ms is queue wait (the workers are" in text
+        "cpu, 1 replica at 8 users: 75% of a request's 60 ms is queue wait"
+        " (the replicas are the bottleneck" in text
     )
-    assert "decode and inference take 7 ms of 10 ms: the stack adds 3 ms." in text
+    assert (
+        "the model's stages (decode and preprocessing, inference) take 7 ms of 10 ms:"
+        " the stack adds 3 ms." in text
+    )
 
 
 def test_under_load_the_time_beside_the_model_is_not_called_the_stacks_cost():
@@ -265,8 +269,8 @@ def test_under_load_the_time_beside_the_model_is_not_called_the_stacks_cost():
     text = joined(explanations.limit_sentences([light, heavy]))
     assert "the stack adds" not in text
     assert (
-        "decode and inference take 10 ms of 20 ms, the other 10 ms waiting and the stack's"
-        " own work." in text
+        "(decode and preprocessing, inference) take 10 ms of 20 ms, the other 10 ms waiting and"
+        " the stack's own work." in text
     )
 
 
@@ -288,7 +292,7 @@ def test_a_capacity_found_by_an_unstable_probe_says_so():
         capacity_rps=117.0,
         complete=True,
     )
-    found = CapacityFile("cpu", SLO, 0.05, "poisson", {1: scale})
+    found = CapacityFile("cpu", SLO, 0.05, "poisson", scales={1: scale})
     text = joined(open_loop.capacity_sentences([found], SLO, [probe_run]))
     assert "cpu, 1 replica: takes 117 req/s within p95 ≤ 500 ms" in text
     assert "its probe was not stable (p95 varies 243% across windows)" in text

@@ -168,14 +168,21 @@ def test_partial_sweep_older_runs_and_unreadable_runs(reports_copy: Path, fixtur
     assert "cpu-2025/1_4_4.meta.json: not JSON" in page.text
 
 
-def test_odd_optional_fields_are_shown_not_trusted(reports_copy: Path, fixture_matrix: Matrix):
+def test_a_field_of_the_wrong_type_makes_its_run_unreadable_not_guessed(
+    reports_copy: Path, fixture_matrix: Matrix
+):
     meta_path = reports_copy / "cpu" / "1_1_4.meta.json"
     meta = json.loads(meta_path.read_text())
-    meta.update(started_at=20260101, revision=["not", "a", "sha"], machine={"cores": 2}, ramp_s="x")
+    meta.update(machine={"cores": 2})  # a part may be missing: it is unknown
     meta_path.write_text(json.dumps(meta))
     _, page = build(reports_copy, fixture_matrix)
     assert "cpu/1_1_4" in page.summary_rows
     assert "unknown CPU, 2 cores, ? GiB memory, GPU: none" in page.text
+    meta.update(ramp_s="x")  # a value of the wrong type is not read as something else
+    meta_path.write_text(json.dumps(meta))
+    _, page = build(reports_copy, fixture_matrix)
+    assert "cpu/1_1_4" not in page.summary_rows
+    assert "cpu/1_1_4.meta.json: ramp_s: 'x' is not of type float" in page.text
 
 
 def test_everything_shown_is_escaped(reports_copy: Path, fixture_matrix: Matrix):

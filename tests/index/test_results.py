@@ -34,7 +34,7 @@ def test_every_fixture_run_is_read_with_the_numbers_of_its_csv():
         row = aggregated_row(FIXTURE_RUNS / f"{run.stem}_stats.csv")
         assert run.stats.requests == int(row["Request Count"])
         assert run.stats.failures == int(row["Failure Count"])
-        assert run.stats.rps == float(row["Requests/s"])
+        assert run.stats.rps == pytest.approx(float(row["Requests/s"]))
         assert run.stats.p50_ms == float(row["50%"])
         assert run.stats.p90_ms == float(row["90%"])
         assert run.stats.p95_ms == float(row["95%"])

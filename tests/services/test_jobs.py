@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -128,14 +127,14 @@ def test_the_wait_ends_with_the_first_read_that_brings_nothing(client: redis.Red
 
 
 def test_without_a_budget_the_batch_is_what_is_queued(client: redis.Redis) -> None:
-    mine = worker_queue(client, "w1")
+    # A job arrives during the first read: without a budget, the worker does not read again.
+    mine = ArrivingDuringEachRead(client, arrivals=1)
+    mine.ensure_group()
     for _ in range(3):
         submit(client)
-    later = threading.Timer(0.05, submit, args=(client, b"late"))
-    later.start()
     batch = collect_batch(mine, max_batch=16, wait_budget_ms=0, block_ms=100)
-    later.join()
     assert [job.image for job in batch] == [b"image"] * 3
+    assert mine.reads == 1 and client.xlen(queue.STREAM) == 4, "the late one is still queued"
 
 
 def test_answer_pushes_results_counts_and_forgets_the_jobs(client: redis.Redis) -> None:

@@ -1,59 +1,84 @@
-"""A stand-in for the stack with a known service time: queueing theory gives its latency.
+"""A stand-in for a stack with a known service time, and every misbehaviour a stack can show.
 
     python -m tests.standin.server --port P --service-ms 10 [--servers 1] [--stall-every-s 5
-        --stall-ms 1000] [--no-stages]
+        --stall-ms 1000] [--mib-per-server 50] [--metrics stages|none|json|html|bytes|plain|hang]
+        [--faults 500:0.2,reset:0.1,notjson:0.1] [--ready-flap-every-s 3]
 
 `--servers` workers take requests in arrival order (FIFO), each holding a request for exactly
 `--service-ms`: with one server and a constant arrival rate below 1/D, latency is about D; with
 Poisson arrivals the mean is D + ρD / (2(1 − ρ)) (M/D/1). `--stall-every-s` freezes the servers
-for `--stall-ms`, every that many seconds from the first request. It answers POST /predict like the
-real API (`success`, `prediction`, `score`), GET /ready with its server count, and GET /metrics
-with the request stages of the real API (queue wait and inference), unless `--no-stages`.
+for `--stall-ms`, every that many seconds from the first request. It answers POST /predict like
+the real API (`success`, `prediction`, `score`) and GET /ready with its server count.
+`--mib-per-server` holds that much memory per server, so its size is known too.
+
+What can go wrong, on purpose:
+- `--metrics` is what GET /metrics answers: `stages` the real API's request stages (queue wait
+  and inference, the default); `none` 404; `json`, `html` or `bytes` a 200 with a JSON object,
+  an HTML page or random bytes; `plain` valid Prometheus text without any of our metrics;
+  `hang` no answer at all (the connection stays open, silent).
+- `--faults` makes that share of /predict requests, served in turn, answer an HTTP 500, reset
+  the connection without an answer, or answer 200 with a body that is not JSON (seeded: the
+  same requests each time).
+- `--ready-flap-every-s` makes /ready answer 503 for one second in every that many.
 """
 
 import argparse
 import asyncio
 import json
+import math
+import random
 import time
 
 STAGES = ("queue_wait", "inference")
 BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+METRICS = ("stages", "none", "json", "html", "bytes", "plain", "hang")
+FAULTS = ("500", "reset", "notjson")
+PLAIN = (
+    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 4.2\n"
+    "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\n"
+    'http_requests_total{code="200"} 17\n'
+)
+HTML = "<!DOCTYPE html><html><head><title>Reference</title></head><body><p>Hi</p></body></html>"
 
 
 class StandIn:
+    """c servers taking requests in arrival order, each for exactly the service time. The
+    servers' timelines are kept as numbers (when each is free next), and a request sleeps until
+    its own finish: the event loop's delays never stretch the service, so the stand-in is the
+    M/D/c queue queueing theory describes."""
+
     def __init__(self, service_s: float, servers: int, stall_every_s: float | None, stall_s: float):
         self.service_s = service_s
         self.servers = servers
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.free_at = [0.0] * servers
         self.first_request: float | None = None
         self.stall_every_s = stall_every_s
         self.stall_s = stall_s
-        self.stalls_done = 0
-        self.stall_until = 0.0
         self.observed: dict[str, list[float]] = {stage: [] for stage in STAGES}
 
     async def serve(self) -> None:
-        while True:
-            arrived, done = await self.queue.get()
-            started = time.monotonic()
-            await self._maybe_stall()
-            # Busy until the service time has passed since this request started, whatever the
-            # event loop's timer granularity: the deadline is absolute.
-            await asyncio.sleep(max(0.0, started + self.service_s - time.monotonic()))
-            self.observed["queue_wait"].append(started - arrived)
-            self.observed["inference"].append(time.monotonic() - started)
-            done.set_result(None)
+        arrived = time.monotonic()
+        if self.first_request is None:
+            self.first_request = arrived
+        server = min(range(self.servers), key=self.free_at.__getitem__)
+        started = self._after_stalls(max(arrived, self.free_at[server]))
+        finished = started + self.service_s
+        self.free_at[server] = finished
+        await asyncio.sleep(max(0.0, finished - time.monotonic()))
+        self.observed["queue_wait"].append(started - arrived)
+        self.observed["inference"].append(finished - started)
 
-    async def _maybe_stall(self) -> None:
-        if self.stall_every_s is None or self.first_request is None:
-            return
-        now = time.monotonic()
-        due = self.first_request + (self.stalls_done + 1) * self.stall_every_s
-        if now >= due:
-            self.stalls_done += 1
-            self.stall_until = due + self.stall_s
-        if now < self.stall_until:  # every server waits the stall out
-            await asyncio.sleep(self.stall_until - now)
+    def _after_stalls(self, start: float) -> float:
+        """When a request may start: every server is frozen for stall_s every stall_every_s,
+        counted from the first request."""
+        if self.stall_every_s is None:
+            return start
+        since = start - self.first_request
+        stall = math.floor(since / self.stall_every_s) * self.stall_every_s
+        if stall >= self.stall_every_s and since < stall + self.stall_s:
+            return self.first_request + stall + self.stall_s
+        return start
 
     def metrics(self) -> str:
         name = "request_stage_seconds"
@@ -67,7 +92,38 @@ class StandIn:
         return "\n".join(lines) + "\n"
 
 
-async def handle(standin: StandIn, stages: bool, reader, writer) -> None:
+class Misbehaviour:
+    def __init__(self, metrics: str, faults: dict[str, float], flap_every_s: float | None):
+        self.metrics = metrics
+        self.faults = faults
+        self.flap_every_s = flap_every_s
+        self.draw = random.Random(20261130)
+        self.started = time.monotonic()
+
+    def fault(self) -> str | None:
+        """The fault this /predict request meets, if any."""
+        roll, start = self.draw.random(), 0.0
+        for fault, share in self.faults.items():
+            if start <= roll < start + share:
+                return fault
+            start += share
+        return None
+
+    def flapping(self) -> bool:
+        if self.flap_every_s is None:
+            return False
+        return (time.monotonic() - self.started) % self.flap_every_s < 1.0
+
+
+def answer(writer, status: int, body: bytes, kind: str) -> None:
+    writer.write(
+        f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+async def handle(standin: StandIn, odd: Misbehaviour, reader, writer) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -79,31 +135,50 @@ async def handle(standin: StandIn, stages: bool, reader, writer) -> None:
             if length:
                 await reader.readexactly(length)
             if method == b"POST" and path == b"/predict":
-                if standin.first_request is None:
-                    standin.first_request = time.monotonic()
-                done = asyncio.get_running_loop().create_future()
-                await standin.queue.put((time.monotonic(), done))
-                await done
-                status, body = 200, {"success": True, "prediction": "stand-in", "score": 1.0}
-                text, kind = json.dumps(body), "application/json"
+                await standin.serve()
+                fault = odd.fault()
+                if fault == "reset":
+                    writer.transport.abort()  # no answer: the client sees the connection reset
+                    return
+                if fault == "500":
+                    answer(writer, 500, b'{"success": false, "error": "stand-in fault"}', "json")
+                elif fault == "notjson":
+                    answer(writer, 200, b"<html>not json</html>", "text/html")
+                else:
+                    body = {"success": True, "prediction": "stand-in", "score": 1.0}
+                    answer(writer, 200, json.dumps(body).encode(), "application/json")
             elif path == b"/ready":
-                status, kind = 200, "application/json"
-                text = json.dumps({"ready": True, "workers": standin.servers})
-            elif path == b"/metrics" and stages:
-                status, text, kind = 200, standin.metrics(), "text/plain"
+                status = 503 if odd.flapping() else 200
+                body = {"ready": status == 200, "workers": standin.servers if status == 200 else 0}
+                answer(writer, status, json.dumps(body).encode(), "application/json")
+            elif path == b"/metrics" and odd.metrics != "none":
+                if odd.metrics == "hang":
+                    await asyncio.sleep(3600)
+                text = {
+                    "stages": standin.metrics,
+                    "json": lambda: json.dumps({"page": "reference"}),
+                    "html": lambda: HTML,
+                    "plain": lambda: PLAIN,
+                }.get(odd.metrics)
+                data = text().encode() if text else random.randbytes(4096)
+                answer(writer, 200, data, "text/plain")
             else:
-                status, text, kind = 404, json.dumps({"error": "not here"}), "application/json"
-            data = text.encode()
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n".encode()
-                + data
-            )
+                answer(writer, 404, b'{"error": "not here"}', "application/json")
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:
         writer.close()
+
+
+def faults_option(text: str) -> dict[str, float]:
+    shares = {}
+    for part in filter(None, text.split(",")):
+        fault, share = part.split(":")
+        if fault not in FAULTS:
+            raise argparse.ArgumentTypeError(f"{fault}: not one of {', '.join(FAULTS)}")
+        shares[fault] = float(share)
+    return shares
 
 
 async def main() -> None:
@@ -113,20 +188,23 @@ async def main() -> None:
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--stall-every-s", type=float, default=None)
     parser.add_argument("--stall-ms", type=float, default=1000)
-    parser.add_argument("--no-stages", action="store_true")
+    parser.add_argument("--metrics", choices=METRICS, default="stages")
+    parser.add_argument("--faults", type=faults_option, default={})
+    parser.add_argument("--ready-flap-every-s", type=float, default=None)
+    parser.add_argument("--mib-per-server", type=int, default=0)
     options = parser.parse_args()
+    held = bytearray(options.mib_per_server * options.servers * 2**20)
+    held[::4096] = b"x" * len(held[::4096])  # touched: resident, not just reserved
     standin = StandIn(
         options.service_ms / 1000, options.servers, options.stall_every_s, options.stall_ms / 1000
     )
-    for _ in range(options.servers):
-        asyncio.get_running_loop().create_task(standin.serve())
+    odd = Misbehaviour(options.metrics, options.faults, options.ready_flap_every_s)
     server = await asyncio.start_server(
-        lambda reader, writer: handle(standin, not options.no_stages, reader, writer),
-        "127.0.0.1",
-        options.port,
+        lambda reader, writer: handle(standin, odd, reader, writer), "127.0.0.1", options.port
     )
     async with server:
         await server.serve_forever()
+    del held
 
 
 if __name__ == "__main__":

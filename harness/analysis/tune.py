@@ -1,0 +1,100 @@
+"""What a tune says: the configuration to deploy and what it gains over the stack's defaults,
+the configurations ranked by the objective, and the Pareto front (the configurations no other
+beats on both capacity and its p95, or on capacity and capacity per core)."""
+
+from harness.analysis.formatting import describe_slo, format_ms, format_rps, plural
+from harness.tune.file import OK, Config, TuneFile, score
+
+OBJECTIVES = {
+    "capacity": "the most requests/s within the SLO",
+    "capacity_per_core": "the most requests/s within the SLO per core",
+    "cost": "the lowest cost per million inferences within the SLO",
+}
+
+
+def settings(config: Config) -> str:
+    """A configuration as a person reads it: MAX_BATCH=8, MAX_WAIT_MS=2 at 2 replicas."""
+    env = ", ".join(f"{name}={value}" for name, value in config.env.items())
+    return f"{env} at {plural(config.models, 'replica')}"
+
+
+def ranked(tune: TuneFile) -> list[Config]:
+    """Every configuration, the best by the objective first; those without a score last."""
+    with_score = [config for config in tune.configs if score(config, tune.objective) is not None]
+    without = [config for config in tune.configs if score(config, tune.objective) is None]
+    with_score.sort(key=lambda config: score(config, tune.objective), reverse=True)
+    return with_score + without
+
+
+def describe_best(tune: TuneFile, currency: str = "$") -> str:
+    """The sentence the page leads with."""
+    best = tune.best
+    if best is None:
+        tried = plural(len(tune.configs), "configuration")
+        return f"no configuration of the {tried} tried serves any rate within the SLO"
+    said = (
+        f"deploy {settings(best)}: {format_rps(best.capacity_rps)} req/s within"
+        f" {describe_slo(tune.slo)}"
+    )
+    if best.cores is not None:
+        said += f" on {best.cores:.2f} cores"
+    if best.cost_per_million is not None:
+        said += f", {currency}{best.cost_per_million:.2f} per million"
+    if best.joules_per_inference is not None:
+        said += f", {best.joules_per_inference:.2f} J per inference"
+    default = tune.default
+    if default == best:
+        said += "; the stack's own settings are already the best tried"
+    elif default is not None and default.status == OK and default.capacity_rps:
+        gain = best.capacity_rps / default.capacity_rps - 1
+        said += (
+            f"; {gain:+.0%} capacity against the stack's own settings"
+            f" ({settings(default)}: {format_rps(default.capacity_rps)} req/s)"
+        )
+    elif default is not None:
+        said += f"; the stack's own settings ({settings(default)}) were {default.status}"
+    return said + "."
+
+
+def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
+    counts = {
+        status: sum(c.status == status for c in tune.configs)
+        for status in ("ok", "failed", "ruled out")
+    }
+    tried = (
+        f"{plural(len(tune.configs), 'configuration')} tried ({tune.mode},"
+        f" best by {OBJECTIVES[tune.objective]})"
+    )
+    details = [f"{count} {status}" for status, count in counts.items() if count and status != OK]
+    sentences = [
+        f"{tune.target}: {describe_best(tune, currency)}",
+        f"{tried}" + (f"; {', '.join(details)}" if details else "") + ".",
+    ]
+    for config in tune.configs:
+        if config.status != OK and config.reason:
+            sentences.append(f"{settings(config)}: {config.status}, {config.reason}.")
+    return sentences
+
+
+def pareto(configs: list[Config], better_second: str, lower_is_better: bool) -> list[Config]:
+    """The configurations no other beats on capacity and on the second figure at once."""
+
+    def second(config: Config) -> float | None:
+        value = getattr(config, better_second)
+        return None if value is None else (-value if lower_is_better else value)
+
+    scored = [c for c in configs if c.status == OK and second(c) is not None]
+    return [
+        config
+        for config in scored
+        if not any(
+            other.capacity_rps >= config.capacity_rps
+            and second(other) >= second(config)
+            and (other.capacity_rps, second(other)) != (config.capacity_rps, second(config))
+            for other in scored
+        )
+    ]
+
+
+def latency_at(config: Config) -> str:
+    return f"p95 {format_ms(config.p95_ms)} ms" if config.p95_ms is not None else "p95 –"

@@ -1,0 +1,157 @@
+"""A tune at one scale: which configuration of the stack to deploy. Each configuration (the matrix's
+`tune.env` values on top of `stack.env`, at a scale of `num_models_list`) gets its capacity under
+the SLO from the capacity search, in a reports folder of its own (reports/tune/{config}/), and
+its figures at capacity: p95, the stack's cores and memory from telemetry, the cost per million
+inferences where the matrix gives prices, the joules per inference where a counter exists. A
+constraint it breaks rules it out; the best by the objective wins. Everything lands in
+reports/{target}/tune.json after each configuration, and a tune interrupted resumes there: the
+configurations whose capacity is known are not measured again.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.capacity import ScaleCapacity
+from harness.matrix import Matrix
+from harness.record import RunRecord, read_record
+from harness.record.names import (
+    HTML_SUFFIX,
+    LOCUST,
+    LOCUST_WORKER,
+    RECORD_SUFFIX,
+    tune_reports,
+)
+from harness.search import search_at_scale
+from harness.session import Command, at_each_scale
+from harness.tune.file import (
+    FAILED,
+    LIMITS,
+    OK,
+    RULED_OUT,
+    Config,
+    TuneFile,
+    read_tune,
+    score,
+    tune_path,
+    write_tune,
+)
+from harness.tune.space import Point, key, next_point, start
+
+
+def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
+    """Every configuration the tune tries at this scale, each in its stack session."""
+    matrix = command.matrix
+    tuning = matrix.tune
+    path = tune_path(command.reports, command.target)
+    found = read_tune(path)
+    fresh = TuneFile(command.target, matrix.slo, tuning.objective, tuning.mode, _axes(matrix))
+    if found is None or (found.slo, found.objective, found.mode, found.axes) != (
+        fresh.slo,
+        fresh.objective,
+        fresh.mode,
+        fresh.axes,
+    ):
+        found = fresh
+    if force:
+        found.configs = [config for config in found.configs if config.models != models]
+    origin = start(tuning.axes, matrix.stack.env)
+    tried: list[Config] = []
+    while True:
+        at_scale = [config for config in found.configs if config.models == models]
+        scores = {key(config.env): score(config, tuning.objective) for config in at_scale}
+        order = [key(config.env) for config in at_scale]
+        point = next_point(
+            tuning.mode, tuning.axes, origin, scores, order, tuning.max_trials, tuning.patience
+        )
+        if point is None:
+            return tried
+        print(f"[config {len(at_scale) + 1}] {_said(point)} at {models} replica(s)", flush=True)
+        config = _try(command, point, models, force)
+        found.configs.append(config)
+        tried.append(config)
+        _settle(found, origin)
+        write_tune(path, found)
+
+
+def _axes(matrix: Matrix) -> dict[str, list[str]]:
+    return {name: list(values) for name, values in matrix.tune.axes.items()}
+
+
+def _try(command: Command, point: Point, models: int, force: bool) -> Config:
+    """One configuration's capacity search, in its own reports folder, and its figures."""
+    matrix = command.matrix
+    stack = replace(matrix.stack, env={**matrix.stack.env, **point})
+    reports = tune_reports(command.reports, point)
+    own = replace(command, matrix=replace(matrix, stack=stack), reports=reports)
+    # Each configuration brings its stack up and down: another one's settings are not its own.
+    [scale] = at_each_scale(
+        own, [models], lambda session: search_at_scale(session, force), keep_up=False
+    )
+    return figures(own.matrix, reports, command.target, point, models, scale)
+
+
+def figures(
+    matrix: Matrix, reports: Path, target: str, env: Point, models: int, scale: ScaleCapacity
+) -> Config:
+    """A configuration's figures at its capacity, from the probe that found it."""
+    base = Config(dict(env), models, FAILED, probes=len(scale.probes), seconds=scale.seconds)
+    if scale.capacity_rps is None:
+        return replace(base, reason=scale.note or "no rate within the SLO")
+    probe = next(p for p in scale.probes if p.within and p.rate == scale.capacity_rps)
+    stem = probe.report.removesuffix(HTML_SUFFIX)
+    record = read_record(reports / target / f"{stem}{RECORD_SUFFIX}")
+    used = _used(record)
+    latency = record.latency
+    config = replace(
+        base,
+        status=OK,
+        capacity_rps=scale.capacity_rps,
+        p95_ms=probe.p95_ms,
+        report=str((reports / target / probe.report).relative_to(reports.parent.parent)),
+        cost_per_million=matrix.cost.per_million(models, scale.capacity_rps)
+        if matrix.cost
+        else None,
+        joules_per_inference=(
+            record.energy_j / latency.requests
+            if record.energy_j is not None and latency is not None and latency.requests
+            else None
+        ),
+        **used,
+    )
+    broken = []
+    for name, limit in matrix.tune.constraints.items():
+        value = getattr(config, LIMITS[name])
+        if value is not None and value > limit:
+            broken.append(f"{LIMITS[name]} {value:.4g} > {name} {limit:g}")
+    if broken:
+        return replace(config, status=RULED_OUT, reason=f"breaks {'; '.join(broken)}")
+    return config
+
+
+def _used(record: RunRecord) -> dict[str, float | None]:
+    """The stack's cores, memory and GPU memory during the probe: every process of it (the
+    load generator's excepted)."""
+    resources = record.resources
+    if resources is None:
+        return {"cores": None, "rss_mib": None, "gpu_mib": None}
+    stack = [m for m in resources.members if m.service not in (LOCUST, LOCUST_WORKER)]
+    gpu = [m.gpu_mem_peak_mib for m in stack if m.gpu_mem_peak_mib is not None]
+    return {
+        "cores": sum(member.cpu_mean for member in stack) / 100,
+        "rss_mib": sum(member.rss_peak_mib for member in stack),
+        "gpu_mib": sum(gpu) if gpu else None,
+    }
+
+
+def _settle(tune: TuneFile, origin: Point) -> None:
+    """The best configuration by the objective, and the stack's own settings at the best's
+    scale (else at any), to say what the tune gained."""
+    ranked = [config for config in tune.configs if score(config, tune.objective) is not None]
+    tune.best = max(ranked, key=lambda config: score(config, tune.objective), default=None)
+    defaults = [config for config in tune.configs if key(config.env) == key(origin)]
+    same_scale = [c for c in defaults if tune.best is not None and c.models == tune.best.models]
+    tune.default = (same_scale or defaults or [None])[0]
+
+
+def _said(point: Point) -> str:
+    return ", ".join(f"{name}={value}" for name, value in point.items())

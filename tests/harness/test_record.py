@@ -1,0 +1,142 @@
+"""The run record reads back exactly as written, every nested part filled; a value of the wrong
+type is an error naming its place; records of older schemas still load."""
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.ceiling import Ceiling
+from harness.latency import Latency
+from harness.machine import Machine
+from harness.matrix import ClosedLoad, OpenLoad
+from harness.record import RunRecord, Schedule, read_record, write_record
+from harness.record.names import RecordError, RunName
+from harness.record.parts import Breakdown, GpuUse, MemberUse, ResourceUse, StageFigures
+from harness.stability import Window
+
+FIXTURES = Path(__file__).parents[1] / "index" / "fixtures" / "reports" / "cpu"
+
+
+def full_record(name: RunName) -> RunRecord:
+    """A record with every field and every nested field set to something else than its
+    default, so that a part the writer or the reader drops shows."""
+    return RunRecord(
+        name=name,
+        status="failed",
+        failure_reason="model-2 was OOMKilled (exit code 137) during the run",
+        exit_code=3,
+        run_time="20s",
+        run_time_s=20.0,
+        ramp_s=1.5,
+        backend="compose",
+        model="efficientnet-lite0",
+        runtime="onnxruntime",
+        device="cpu",
+        started_at="2026-11-30T10:00:00Z",
+        ended_at="2026-11-30T10:00:25Z",
+        locust_cpu_warning=True,
+        machine=Machine("AMD EPYC", 2, 23.5, "GPU 0: H200"),
+        revision="efa6632",
+        matrix={"run_time": "20s", "stack": {"env": {"MAX_BATCH": "8"}}},
+        files=("2_8_0.5.log", "2_8_0.5.html"),
+        locust_workers=2,
+        latency=Latency(
+            requests=410,
+            failures=7,
+            seconds=19.5,
+            mean_ms=41.5,
+            p50_ms=38.2,
+            p90_ms=52.0,
+            p95_ms=60.1,
+            p99_ms=88.8,
+            p999_ms=120.4,
+            max_ms=131.0,
+            lost=3,
+            failure_kinds={"HTTP 503": 7, "dropped: max_in_flight requests out": 3},
+            exact=False,
+        ),
+        stages=Breakdown(
+            stages={
+                "queue_wait": StageFigures(6.1, 9.5, 400, said="queue wait", role="queue"),
+                "inference": StageFigures(19.2, 25.0, 400, said="inference", role="model"),
+            },
+            batch_size_mean=1.4,
+            jobs_per_replica={"model-1": 201, "model-2": 199},
+        ),
+        stages_missing="http://127.0.0.1:8000/metrics: HTTP 404 at first",
+        resources=ResourceUse(
+            interval_s=0.5,
+            members=(MemberUse("model", "1", 99.0, 78.5, 300.0, 280.0, 512.0),),
+            machine_cpu_peak=199.0,
+            machine_cpu_mean=190.5,
+            cores=2,
+            gpus=(GpuUse("0", 55.0, 80.0, 2048.0),),
+        ),
+        ceiling=Ceiling(74.7, 16, "MODEL_NAME=...", "efficientnet-lite0", "onnxruntime", "cpu"),
+        invalid_reasons=("Locust used 95% of its cores",),
+        schedule=Schedule(scheduled=400, late=2, dropped=3, achieved_rate=20.0, unanswered=1),
+        windows=(Window(0.0, 6.5, 130, 20.0, 40.0, 58.0), Window(6.5, 6.5, 140, 21.5, 41.0, 61.0)),
+        unstable_reason="p95 varies 12% across windows",
+        measured_s=19.5,
+        ended_early="p95 900 ms after 5 s, over 1.5× the SLO's",
+        energy_j=5120.5,
+        energy_source="RAPL packages",
+    )
+
+
+def unset_fields(value: Any, where: str = "record") -> list[str]:
+    """Every field, at any depth, left at its default: the full record must have none."""
+    found = []
+    if dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            part = getattr(value, field.name)
+            default = field.default
+            if field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            if default is not dataclasses.MISSING and part == default:
+                found.append(f"{where}.{field.name}")
+            found += unset_fields(part, f"{where}.{field.name}")
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            found += unset_fields(item, f"{where}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += unset_fields(item, f"{where}.{key}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        RunName("cpu", 2, ClosedLoad(8, 0.5), 3),
+        RunName("gpu", 1, OpenLoad(40.0, "constant", 64), 2),
+    ],
+)
+def test_a_record_reads_back_as_written_every_part_of_it(tmp_path: Path, name: RunName) -> None:
+    written = full_record(name)
+    # Every field but the schema, which is the version the record is written at.
+    assert unset_fields(written) == ["record.schema"], "the test fills every field of the record"
+    (tmp_path / name.target).mkdir()
+    path = write_record(written, tmp_path, tmp_path / name.target)
+    assert read_record(path) == written
+
+
+def test_a_value_of_the_wrong_type_is_refused_where_it_is(tmp_path: Path) -> None:
+    name = RunName("cpu", 2, ClosedLoad(8, 0.5))
+    (tmp_path / "cpu").mkdir()
+    path = write_record(full_record(name), tmp_path, tmp_path / "cpu")
+    data = json.loads(path.read_text())
+    data["stages"]["stages"]["inference"]["mean_ms"] = "fast"
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=r"stages\.stages\.inference\.mean_ms: 'fast' is not"):
+        read_record(path)
+
+
+def test_records_of_every_older_schema_load() -> None:
+    for path in sorted(FIXTURES.glob("*.meta.json")):
+        record = read_record(path)
+        assert record.schema == json.loads(path.read_text())["schema"] < 3
+        assert record.name == RunName.parse(path)

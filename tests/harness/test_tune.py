@@ -1,0 +1,78 @@
+"""The tune against a stand-in whose capacity is known for each setting: c FIFO servers of D ms
+each (M/D/c), read from the stack's environment, each holding a known amount of memory. The grid
+finds each configuration's capacity within the search's tolerance, picks the right best, and a
+memory constraint rules out exactly the configurations that break it."""
+
+import json
+
+import pytest
+from test_open_loop import simulated_capacity
+
+pytestmark = pytest.mark.slow
+
+SLO_MS = 200.0
+# Each server holds 60 MiB: one server's stand-in stays under the limit, two go over it.
+MIB_PER_SERVER = 60
+MAX_RSS_MIB = 110
+
+
+def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, local_matrix):
+    procfile = workspace.root / "Procfile"
+    procfile.write_text(
+        "standin: python -m tests.standin.server --port ${API_PORT} --service-ms ${SERVICE_MS}"
+        f" --servers ${{SERVERS}} --mib-per-server {MIB_PER_SERVER}\n"
+    )
+    workspace.write_matrix(
+        **{
+            **local_matrix,
+            "num_models_list": [1],
+            "ceiling": False,
+            "run_time": "8s",
+            "slo": {"p95_ms": SLO_MS, "max_failure_ratio": 0.01},
+            "capacity": {"tolerance": 0.05},
+            "tune": {
+                "env": {"SERVERS": [1, 2], "SERVICE_MS": [20, 40]},
+                "constraints": {"max_rss_mib": MAX_RSS_MIB},
+                "objective": "capacity",
+            },
+            "cost": {"replica_hour": 0.5, "base_hour": 0.1},
+            "stack": {
+                "procfile": str(procfile),
+                "scale_service": None,
+                "env": {"SERVERS": "1", "SERVICE_MS": "20"},
+            },
+        }
+    )
+    result = workspace.run("inv", "tune", timeout=1200)
+    assert result.returncode == 0, result.stdout
+    assert "Traceback" not in result.stdout
+    tune = json.loads((workspace.reports / "cpu" / "tune.json").read_text())
+    configs = {(c["env"]["SERVERS"], c["env"]["SERVICE_MS"]): c for c in tune["configs"]}
+    assert set(configs) == {("1", "20"), ("1", "40"), ("2", "20"), ("2", "40")}
+    for (servers, service_ms), config in configs.items():
+        wait_s = (SLO_MS - int(service_ms) - 3) / 1000  # the p95 of the rest of the time
+        truth = simulated_capacity(int(servers), int(service_ms) / 1000, wait_s, 8)
+        # The capacity is measured, whatever the constraint then says.
+        assert config["capacity_rps"] == pytest.approx(truth, rel=0.05), (servers, service_ms)
+        assert config["p95_ms"] <= SLO_MS
+        assert config["rss_mib"] == pytest.approx(20 + MIB_PER_SERVER * int(servers), abs=15)
+        assert 0 < config["cores"] < 1
+        hours = (0.5 * 1 + 0.1) / (config["capacity_rps"] * 3600) * 1e6
+        assert config["cost_per_million"] == pytest.approx(hours)
+        assert config["joules_per_inference"] is None, "no energy counter here: unknown, not 0"
+        assert config["models"] == 1 and config["probes"] <= 8
+        assert (workspace.reports / config["report"]).is_file()
+        ruled_out = config["rss_mib"] > MAX_RSS_MIB
+        assert (config["status"] == "ruled out") == ruled_out, config
+        if ruled_out:
+            assert config["reason"].startswith("breaks rss_mib"), config["reason"]
+    # Two servers of 20 ms serve the most, but hold too much memory: the best is one of 20 ms.
+    assert tune["best"]["env"] == {"SERVERS": "1", "SERVICE_MS": "20"}
+    assert tune["default"]["env"] == {"SERVERS": "1", "SERVICE_MS": "20"}
+    page = (workspace.reports / "index.html").read_text()
+    assert "deploy SERVERS=1, SERVICE_MS=20 at 1 replica:" in page
+    assert "the stack&#39;s own settings are already the best tried" in page
+    assert 'id="tune-cpu-table"' in page
+
+    again = workspace.run("inv", "tune", timeout=300)
+    assert again.returncode == 0 and "stack up" not in again.stdout, "a tune resumes: all known"
