@@ -1,5 +1,5 @@
 """nox sessions: sweep(models=N), capacity(models=N) and tune(models=N) for each N of the
-matrix, tests, lint, the benchmarks, the TorchServe example.
+matrix, tests, lint, the benchmarks.
 
 Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session but one runs
 in that virtualenv (venv_backend "none"), so it installs nothing and starts in seconds; the rivals

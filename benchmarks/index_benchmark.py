@@ -5,7 +5,7 @@ page is, how long headless Chromium takes to load it (figures with their goals, 
     .venv/bin/python benchmarks/index_benchmark.py [--runs 1000]
 
 One real run first: a one-point sweep of the harness against the stand-in server
-(tests/standin/server.py, with its stage metrics), so each run carries everything a schema-2
+(tests/standin/server.py, with its stage metrics), so each run carries everything a current
 record holds (exact latencies, stages, resources, windows). Its files are then copied under
 1,000 names (replicas × users), each record rewritten through harness.record with its own name
 and a latency scaled by its load, so the page draws 1,000 distinct points.

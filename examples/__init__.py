@@ -1,1 +1,1 @@
-"""Other serving stacks, serving the same model as ours, for the harness to sweep (README.md)."""
+"""Other serving stacks, serving the same model as ours, for the harness to sweep (their README)."""

@@ -6,7 +6,8 @@ harness/search.py decides the probes.
     {"schema": 2, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
      "tolerance": 0.05, "arrival": "poisson", "probe_time": "20s",
      "scales": {"2": {"capacity_rps": 183.0, "complete": true, "note": null, "seconds": 412.0,
-                      "estimate": {"rps": 196.0, "source": "closed-loop runs at this scale"},
+                      "estimate": {"rps": 196.0,
+                                   "source": "the best closed-loop run at this scale"},
                       "probes": [{"rate": 167, "p95_ms": 31.2, "failure_ratio": 0.0, "rps": 166.2,
                                   "valid": true, "within": true, "report": "2_rate167.html",
                                   "invalid_reasons": [], "ended_early": null}]}}}
@@ -35,6 +36,7 @@ class Probe:
     invalid_reasons: tuple[str, ...] = ()
     rps: float | None = None  # answered successfully per second
     ended_early: str | None = None  # a probe stopped once it had clearly broken the SLO
+    goodput: float | None = None  # the share of its requests good within the SLO's threshold
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,12 @@ class CapacityFile:
     tolerance: float
     arrival: str
     probe_time: str = ""  # "": files of schema 1, which did not record it
+    criterion: str = "p95"  # what a rate within the SLO keeps: its p95, or its goodput
     scales: dict[int, ScaleCapacity] = field(default_factory=dict)
 
     def matches(self, other: "CapacityFile") -> bool:
         """Whether a search with `other`'s settings may resume from this file."""
-        settings = ("slo", "tolerance", "arrival", "probe_time")
+        settings = ("slo", "tolerance", "arrival", "probe_time", "criterion")
         return all(getattr(self, name) == getattr(other, name) for name in settings)
 
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,12 +26,12 @@ from harness.matrix import (
     Matrix,
     MatrixError,
     RunPoint,
-    Slo,
     load_matrix,
     parse_run_time,
 )
 from harness.pages.compare import comparison_of, terminal_table, write_compare_page
 from harness.pages.index import build_index
+from harness.record.names import RECORD_SUFFIX, TUNE_FILE, RunName
 from harness.results import gather
 from harness.run import execute_run
 from harness.search import search_at_scale
@@ -47,7 +48,7 @@ from harness.stack import (
     wait_ready,
 )
 from harness.stack.lifecycle import model_env
-from harness.sweep import sweep_at_scale
+from harness.sweep import sweep_at_scale, sweep_plan
 from harness.tune.file import read_tune, tune_path
 from harness.tuning import tune_at_scale
 
@@ -131,7 +132,9 @@ def _command(models: int, target: str, backend: str) -> tuple[Command, list[int]
 
 
 def guarded(command: Callable[[], int]) -> int:
-    """Run a command with SIGTERM as Ctrl-C; stack failures become exit code 1."""
+    """Run a command with SIGTERM as Ctrl-C; stack failures become exit code 1. Anything else
+    that breaks is the harness's own bug: its traceback is kept in STACK_DIR, and the terminal
+    gets one line saying where (the stack is down by then: every path takes it down)."""
     try:
         with interruptible():
             return command()
@@ -139,6 +142,13 @@ def guarded(command: Callable[[], int]) -> int:
         raise CommandError(f"stack: {error}", 1) from None
     except KeyboardInterrupt:
         raise CommandError("interrupted; the stack is down", EXIT_INTERRUPTED) from None
+    except Exception as error:
+        stack_dir().mkdir(parents=True, exist_ok=True)
+        where = stack_dir() / "harness-error.log"
+        where.write_text(traceback.format_exc())
+        raise CommandError(
+            f"the harness broke: {type(error).__name__}: {error} (traceback in {where})", 1
+        ) from None
 
 
 def up(models: int, target: str, backend: str) -> int:
@@ -203,13 +213,15 @@ def run(models: int, users: int, spawn_rate: float, run_time: str, target: str) 
     return guarded(measure)
 
 
-def slo_broken(runs: list, slo: Slo, target: str, scales: list[int]) -> list[str]:
-    """The valid runs of this sweep that break the SLO, named with their figures."""
+def slo_broken(runs: list, matrix: Matrix, target: str, scales: list[int]) -> list[str]:
+    """The valid runs of this sweep that break the SLO, named with their figures: its own points,
+    not the capacity search's probes beside them (above the capacity they break it by design)."""
+    swept = {RunName.of(point, repeat).stem for point, repeat in sweep_plan(matrix, target, scales)}
     broken = []
     for run in runs:
-        if run.target != target or run.models not in scales or not run.counts:
+        if run.target != target or run.stem not in swept or not run.counts:
             continue
-        breach = slo_breach(slo, run.stats)
+        breach = slo_breach(matrix.slo, run.stats)
         if breach is not None:
             broken.append(f"{run.target}/{run.stem} ({describe_breach(breach)})")
     return broken
@@ -218,6 +230,12 @@ def slo_broken(runs: list, slo: Slo, target: str, scales: list[int]) -> list[str
 def sweep(models: int, target: str, backend: str, force: bool, gate: bool = False) -> int:
     """Every point at one scale, or at every scale of the matrix when models is 0."""
     command, scales = _command(models, target, backend)
+    if not sweep_plan(command.matrix, command.target, scales):
+        raise CommandError(
+            f"{command.matrix.source.name}: the matrix has no run to sweep; allowed:"
+            " num_users_list with spawn_rate_list, arrival_rate_list or shapes (docs/matrix.md)",
+            EXIT_USAGE,
+        )
 
     def measure() -> int:
         results = at_each_scale(command, scales, lambda session: sweep_at_scale(session, force))
@@ -225,7 +243,7 @@ def sweep(models: int, target: str, backend: str, force: bool, gate: bool = Fals
             print("some runs failed; see their .log files and reports/index.html", file=sys.stderr)
             return 1
         matrix = command.matrix
-        broken = slo_broken(gather(command.reports).runs, matrix.slo, command.target, scales)
+        broken = slo_broken(gather(command.reports).runs, matrix, command.target, scales)
         if (gate or matrix.slo.gate) and broken:
             print(
                 f"SLO ({describe_slo(matrix.slo)}) broken by: {'; '.join(broken)}", file=sys.stderr
@@ -280,8 +298,12 @@ def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
     """Two sweeps' reports side by side: compare.html in the candidate's folder, a table here."""
     folders = {"BASELINE": Path(baseline), "CANDIDATE": Path(candidate)}
     for label, folder in folders.items():
-        if not folder.is_dir() or not any(folder.glob("*/*.meta.json")):
-            raise _usage(label, f"{folder} holds no run", "a reports folder a sweep wrote")
+        if not folder.is_dir() or not any(
+            any(folder.glob(f"*/{pattern}")) for pattern in (f"*{RECORD_SUFFIX}", TUNE_FILE)
+        ):
+            raise _usage(
+                label, f"{folder} holds no run", "a reports folder a sweep, search or tune wrote"
+            )
     matrix = _matrix()
     gating = gate or matrix.slo.gate
     limit = threshold if threshold > 0 else matrix.regression_threshold
@@ -314,9 +336,13 @@ def doctor(backend: str) -> int:
 
 
 def index() -> int:
-    path = build_index(reports_dir(), _matrix())
-    print(f"index: {path}")
-    return 0
+    matrix = _matrix()
+
+    def render() -> int:
+        print(f"index: {build_index(reports_dir(), matrix)}")
+        return 0
+
+    return guarded(render)
 
 
 def setup() -> int:

@@ -4,7 +4,9 @@ Each missing piece is one line naming it and how to get it. The checks: the NVID
 (nvidia-smi) and the GPUs it lists with their memory; what the backend needs to run the model
 on them (its own checks: the Docker engine's GPU support and the GPU image for the Docker
 backends, this virtualenv's CUDA provider for the local one); and whether the matrix's replica
-counts fit on the card (harness/gpu.py).
+counts fit on the card (harness/gpu.py). The image, the provider and the fit where the stack
+runs the reference model worker; a stack of your own is checked for its GPUs (and the engine's
+GPU support) alone.
 """
 
 import shutil
@@ -37,7 +39,12 @@ def gpu_checks(matrix: Matrix, backend: str) -> list[Check]:
             )
         ]
     listed = "; ".join(f"GPU {card.index}: {card.name}, {card.memory_mib} MiB" for card in found)
-    checks = [Check("GPUs", True, listed), *backend_class(backend).gpu_checks()]
+    stack = backend_class(backend)
+    reference_model = stack.serves_reference_model(matrix.stack, "gpu")
+    checks = [Check("GPUs", True, listed), *stack.gpu_checks(reference_model)]
+    if not reference_model:
+        # A stack of your own: its image, runtime and memory caps are its own business.
+        return checks
     return checks + [_fit(matrix, found[0], models) for models in matrix.models_list]
 
 

@@ -12,7 +12,7 @@ own rounded figures (harness/results.py), with `exact` false.
 import csv
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
@@ -44,6 +44,7 @@ class Latency:
     max_ms: float | None
     lost: int = 0
     failure_kinds: dict[str, int] = field(default_factory=dict)  # lost ones included
+    good: int | None = None  # succeeded within the goodput threshold; None: not counted
     exact: bool = True  # False: Locust's own figures, rounded above 100 ms (schema 1)
 
     @property
@@ -58,6 +59,14 @@ class Latency:
     @property
     def failure_ratio(self) -> float:
         return (self.failures + self.lost) / self.attempts if self.attempts else 0.0
+
+    @property
+    def goodput(self) -> float | None:
+        """The share of the requests (lost ones included) that succeeded within the SLO's
+        goodput threshold; None where it was not counted (records before schema 3)."""
+        if self.good is None or not self.attempts:
+            return None
+        return self.good / self.attempts
 
 
 @dataclass(frozen=True)
@@ -79,10 +88,11 @@ class IntervalLog:
         length is theirs, so a rate over it is exact whatever the boundaries."""
         chosen = [one for one in self.intervals if start_s <= one.start_s < end_s]
         merged: HdrHistogram | None = None
-        failures = 0
+        failures = good = 0
         kinds: Counter[str] = Counter()
         for one in chosen:
             failures += one.counters.get("failures", 0)
+            good += one.counters.get("good", 0)
             kinds.update(
                 {
                     name.removeprefix(FAILURE_PREFIX): count
@@ -98,7 +108,9 @@ class IntervalLog:
                 merged = histogram
             else:
                 merged.add(histogram)
-        return summarize(merged, failures, sum(one.length_s for one in chosen), dict(kinds))
+        counted = any("good" in one.counters for one in chosen)
+        latency = summarize(merged, failures, sum(one.length_s for one in chosen), dict(kinds))
+        return replace(latency, good=good if counted else None)
 
     def whole(self) -> Latency:
         return self.span(0.0, self.window_s)

@@ -15,6 +15,7 @@ from harness.record import RunRecord, read_record
 from harness.record.names import (
     HTML_SUFFIX,
     LOG_SUFFIX,
+    RUN_PAGE_SUFFIX,
     STATS_SUFFIX,
     RecordError,
     companion,
@@ -80,12 +81,24 @@ class Run:
         return self.measured and self.record.valid
 
     @property
+    def why_invalid(self) -> tuple[str, ...]:
+        """Why an invalid run is left out: its record's reasons (run/validity.py); a record
+        written before reasons were kept holds none where Locust's CPU warning made it invalid."""
+        reasons = self.record.invalid_reasons
+        return reasons if reasons else ("Locust warned that its CPU was saturated",)
+
+    @property
     def html_report(self) -> Path | None:
         return self._existing(HTML_SUFFIX)
 
     @property
     def log(self) -> Path | None:
         return self._existing(LOG_SUFFIX)
+
+    @property
+    def page(self) -> Path | None:
+        """The run's own page (harness/pages/run.py), once the index has written it."""
+        return self._existing(RUN_PAGE_SUFFIX)
 
     def _existing(self, suffix: str) -> Path | None:
         path = self.directory / f"{self.stem}{suffix}"

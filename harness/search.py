@@ -34,12 +34,14 @@ from harness.capacity import (
     read_capacity,
     write_capacity,
 )
+from harness.latency import Latency
 from harness.matrix import Slo
 from harness.record import RunRecord
-from harness.record.names import number_label
+from harness.record.names import HTML_SUFFIX, number_label
 from harness.results import gather
-from harness.run import Enough, log_so_far, served_model
+from harness.run import Enough, served_model
 from harness.run.burst import BURST_S, burst_throughput, burst_users
+from harness.run.recorded import log_so_far
 from harness.session import ScaleSession
 
 FIRST = 0.9  # the first probe, as a share of the estimate
@@ -76,7 +78,9 @@ def round_rate(rate: float) -> float:
     return float(int(rounded)) if rounded == int(rounded) else rounded
 
 
-def next_step(probes: list[Probe], estimate: float, tolerance: float, slo: Slo) -> Step:
+def next_step(
+    probes: list[Probe], estimate: float, tolerance: float, slo: Slo, criterion: str = "p95"
+) -> Step:
     """From the probes so far, the next rate to try. Deterministic, so a search resumes."""
     if len(probes) >= MAX_PROBES:
         return Step(None, f"stopped after {MAX_PROBES} probes without converging")
@@ -105,7 +109,9 @@ def next_step(probes: list[Probe], estimate: float, tolerance: float, slo: Slo) 
         return Step(round_rate(inside.rate * GROW))
     if (outside.rate - inside.rate) / inside.rate <= tolerance:
         return Step(None)
-    share = _interpolated(inside, outside, slo.p95_ms)
+    # p95 grows smoothly with the rate: where it meets the SLO is interpolated; a goodput
+    # criterion (or failures) bisects.
+    share = _interpolated(inside, outside, slo.p95_ms) if criterion == "p95" else 0.5
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
         return Step(None)
@@ -158,7 +164,12 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
     reports = session.command.reports
     path = capacity_path(reports, target)
     wanted = CapacityFile(
-        target, matrix.slo, matrix.capacity.tolerance, POISSON, matrix.capacity.probe_time
+        target,
+        matrix.slo,
+        matrix.capacity.tolerance,
+        POISSON,
+        matrix.capacity.probe_time,
+        matrix.capacity.criterion,
     )
     found = read_capacity(path)
     if found is None or not found.matches(wanted):
@@ -173,17 +184,18 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
         scale.estimate = _estimate(session, reports)
         write_capacity(path, found)
         print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
-    step = next_step(scale.probes, scale.estimate.rps, matrix.capacity.tolerance, matrix.slo)
+    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion)
+    step = next_step(scale.probes, scale.estimate.rps, *settings)
     while step.rate is not None:
         began = time.monotonic()
         print(f"[probe {len(scale.probes) + 1}] {target} models={models} rate={step.rate:g}/s")
         point = matrix.open_point(target, models, step.rate, matrix.capacity.probe_time, POISSON)
         record = session.run(point, enough=clearly_outside(matrix.slo, point.run_time_s))
-        scale.probes.append(_probe(matrix.slo, record))
+        scale.probes.append(_probe(matrix.slo, matrix.capacity.criterion, record))
         scale.seconds += time.monotonic() - began
         scale.capacity_rps = capacity_of(scale.probes)
         write_capacity(path, found)
-        step = next_step(scale.probes, scale.estimate.rps, matrix.capacity.tolerance, matrix.slo)
+        step = next_step(scale.probes, scale.estimate.rps, *settings)
     scale.capacity_rps = capacity_of(scale.probes)
     scale.complete, scale.note = True, step.note
     write_capacity(path, found)
@@ -212,8 +224,8 @@ def _estimate(session: ScaleSession, reports: Path) -> Estimate:
     return Estimate(rps, f"a closed-loop burst of {users} users for {BURST_S} s")
 
 
-def _probe(slo: Slo, record: RunRecord) -> Probe:
-    report = f"{record.name.stem}.html"
+def _probe(slo: Slo, criterion: str, record: RunRecord) -> Probe:
+    report = f"{record.name.stem}{HTML_SUFFIX}"
     stats = record.latency
     if record.status != "ok" or stats is None:
         reason = record.failure_reason or "failed"
@@ -223,12 +235,20 @@ def _probe(slo: Slo, record: RunRecord) -> Probe:
         p95_ms=stats.p95_ms,
         failure_ratio=stats.failure_ratio,
         valid=record.valid,
-        within=slo_breach(slo, stats) is None,
+        within=within_slo(slo, criterion, stats),
         report=report,
         invalid_reasons=tuple(record.invalid_reasons or ()),
         rps=(stats.requests - stats.failures) / stats.seconds if stats.seconds else None,
         ended_early=record.ended_early,
+        goodput=stats.goodput,
     )
+
+
+def within_slo(slo: Slo, criterion: str, stats: Latency) -> bool:
+    """Whether a probe kept the SLO, by the search's criterion."""
+    if criterion == "goodput":
+        return stats.goodput is not None and stats.goodput >= slo.min_goodput
+    return slo_breach(slo, stats) is None
 
 
 def _estimated(estimate: Estimate) -> str:

@@ -67,7 +67,13 @@ class ScaleSession:
             )
         return self.stack
 
-    def run(self, point: RunPoint, repeat: int = 1, enough: Enough | None = None) -> RunRecord:
+    def run(
+        self,
+        point: RunPoint,
+        repeat: int = 1,
+        enough: Enough | None = None,
+        floor: bool = False,
+    ) -> RunRecord:
         """One run at this scale; the stack restored first if it lost a replica."""
         stack = self.up()
         if stack.exited():
@@ -81,6 +87,7 @@ class ScaleSession:
             self.ceiling,
             repeat,
             enough,
+            floor,
         )
         refresh_index(self.command.reports, self.matrix)
         return record

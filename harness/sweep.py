@@ -8,9 +8,9 @@ whole sweep, every scale of the matrix, as `nox -s sweep` runs them one after th
 
 import time
 
-from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.matrix import Matrix, OpenLoad, RunPoint, ShapedLoad
 from harness.record import is_complete
-from harness.record.names import RunName, number_label
+from harness.record.names import HTML_SUFFIX, RunName, number_label
 from harness.run.locust import expected_seconds
 from harness.session import ScaleSession
 
@@ -30,6 +30,8 @@ def progress_line(index: int, total: int, name: RunName, seconds_left: float) ->
     load = name.load
     if isinstance(load, OpenLoad):
         shape = f"rate={number_label(load.rate)}/s ({load.arrival})"
+    elif isinstance(load, ShapedLoad):
+        shape = f"shape={load.shape}"
     else:
         shape = f"users={load.users} spawn={number_label(load.spawn_rate)}"
     repeat = f" repeat={name.repeat}" if name.repeat > 1 else ""
@@ -39,10 +41,11 @@ def progress_line(index: int, total: int, name: RunName, seconds_left: float) ->
     )
 
 
-def sweep_plan(matrix: Matrix, target: str, scales: tuple[int, ...]) -> list[RunName]:
-    """Every run of the sweep at these scales, in the order they run."""
+def sweep_plan(matrix: Matrix, target: str, scales: tuple[int, ...]) -> list[tuple[RunPoint, int]]:
+    """Every point of the sweep at these scales, in the order they run, each with its
+    repetition."""
     return [
-        RunName.of(point, repeat)
+        (point, repeat)
         for models in scales
         for repeat in range(1, matrix.repeats + 1)
         for point in matrix.points(target, models)
@@ -56,32 +59,30 @@ def sweep_at_scale(session: ScaleSession, force: bool) -> bool:
     # Counted over the matrix's scales, which `nox -s sweep` runs one after the other.
     scales = matrix.models_list if models in matrix.models_list else (models,)
     plan = sweep_plan(matrix, target, scales)
-    here = [name for name in plan if name.models == models]
-    if not here:
-        print(
-            "the matrix has no run to sweep: give num_users_list with spawn_rate_list, or"
-            " arrival_rate_list"
-        )
-    pending = [name for name in here if force or not is_complete(reports, name)]
+    names = [RunName.of(point, repeat) for point, repeat in plan]
+    here = [(point, repeat) for point, repeat in plan if point.models == models]
+    pending = [
+        (point, repeat)
+        for point, repeat in here
+        if force or not is_complete(reports, RunName.of(point, repeat))
+    ]
     if len(here) > len(pending):
         print(f"{len(here) - len(pending)} of {len(here)} runs already complete, skipped")
-    later = [name for name in plan if name.models in scales[scales.index(models) + 1 :]]
+    later = [point for point, _ in plan if point.models in scales[scales.index(models) + 1 :]]
     overheads: list[float] = []
     all_ok = True
-    for position, name in enumerate(pending):
-        point = RunPoint(target, models, name.load, matrix.run_time)
+    for position, (point, repeat) in enumerate(pending):
+        name = RunName.of(point, repeat)
         overhead = sum(overheads) / len(overheads) if overheads else ASSUMED_OVERHEAD_S
-        left = sum(
-            expected_seconds(RunPoint(target, other.models, other.load, matrix.run_time)) + overhead
-            for other in pending[position:] + later
-        )
-        print(progress_line(plan.index(name) + 1, len(plan), name, left), flush=True)
+        still = [point for point, _ in pending[position:]] + later
+        left = sum(expected_seconds(other) + overhead for other in still)
+        print(progress_line(names.index(name) + 1, len(plan), name, left), flush=True)
         began = time.monotonic()
-        record = session.run(point, name.repeat)
+        record = session.run(point, repeat, floor=matrix.generator_floor)
         overheads.append(time.monotonic() - began - expected_seconds(point))
         shown = f"{name.target}/{name.stem}"
         if record.status == "ok":
-            print(f"  ok: {reports / shown}.html", flush=True)
+            print(f"  ok: {reports / shown}{HTML_SUFFIX}", flush=True)
         else:
             all_ok = False
             print(f"  FAILED: {shown}: {record.failure_reason}", flush=True)

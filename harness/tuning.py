@@ -44,7 +44,14 @@ def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
     tuning = matrix.tune
     path = tune_path(command.reports, command.target)
     found = read_tune(path)
-    fresh = TuneFile(command.target, matrix.slo, tuning.objective, tuning.mode, _axes(matrix))
+    fresh = TuneFile(
+        command.target,
+        matrix.slo,
+        tuning.objective,
+        tuning.mode,
+        _axes(matrix),
+        tolerance=matrix.capacity.tolerance,
+    )
     if found is None or (found.slo, found.objective, found.mode, found.axes) != (
         fresh.slo,
         fresh.objective,

@@ -32,8 +32,13 @@ class ClassifierUser(FastHttpUser):
 
     @task
     def predict(self) -> None:
+        self.send()
+
+    def send(self, image: str | None = None) -> None:
+        """One request: the named image of the folder (a replayed trace names them), else one
+        picked at random."""
         requests = prepared(self.environment)
-        payload = requests.pick()
+        payload = requests.pick(image)
         with self.client.request(
             requests.method,
             requests.path,

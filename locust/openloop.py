@@ -1,19 +1,22 @@
 """Open-loop load on Locust: requests arrive on a schedule, whatever happened to earlier ones.
 
 The harness runs `OpenLoopUser` (one per Locust process) beside the run's locustfile and the
-recorder: `-f recorder.py,openloop.py,locustfile.py OpenLoopUser --loadbench-rate R ...`. Each
-arrival runs one task of the locustfile's first user class (its requests, its checks), in its
-own greenlet, and every request it makes is reported with its latency measured from the
-arrival's scheduled time, not from when it was sent: a stall counts against every request it
-held up (coordinated omission, as wrk2 avoids it).
+recorder: `-f recorder.py,openloop.py,locustfile.py OpenLoopUser --loadbench-schedule SPEC ...`.
+Each arrival runs one task of the locustfile's first user class (its requests, its checks), in
+its own greenlet, or, where the schedule names the arrival's image (a trace) and the user can
+send a given one (`send(name)`, as the built-in user), that image; every request it makes is
+reported with its latency measured from the arrival's scheduled time, not from when it was
+sent: a stall counts against every request it held up (coordinated omission, as wrk2 avoids it).
 
-The schedule (locust/schedules.py): `constant` arrivals every 1/R seconds, or `poisson`. Every
-process draws the same seeded schedule and takes every K-th arrival, so the K processes together
-send exactly the schedule. An arrival that finds `--loadbench-max-in-flight` requests
+The schedule (locust/schedules.py): a flat rate of constant, Poisson or gamma arrivals, a shape
+of phases, or a trace. Every process computes the same seeded schedule and takes every K-th
+arrival, so the K processes together send exactly it. An arrival that finds
+`--loadbench-max-in-flight` requests
 of its process still out is dropped; one sent more than LATE_MS after its time is late; both are
 counted (recorder counters `dropped`, `late`, beside `scheduled`), never silently shifted.
 """
 
+import json
 import random
 import time
 
@@ -22,7 +25,7 @@ import recorder
 from gevent.pool import Pool
 from locust import User, constant, events, task
 from locust.runners import WorkerRunner
-from schedules import schedule
+from schedules import arrivals
 
 LATE_MS = 10.0
 DONE_MESSAGE = "loadbench_schedule_done"
@@ -31,11 +34,9 @@ DONE_MESSAGE = "loadbench_schedule_done"
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
     hidden = {"include_in_web_ui": False}
-    parser.add_argument("--loadbench-rate", type=float, default=0.0, **hidden)
-    parser.add_argument("--loadbench-arrival", default="poisson", **hidden)
+    parser.add_argument("--loadbench-schedule", default="", **hidden)
     parser.add_argument("--loadbench-max-in-flight", type=int, default=256, **hidden)
     parser.add_argument("--loadbench-processes", type=int, default=1, **hidden)
-    parser.add_argument("--loadbench-duration-s", type=float, default=0.0, **hidden)
 
 
 @events.init.add_listener
@@ -43,7 +44,7 @@ def _end_when_every_schedule_is_done(environment, **_kwargs) -> None:
     """The test ends once every process has sent its schedule and heard back from it: the
     measured window then holds every scheduled request, late answers included."""
     runner = environment.runner
-    if isinstance(runner, WorkerRunner) or not environment.parsed_options.loadbench_rate:
+    if isinstance(runner, WorkerRunner) or not environment.parsed_options.loadbench_schedule:
         return
     done = []
 
@@ -78,14 +79,12 @@ class OpenLoopUser(User):
     def __init__(self, environment) -> None:
         super().__init__(environment)
         options = environment.parsed_options
-        if options.loadbench_rate <= 0 or options.loadbench_duration_s <= 0:
-            raise ValueError("OpenLoopUser needs --loadbench-rate and --loadbench-duration-s")
+        if not options.loadbench_schedule:
+            raise ValueError("OpenLoopUser needs --loadbench-schedule")
         runner = environment.runner
         process = runner.worker_index if isinstance(runner, WorkerRunner) else 0
         every = options.loadbench_processes
-        self.arrivals = schedule(
-            options.loadbench_rate, options.loadbench_arrival, options.loadbench_duration_s
-        )[process % every :: every]
+        self.arrivals = arrivals(json.loads(options.loadbench_schedule))[process % every :: every]
         self.pool = Pool(options.loadbench_max_in_flight)
         self.requests = ScheduledRequests(environment.events.request)
         self.template = self._request_user(environment)
@@ -104,7 +103,7 @@ class OpenLoopUser(User):
     @task
     def send_the_schedule(self) -> None:
         started = time.monotonic()
-        for offset in self.arrivals:
+        for offset, image in self.arrivals:
             due = started + offset
             gevent.sleep(max(0.0, due - time.monotonic()))
             recorder.count("scheduled")
@@ -113,17 +112,20 @@ class OpenLoopUser(User):
                 continue
             if (time.monotonic() - due) * 1000 > LATE_MS:
                 recorder.count("late")
-            self.pool.spawn(self._arrive, due)
+            self.pool.spawn(self._arrive, due, image)
         self.pool.join()
         self.environment.runner.send_message(DONE_MESSAGE)
         # Returning would start the schedule again: wait for the end of the test instead.
         while True:
             gevent.sleep(1)
 
-    def _arrive(self, due: float) -> None:
+    def _arrive(self, due: float, image: str | None) -> None:
         self.requests.scheduled[gevent.getcurrent()] = due
         try:
-            random.choice(self.template.tasks)(self.template)
+            if image is not None and hasattr(self.template, "send"):
+                self.template.send(image)
+            else:
+                random.choice(self.template.tasks)(self.template)
         finally:
             del self.requests.scheduled[gevent.getcurrent()]
 

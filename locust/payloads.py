@@ -58,6 +58,7 @@ class Requests:
         self.expected_status = expect.get("status", 200)
         self.expected_keys = tuple(expect.get("keys", ()))
         self.payloads = [self._payload(spec, name, data) for name, data in images.items()]
+        self.by_name = {payload.name: payload for payload in self.payloads}
 
     @staticmethod
     def _payload(spec: dict, name: str, data: bytes) -> Payload:
@@ -86,8 +87,14 @@ class Requests:
             raise ValueError(f"request.body: {body!r} is not a body kind")
         return Payload(name, {"Content-Type": kind or "application/json"}, content)
 
-    def pick(self) -> Payload:
-        return random.choice(self.payloads)
+    def pick(self, name: str | None = None) -> Payload:
+        """The image named (KeyError naming it where the folder has none), else any."""
+        if name is None:
+            return random.choice(self.payloads)
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(f"no image {name!r} in the run's image folder") from None
 
     def problem(self, status: int, body: bytes, error: BaseException | None = None) -> str | None:
         """Why an answer is not a success ("<kind>: <detail>"), or None when it is one."""

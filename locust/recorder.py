@@ -11,7 +11,8 @@ quits:
 
   PREFIX.hdr            the HdrHistogram interval log (its standard text form: one line per
                         second, `start,length,max,encoded histogram`), every request's latency;
-  PREFIX.intervals.csv  per second: requests, failures, failures by kind (`failure:<kind>`: the
+  PREFIX.intervals.csv  per second: requests, failures, good (successes within
+                        `--loadbench-goodput-ms`), failures by kind (`failure:<kind>`: the
                         failure's message up to its first colon, "HTTP 503", "no answer
                         (ConnectionResetError)", or the exception's type), and the counters
                         other parts of the load generator keep through `count()` (the open
@@ -41,7 +42,7 @@ LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 REPORT_KEY = "loadbench_intervals"
-COUNTERS = ("requests", "failures")
+COUNTERS = ("requests", "failures", "good")
 FAILURE_PREFIX = "failure:"
 MAX_KINDS = 16  # distinct failure kinds per process; the rest count as "other"
 HTTP_ERROR = re.compile(r"^(\d{3}) ")  # Locust's own "503 Server Error: ..."
@@ -65,6 +66,10 @@ class Recorder:
         self.kinds: set[str] = set()
 
     def start(self) -> None:
+        """The measured window opens once: a shaped run reaches its user counts again and
+        again, and its window is the whole shape."""
+        if self.window_start is not None:
+            return
         self.histograms.clear()
         self.counters.clear()
         self.window_start = time.time()
@@ -78,8 +83,9 @@ class Recorder:
     def measuring(self) -> bool:
         return self.window_start is not None and self.window_end is None
 
-    def record(self, response_time_ms: float, failure: str | None) -> None:
-        """One answered request; `failure` is its kind when it failed."""
+    def record(self, response_time_ms: float, failure: str | None, goodput_ms: float) -> None:
+        """One answered request; `failure` is its kind when it failed. A success within
+        `goodput_ms` (when positive) also counts as `good`."""
         second = math.floor(time.time())
         histogram = self.histograms.get(second)
         if histogram is None:
@@ -90,6 +96,8 @@ class Recorder:
         if failure is not None:
             self.counters[second]["failures"] += 1
             self.counters[second][FAILURE_PREFIX + self._kept(failure)] += 1
+        elif 0 < goodput_ms and response_time_ms <= goodput_ms:
+            self.counters[second]["good"] += 1
 
     def _kept(self, kind: str) -> str:
         if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
@@ -216,6 +224,13 @@ def _options(parser) -> None:
         help="write PREFIX.hdr and PREFIX.intervals.csv for the measured window",
     )
     parser.add_argument(
+        "--loadbench-goodput-ms",
+        type=float,
+        default=0.0,
+        include_in_web_ui=False,
+        help="count the successes answered within this many ms as good (goodput)",
+    )
+    parser.add_argument(
         "--loadbench-request",
         default="{}",
         include_in_web_ui=False,
@@ -252,7 +267,9 @@ def _attach(environment, **_kwargs) -> None:
         def _each_request(response_time, exception, **_kw) -> None:
             if RECORDER.measuring:
                 kind = None if exception is None else failure_kind(exception)
-                RECORDER.record(response_time, kind)
+                # Read each time: a worker learns its master's options once the test starts.
+                goodput_ms = getattr(environment.parsed_options, "loadbench_goodput_ms", 0)
+                RECORDER.record(response_time, kind, goodput_ms or 0)
 
     if isinstance(runner, WorkerRunner):
 

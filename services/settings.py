@@ -1,7 +1,7 @@
 """THE list of environment variables the services read, with their defaults and checks.
 
-Every service reads its configuration here and nowhere else, so README's table, the Dockerfiles,
-the compose files and the Procfile all agree on one set of names.
+Every service reads its configuration here and nowhere else, so docs/stack.md's table, the
+Dockerfiles, the compose files and the Procfile all agree on one set of names.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Settings:
     device: str
     num_threads: int
     max_batch: int
-    max_wait_ms: float | None  # None: the worker chooses its wait from measurements (worker.md)
+    max_wait_ms: float | None  # None: the worker chooses from measurements (docs/stack.md)
     model_cache_dir: Path
     heartbeat_ttl_s: float
     stall_timeout_s: float

@@ -7,7 +7,7 @@
 #   examples/torchserve/setup.sh
 #
 # torch comes from wherever pip finds it: set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-# where no local CPU wheel is configured (README, "Building without a registry"), as for make setup.
+# where no local CPU wheel is configured (docs/stack.md, "Building without a registry"), as for make setup.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,21 +1,24 @@
 """Two sweeps side by side: for each point both hold, throughput and p95 (and the capacity where
-the search ran) on each side, the change, and a verdict from Welch's t-test on the
-repetitions, or on the windows of the runs when a side has only one repetition.
+the search ran, and each configuration's capacity where a tune ran) on each side, the change,
+and a verdict from Welch's t-test on the repetitions, or on the windows of the runs when a side
+has only one repetition.
 
 A change is "better" or "worse" only when the test finds it significant (p < 0.05); otherwise
-"no significant change". Capacity has one figure per side: it is better or worse when the
+"no significant change". A capacity has one figure per side: it is better or worse when the
 change exceeds the search's tolerance, the resolution it was found to.
 """
 
 from dataclasses import dataclass
 
+from harness.analysis.capacity import found_capacities
 from harness.analysis.formatting import describe_load
-from harness.analysis.open_loop import found_capacities
 from harness.analysis.repeats import point_of, repeated
 from harness.analysis.statistics import SIGNIFICANCE, Spread, spread, welch_p_value
+from harness.analysis.tune import env_settings
 from harness.capacity import CapacityFile
 from harness.record.names import RunName
 from harness.results import Run
+from harness.tune.file import TuneFile
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
 UNTESTED = "not tested"  # fewer than two figures a side: older sweeps recorded no windows
@@ -40,7 +43,7 @@ class Metric:
 class PointComparison:
     target: str
     models: int
-    load: str  # the point's load as a person says it, or "capacity"
+    load: str  # the point's load as a person says it, "capacity", or a tuned configuration
     metrics: list[Metric]
 
     @property
@@ -63,6 +66,8 @@ def compare(
     candidate: list[Run],
     baseline_capacity: list[CapacityFile],
     candidate_capacity: list[CapacityFile],
+    baseline_tunes: list[TuneFile] = (),
+    candidate_tunes: list[TuneFile] = (),
 ) -> Comparison:
     before, after = repeated(baseline), repeated(candidate)
     points = []
@@ -76,6 +81,7 @@ def compare(
             PointComparison(point.target, point.models, describe_load(point.load), metrics)
         )
     points += _capacity_points(baseline_capacity, candidate_capacity)
+    points += _tune_points(baseline_tunes, candidate_tunes)
     named_before = {point_of(run.record.name) for run in baseline}
     named_after = {point_of(run.record.name) for run in candidate}
     differences, across = _differences(baseline, candidate)
@@ -163,14 +169,38 @@ def _capacity_points(
             continue
         old, new = found_capacities(before), found_capacities(after)
         for models in sorted(set(old) & set(new)):
-            change = new[models] / old[models] - 1
-            tolerance = max(before.tolerance, after.tolerance)
-            verdict = SAME if abs(change) <= tolerance else BETTER if change > 0 else WORSE
-            metric = Metric(
-                "capacity", "req/s", spread([old[models]]), spread([new[models]]), None, verdict, ""
+            metric = _capacity_metric(
+                old[models], new[models], max(before.tolerance, after.tolerance)
             )
             found.append(PointComparison(before.target, models, "capacity", [metric]))
     return found
+
+
+def _tune_points(baseline: list[TuneFile], candidate: list[TuneFile]) -> list[PointComparison]:
+    """Each configuration both tunes measured, by its capacity; its settings name it."""
+    found = []
+    after_by_target = {tune.target: tune for tune in candidate}
+    for before in baseline:
+        after = after_by_target.get(before.target)
+        if after is None:
+            continue
+        new = {
+            (env_settings(config), config.models): config.capacity_rps for config in after.configs
+        }
+        for config in before.configs:
+            key = (env_settings(config), config.models)
+            if config.capacity_rps is None or new.get(key) is None:
+                continue
+            tolerance = max(before.tolerance, after.tolerance)
+            metric = _capacity_metric(config.capacity_rps, new[key], tolerance)
+            found.append(PointComparison(before.target, config.models, f"tuned {key[0]}", [metric]))
+    return found
+
+
+def _capacity_metric(old: float, new: float, tolerance: float) -> Metric:
+    change = new / old - 1
+    verdict = SAME if abs(change) <= tolerance else BETTER if change > 0 else WORSE
+    return Metric("capacity", "req/s", spread([old]), spread([new]), None, verdict, "")
 
 
 def _differences(baseline: list[Run], candidate: list[Run]) -> tuple[list[str], bool]:

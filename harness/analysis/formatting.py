@@ -1,7 +1,9 @@
 """How numbers read on the page and in sentences: one formatter per kind of figure."""
 
+from pathlib import Path
+
 from harness.analysis.figures import Breach
-from harness.matrix import Load, OpenLoad, Slo
+from harness.matrix import Load, OpenLoad, ShapedLoad, Slo
 from harness.record.names import number_label
 
 
@@ -47,7 +49,15 @@ def describe_slo(slo: Slo) -> str:
 
 
 def describe_load(load: Load) -> str:
-    """A run's load as a person says it: "8 users, spawn 4/s" or "40 req/s (poisson)"."""
+    """A run's load as a person says it: "8 users, spawn 4/s", "40 req/s (poisson)", "shape
+    spike: 50 → 200 → 50 req/s over 70 s"."""
     if isinstance(load, OpenLoad):
         return f"{number_label(load.rate)} req/s ({load.arrival})"
+    if isinstance(load, ShapedLoad):
+        if load.trace is not None:
+            speed = "" if load.speed == 1 else f" at {number_label(load.speed)}× speed"
+            return f"shape {load.shape}: the trace {Path(load.trace).name}{speed}"
+        unit = "users" if load.users else "req/s"
+        values = " → ".join(number_label(value) for value, _, _ in load.phases)
+        return f"shape {load.shape}: {values} {unit} over {load.seconds:.0f} s"
     return f"{plural(load.users, 'user')}, spawn {number_label(load.spawn_rate)}/s"

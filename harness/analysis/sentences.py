@@ -3,9 +3,10 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.analysis import explanations, figures, open_loop
+from harness.analysis import capacity, explanations, figures
 from harness.analysis.formatting import (
     describe_breach,
+    describe_load,
     describe_slo,
     format_ms,
     format_percent,
@@ -47,7 +48,7 @@ def conclusions(
     else:
         sections = [
             Section(
-                "Capacity under the SLO", open_loop.capacity_sentences(list(capacities), slo, runs)
+                "Capacity under the SLO", capacity.capacity_sentences(list(capacities), slo, runs)
             ),
             Section("What to deploy", deploy),
             Section("Scaling with replicas", scaling_sentences(runs)),
@@ -55,9 +56,11 @@ def conclusions(
             Section("GPU against CPU", gpu_cpu_sentences(runs)),
             Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
             Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),
-            Section("Closed against open loop", open_loop.loop_sentences(runs)),
+            Section("Closed against open loop", capacity.loop_sentences(runs)),
         ]
     sections += [
+        Section("Load that changes over time", shape_sentences(runs)),
+        Section("Generator-bound runs", generator_sentences(runs)),
         Section("Unstable runs", unstable_sentences(runs)),
         Section("Failed runs", failure_sentences(runs)),
         Section("Invalid runs", invalid_sentences(runs)),
@@ -214,6 +217,52 @@ def failure_sentences(runs: list[Run]) -> list[str]:
     return sentences
 
 
+def shape_sentences(runs: list[Run]) -> list[str]:
+    """Each shaped run's changes of load and their wake: a spike's build-up and drain."""
+    sentences = []
+    for run in runs:
+        if run.kind != "shaped" or not run.measured or not run.record.phase_changes:
+            continue
+        wakes = []
+        for change in run.record.phase_changes:
+            back = (
+                f"p95 was back within 10% of its {format_ms(change.p95_before_ms)} ms after"
+                f" {change.back_s:.0f} s"
+                if change.back_s is not None
+                else "p95 was not back within 10% of its level before it by the run's end"
+            )
+            queue = (
+                f", with at most {change.peak_outstanding} requests outstanding"
+                if change.peak_outstanding is not None
+                else ""
+            )
+            wakes.append(
+                f"from {format_rps(change.before)} to {format_rps(change.after)} at"
+                f" {change.at_s:.0f} s, {back}{queue}"
+            )
+        sentences.append(
+            f"{run.target}, {plural(run.models, 'replica')}, {describe_load(run.record.name.load)}:"
+            f" {'; '.join(wakes)}."
+        )
+    return sentences
+
+
+def generator_sentences(runs: list[Run]) -> list[str]:
+    bound = [run for run in runs if run.measured and run.record.generator_bound]
+    if not bound:
+        return []
+    said = [
+        f"{run.target}/{run.stem} (floor p99 {format_ms(run.record.floor.p99_ms)} ms of"
+        f" {format_ms(run.stats.p99_ms)} ms)"
+        for run in bound
+    ]
+    return [
+        f"{plural(len(bound), 'run')} owe more than a tenth of their p99 to the load generator"
+        f" itself, as measured against a null endpoint at the same rate: {'; '.join(said)}."
+        ' Their tails are partly Locust\'s: more workers (locust_workers, or "auto") lower it.'
+    ]
+
+
 def unstable_note(run: Run) -> str:
     """Appended to a conclusion drawn from a run whose windows disagree."""
     return (
@@ -241,17 +290,12 @@ def invalid_sentences(runs: list[Run]) -> list[str]:
     invalid = [run for run in runs if run.measured and not run.record.valid]
     if not invalid:
         return []
-    said = [f"{run.target}/{run.stem}: {'; '.join(invalid_reasons(run))}" for run in invalid]
+    said = [f"{run.target}/{run.stem}: {'; '.join(run.why_invalid)}" for run in invalid]
     return [
         f"{plural(len(invalid), 'run')} left out of every conclusion, as invalid: "
         + ". ".join(said)
         + "."
     ]
-
-
-def invalid_reasons(run: Run) -> tuple[str, ...]:
-    reasons = run.record.invalid_reasons
-    return reasons if reasons else ("Locust warned that its CPU was saturated",)
 
 
 def _describe_best(run: Run) -> str:

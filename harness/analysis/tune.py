@@ -14,8 +14,12 @@ OBJECTIVES = {
 
 def settings(config: Config) -> str:
     """A configuration as a person reads it: MAX_BATCH=8, MAX_WAIT_MS=2 at 2 replicas."""
-    env = ", ".join(f"{name}={value}" for name, value in config.env.items())
-    return f"{env} at {plural(config.models, 'replica')}"
+    return f"{env_settings(config)} at {plural(config.models, 'replica')}"
+
+
+def env_settings(config: Config) -> str:
+    """Its settings alone: MAX_BATCH=8, MAX_WAIT_MS=2."""
+    return ", ".join(f"{name}={value}" for name, value in config.env.items())
 
 
 def ranked(tune: TuneFile) -> list[Config]:

@@ -6,15 +6,16 @@ modules only as the typed values below.
 """
 
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness import REPO_ROOT
+from harness import REPO_ROOT, locust_module
 from harness.machine import gpu_description
-from harness.matrix.loads import ClosedLoad, Load, OpenLoad, RunPoint, parse_run_time
+from harness.matrix.loads import ClosedLoad, Load, OpenLoad, RunPoint, ShapedLoad, parse_run_time
 from harness.matrix.schema import MatrixError, read_validated
 from harness.matrix.stack import (
     StackSettings,
@@ -33,6 +34,7 @@ __all__ = [
     "Matrix",
     "MatrixError",
     "RunPoint",
+    "ShapedLoad",
     "Slo",
     "StackSettings",
     "StageSource",
@@ -58,6 +60,12 @@ class Slo:
     p95_ms: float
     max_failure_ratio: float
     gate: bool = False  # `make bench` exits 99 when a valid run breaks it
+    goodput_ms: float | None = None  # a success within it is good; None: p95_ms
+    min_goodput: float = 0.99  # the capacity search's goodput criterion
+
+    @property
+    def good_within_ms(self) -> float:
+        return self.goodput_ms if self.goodput_ms is not None else self.p95_ms
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class CapacitySettings:
 
     tolerance: float
     probe_time: str  # in Locust's format
+    criterion: str = "p95"  # or "goodput": what a rate within the SLO keeps
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,9 @@ class Matrix:
     spawn_rates: tuple[float, ...]
     arrival_rates: tuple[float, ...]
     arrival: str
+    burstiness: float
     max_in_flight: int
+    shapes: tuple[ShapedLoad, ...]
     min_requests: int
     capacity: CapacitySettings
     tune: TuneSettings | None
@@ -126,7 +137,8 @@ class Matrix:
     locustfile: Path
     request: dict[str, Any]  # the built-in locustfile's request (locust/payloads.py reads it)
     images: Path  # the folder of images the requests carry
-    locust_workers: int
+    locust_workers: int | None  # None: "auto", from the generator's floor (harness/run/floor.py)
+    generator_floor: bool
     telemetry: Telemetry
     ceiling: bool
     stack: StackSettings
@@ -134,18 +146,22 @@ class Matrix:
     recorded: dict[str, Any]
 
     def points(self, target: str, models: int) -> list[RunPoint]:
-        """Every run at one scale: users x spawn rate (closed loop), then each arrival rate
-        (open loop), in the matrix's order."""
+        """Every run at one scale: users x spawn rate (closed loop), each arrival rate (open
+        loop), then each shape, in the matrix's order."""
         closed = [
             RunPoint(target, models, ClosedLoad(users, spawn_rate), self.run_time)
             for users, spawn_rate in itertools.product(self.users_list, self.spawn_rates)
         ]
-        return closed + [self.open_point(target, models, rate) for rate in self.arrival_rates]
+        opened = [self.open_point(target, models, rate) for rate in self.arrival_rates]
+        shaped = [
+            RunPoint(target, models, shape, f"{math.ceil(shape.seconds)}s") for shape in self.shapes
+        ]
+        return closed + opened + shaped
 
     def open_point(
         self, target: str, models: int, rate: float, run_time: str = "", arrival: str = ""
     ) -> RunPoint:
-        load = OpenLoad(rate, arrival or self.arrival, self.max_in_flight)
+        load = OpenLoad(rate, arrival or self.arrival, self.max_in_flight, self.burstiness)
         return RunPoint(target, models, load, run_time or self.run_time)
 
     def check_target(self, target: str | None) -> str:
@@ -180,11 +196,16 @@ def load_matrix(path: Path | None = None) -> Matrix:
         spawn_rates=tuple(data.get("spawn_rate_list", ())),
         arrival_rates=tuple(data.get("arrival_rate_list", ())),
         arrival=data["arrival"],
+        burstiness=data["burstiness"],
         max_in_flight=data["max_in_flight"],
+        shapes=tuple(
+            _shape(source.name, name, given, data) for name, given in data.get("shapes", {}).items()
+        ),
         min_requests=data["min_requests"],
         capacity=CapacitySettings(
             tolerance=capacity["tolerance"],
             probe_time=capacity.get("probe_time", data["run_time"]),
+            criterion=capacity["criterion"],
         ),
         tune=_tune(data.get("tune")),
         cost=Cost(**data["cost"]) if "cost" in data else None,
@@ -204,7 +225,8 @@ def load_matrix(path: Path | None = None) -> Matrix:
         locustfile=REPO_ROOT / data["locustfile"],
         request=data["request"],
         images=_images(data),
-        locust_workers=data["locust_workers"],
+        locust_workers=None if data["locust_workers"] == "auto" else data["locust_workers"],
+        generator_floor=data["generator_floor"],
         telemetry=Telemetry(**data["telemetry"]),
         ceiling=data["ceiling"],
         stack=StackSettings(
@@ -225,7 +247,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
             env=dict(stack["env"]),
             swarm=SwarmSettings(
                 **stack["swarm"],
-                locust_workers=data["locust_workers"],
+                locust_workers=1 if data["locust_workers"] == "auto" else data["locust_workers"],
                 locustfile=REPO_ROOT / data["locustfile"],
             ),
         ),
@@ -255,13 +277,70 @@ def _text(value: str | float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _shape(source: str, name: str, given: list | dict, data: dict) -> ShapedLoad:
+    """A shape of the matrix, typed: its phases in seconds, or its trace read (so that a trace
+    that cannot be read stops everything before it starts, naming it)."""
+    common = {
+        "shape": name,
+        "arrival": data["arrival"],
+        "burstiness": data["burstiness"],
+        "max_in_flight": data["max_in_flight"],
+    }
+    schedules = locust_module("schedules")
+    if isinstance(given, dict):
+        path = REPO_ROOT / given["trace"]
+        try:
+            arrivals = schedules.read_trace(path, given.get("speed", 1.0))
+        except (OSError, ValueError) as error:
+            raise MatrixError(
+                source,
+                f"shapes.{name}.trace",
+                str(error),
+                "a CSV or JSON Lines file of arrival times `t`",
+            ) from None
+        named = {image for _, image in arrivals if image is not None}
+        missing = sorted(named - {path.name for path in _images(data).iterdir()})
+        if missing:
+            raise MatrixError(
+                source,
+                f"shapes.{name}.trace",
+                f"names images the request's folder lacks: {', '.join(missing[:3])}",
+                "files of request.images",
+            )
+        seconds = arrivals[-1][0] if arrivals else 0.0
+        return ShapedLoad(
+            **common, trace=given["trace"], speed=given.get("speed", 1.0), seconds=seconds
+        )
+    kinds = {"rate" in phase for phase in given} | {"users" not in phase for phase in given}
+    if kinds != {True} and kinds != {False}:
+        raise MatrixError(
+            source,
+            f"shapes.{name}",
+            "mixes rates and users, or a phase has neither",
+            "phases of rate (open loop) or of users (closed loop), each",
+        )
+    users = "users" in given[0]
+    phases = tuple(
+        (
+            float(phase["users"] if users else phase["rate"]),
+            float(parse_run_time(phase.get("ramp", "0"))),
+            float(parse_run_time(phase.get("hold", "0"))),
+        )
+        for phase in given
+    )
+    seconds = schedules.duration(phases)
+    if seconds <= 0:
+        raise MatrixError(source, f"shapes.{name}", "lasts no time", "phases with a ramp or a hold")
+    return ShapedLoad(**common, phases=phases, users=users, seconds=seconds)
+
+
 def _images(data: dict) -> Path:
     folder = data["request"].get("images")
     return SAMPLE_IMAGES if folder is None else REPO_ROOT / folder
 
 
 def _with_api_port(name: str, data: dict) -> dict:
-    """API_PORT in the environment moves the API of `host` to that port (README: inv up)."""
+    """API_PORT in the environment moves the API of `host` to that port (docs/matrix.md)."""
     port = os.environ.get("API_PORT", "").strip()
     if not port:
         return data

@@ -1,12 +1,13 @@
-"""The load of one run: a closed loop of users, or requests arriving at a rate; and a run point,
-where and for how long that load is put on the stack."""
+"""The load of one run: a closed loop of users, requests arriving at a rate, or either of them
+following a shape over time; and a run point, where and for how long that load is put on the
+stack."""
 
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 TIMESPAN_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-ARRIVALS = ("poisson", "constant")
+ARRIVALS = ("poisson", "constant", "gamma")
 
 
 def parse_run_time(text: str) -> int:
@@ -36,9 +37,31 @@ class OpenLoad:
     rate: float
     arrival: str = "poisson"  # one of ARRIVALS
     max_in_flight: int = 256
+    burstiness: float = 1.0  # the gamma arrival's shape
 
 
-Load = ClosedLoad | OpenLoad
+@dataclass(frozen=True)
+class ShapedLoad:
+    """A load that changes over the run: phases of a rate (open loop) or of users (closed loop),
+    each reached over its ramp and held, or a recorded trace of arrivals replayed (locust/
+    schedules.py computes the arrivals, locust/shapes.py the users)."""
+
+    shape: str  # its name in the matrix, and in the run's
+    phases: tuple[tuple[float, float, float], ...] = ()  # (rate or users, ramp_s, hold_s)
+    users: bool = False  # the phases count users (closed loop), not requests/s
+    trace: str | None = None  # a trace file's path, relative to the repository
+    speed: float = 1.0
+    seconds: float = 0.0  # how long the shape lasts
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+    max_in_flight: int = 256
+
+    @property
+    def opened(self) -> bool:
+        return not self.users
+
+
+Load = ClosedLoad | OpenLoad | ShapedLoad
 
 
 @dataclass(frozen=True)
@@ -53,3 +76,14 @@ class RunPoint:
     @property
     def run_time_s(self) -> int:
         return parse_run_time(self.run_time)
+
+    @property
+    def opened(self) -> bool:
+        """Whether requests arrive on a schedule (an open loop, flat or shaped)."""
+        return isinstance(self.load, OpenLoad) or (
+            isinstance(self.load, ShapedLoad) and self.load.opened
+        )
+
+    @property
+    def shaped(self) -> bool:
+        return isinstance(self.load, ShapedLoad)

@@ -8,8 +8,10 @@ from pathlib import Path
 from harness.analysis.comparison import Comparison, Metric, compare, regressions
 from harness.analysis.formatting import format_ms, format_rps
 from harness.capacity import CapacityFile, capacity_path, read_capacity
+from harness.pages.index import INDEX_NAME
 from harness.pages.render import environment, write_page
 from harness.results import gather
+from harness.tune.file import TuneFile, read_tune, tune_path
 
 COMPARE_NAME = "compare.html"
 
@@ -20,6 +22,8 @@ def comparison_of(baseline_dir: Path, candidate_dir: Path) -> Comparison:
         gather(candidate_dir).runs,
         _capacities(baseline_dir),
         _capacities(candidate_dir),
+        _tunes(baseline_dir),
+        _tunes(candidate_dir),
     )
 
 
@@ -34,7 +38,7 @@ def write_compare_page(
         threshold=threshold,
         baseline=baseline_dir,
         candidate=candidate_dir,
-        baseline_index=os.path.relpath(baseline_dir / "index.html", candidate_dir),
+        baseline_index=os.path.relpath(baseline_dir / INDEX_NAME, candidate_dir),
         figure=figure,
     )
     return write_page(candidate_dir / COMPARE_NAME, html)
@@ -76,11 +80,16 @@ def figure(metric: Metric, side: str) -> str:
 
 
 def _capacities(reports: Path) -> list[CapacityFile]:
-    found = []
-    for target_dir in (
-        sorted(path for path in reports.iterdir() if path.is_dir()) if reports.is_dir() else []
-    ):
-        capacity = read_capacity(capacity_path(reports, target_dir.name))
-        if capacity is not None:
-            found.append(capacity)
-    return found
+    found = [read_capacity(capacity_path(reports, target)) for target in _targets(reports)]
+    return [capacity for capacity in found if capacity is not None]
+
+
+def _tunes(reports: Path) -> list[TuneFile]:
+    found = [read_tune(tune_path(reports, target)) for target in _targets(reports)]
+    return [tune for tune in found if tune is not None]
+
+
+def _targets(reports: Path) -> list[str]:
+    return (
+        sorted(path.name for path in reports.iterdir() if path.is_dir()) if reports.is_dir() else []
+    )

@@ -24,17 +24,17 @@ from harness.analysis.formatting import (
     plural,
 )
 from harness.analysis.repeats import one_per_point, repeated
-from harness.analysis.sentences import conclusions, invalid_reasons
+from harness.analysis.sentences import conclusions
 from harness.matrix import Matrix, Slo
 from harness.pages.open_loop import OpenView, open_view
 from harness.pages.render import environment, write_page
+from harness.pages.run import write_run_pages
 from harness.pages.telemetry import (
     BreakdownBar,
     ResourceTable,
     breakdown_bar,
     legend_entries,
     resource_table,
-    write_run_pages,
 )
 from harness.pages.tune import TuneView, tune_view
 from harness.record.names import CAPACITY_FILE, TUNE_FILE
@@ -133,7 +133,6 @@ def render_index(
         slo_text=describe_slo(slo),
         slo_verdict=lambda run: slo_verdict(run, slo),
         ceiling_share=limits.ceiling_share,
-        invalid_reasons=invalid_reasons,
         stability=stability,
         context=_context(runs, matrix),
         spawn_rule=SPAWN_RULE,

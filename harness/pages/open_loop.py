@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import charts
+from harness.analysis.capacity import found_capacities
 from harness.analysis.formatting import format_ms, plural
-from harness.analysis.open_loop import found_capacities
 from harness.capacity import CapacityFile, capacity_path, read_capacity
 from harness.matrix import Slo
 from harness.results import Run
@@ -20,15 +20,20 @@ class OpenView:
     runs: list[Run]  # every open-loop run of the target, valid or not
     charts: list[charts.Chart]
     capacity: CapacityFile | None
+    shaped: list[Run]  # every run of a shape (its page shows it second by second)
 
 
 def open_view(target: str, runs: list[Run], slo: Slo, reports_dir: Path) -> OpenView:
     open_runs = [run for run in runs if run.target == target and run.kind == "open"]
     capacity = read_capacity(capacity_path(reports_dir, target))
     made = _hockey_sticks(target, open_runs, slo)
+    goodput = _goodput_chart(target, open_runs, slo)
+    if goodput is not None:
+        made.append(goodput)
     if capacity is not None and len(found_capacities(capacity)) > 1:
         made.append(_capacity_chart(target, capacity))
-    return OpenView(open_runs, made, capacity)
+    shaped = [run for run in runs if run.target == target and run.kind == "shaped"]
+    return OpenView(open_runs, made, capacity, shaped)
 
 
 def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]:
@@ -62,6 +67,29 @@ def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]
             )
         )
     return made
+
+
+def _goodput_chart(target: str, runs: list[Run], slo: Slo) -> charts.Chart | None:
+    """Per replica count, the share of requests good (succeeded within the goodput threshold)
+    against the offered rate: where the curve leaves 100% is where the SLO starts to give."""
+    by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for run in runs:
+        if run.counts and run.stats.goodput is not None:
+            by_models[run.models].append((run.rate, 100 * run.stats.goodput))
+    if not by_models:
+        return None
+    series = [
+        charts.Series(plural(models, "replica"), points, models - 1)
+        for models, points in sorted(by_models.items())
+    ]
+    return charts.line_chart(
+        f"{target}: goodput against offered rate",
+        "offered requests/s",
+        f"% within {format_ms(slo.good_within_ms)} ms",
+        series,
+        reference=(100 * slo.min_goodput, f"{100 * slo.min_goodput:g}%"),
+        hint_unit="%",
+    )
 
 
 def _capacity_chart(target: str, capacity: CapacityFile) -> charts.Chart:

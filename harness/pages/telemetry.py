@@ -1,29 +1,19 @@
-"""What the pages show of a run's telemetry: its time breakdown as one stacked bar, its peak
-resources in a table, and its own page (S.telemetry.html) with the resources over time.
-
-A run's page is written once, by `write_run_pages`, for every run that has a resources table
-and no page yet, so the index stays quick however many runs there are.
-"""
+"""What the pages show of a run's telemetry: its time breakdown as one stacked bar, and its peak
+resources in a table (the run's own page over time: harness/pages/run.py)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import charts
 from harness.analysis import limits
 from harness.analysis.explanations import stage_name
 from harness.analysis.formatting import format_ms, format_percent_whole
-from harness.pages.render import environment, write_page
 from harness.record.names import (
-    GPU,
     LOCUST,
     MACHINE,
-    RESOURCES_SUFFIX,
     RUN_PAGE_SUFFIX,
-    member_label,
 )
 from harness.results import Run
-from harness.telemetry.table import read_table
 
 # One colour per stage, in the order a request meets them; the client's share is grey.
 STAGE_COLOURS = (
@@ -121,61 +111,3 @@ def resource_table(runs: list[Run]) -> ResourceTable:
         rows.append(ResourceRow(run, dict(cpu), rss, page if page.is_file() else None))
     ordered = sorted(services, key=lambda service: (service == LOCUST, service))
     return ResourceTable([*ordered, MACHINE], sorted(members), rows)
-
-
-def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
-    """The page of every run that has a resources table and no page yet."""
-    template = None
-    for run in runs:
-        table = run.directory / f"{run.stem}{RESOURCES_SUFFIX}"
-        page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
-        if not table.is_file() or page.is_file():
-            continue
-        if template is None:
-            template = environment(reports_dir).get_template("run.html.j2")
-        bar = breakdown_bar(run)
-        write_page(
-            page,
-            template.render(
-                run=run,
-                bar=bar,
-                legend_entries=legend_entries([bar]),
-                charts=_over_time(table),
-                findings=limits.saturations(run),
-                reports_dir=reports_dir,
-            ),
-        )
-
-
-def _over_time(table: Path) -> list[charts.Chart]:
-    """CPU and memory of each member (and each GPU) against time, from the run's table."""
-    cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    gpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for row in read_table(table):
-        label = member_label(row["service"], row["replica"])
-        t_s = float(row["t_s"])
-        if row["service"] == GPU:
-            gpu[f"GPU {row['replica']} util %"].append((t_s, float(row["gpu_util_percent"])))
-            continue
-        if row["cpu_percent"]:
-            cpu[label].append((t_s, float(row["cpu_percent"])))
-        if row["rss_mib"] and row["service"] != MACHINE:
-            memory[label].append((t_s, float(row["rss_mib"])))
-    made = [
-        charts.line_chart(
-            "CPU over time (% of one core)", "seconds", "% of a core", _series(cpu), hint_unit="%"
-        ),
-        charts.line_chart(
-            "Memory over time (resident)", "seconds", "MiB", _series(memory), hint_unit=" MiB"
-        ),
-    ]
-    if gpu:
-        made.append(charts.line_chart("GPU over time", "seconds", "%", _series(gpu), hint_unit="%"))
-    return made
-
-
-def _series(points: dict[str, list[tuple[float, float]]]) -> list[charts.Series]:
-    return [
-        charts.Series(label, values, index) for index, (label, values) in enumerate(points.items())
-    ]

@@ -14,7 +14,7 @@ from typing import Any
 from harness.ceiling import Ceiling
 from harness.latency import Latency
 from harness.machine import Machine
-from harness.matrix import ClosedLoad, Load, OpenLoad
+from harness.matrix import ClosedLoad, Load, OpenLoad, ShapedLoad
 from harness.record.codec import CodecError, fields_from_data, to_data
 from harness.record.names import (
     STATS_SUFFIX,
@@ -23,7 +23,8 @@ from harness.record.names import (
     companion,
     number_label,
 )
-from harness.record.parts import Breakdown, ResourceUse
+from harness.record.parts import Breakdown, Floor, ResourceUse
+from harness.seconds import PhaseChange
 from harness.stability import Window
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
@@ -33,7 +34,7 @@ from harness.stability import Window
 # (latency.failure_kinds, latency.lost), why a run has no stages (stages_missing), each stage's
 # words and role (stages.stages.*.said, .role), why it ended early (ended_early), the
 # generator's unanswered arrivals (schedule.unanswered), what the ceiling served, energy
-# (energy_j, energy_source).
+# (energy_j, energy_source), shapes (kind shaped, phase_changes), goodput (latency.good).
 SCHEMA = 3
 STATUSES = ("ok", "failed")
 
@@ -48,6 +49,7 @@ class Schedule:
     dropped: int
     achieved_rate: float  # arrivals the generator issued (sent or dropped) per second
     unanswered: int = 0
+    due: int = 0  # arrivals the schedule had due over the same time (records before 3: 0)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,12 @@ class RunRecord:
     # counted it; None: unknown, never zero.
     energy_j: float | None = None
     energy_source: str | None = None
+    # A shape's changes of load and their wake (harness/seconds.py); None: not a shape.
+    phase_changes: tuple[PhaseChange, ...] | None = None
+    # The load generator's own latency at the run's rate (harness/run/floor.py), and whether
+    # the run's p99 owes it more than a tenth; None: not measured (a closed loop, a probe).
+    floor: Floor | None = None
+    generator_bound: bool | None = None
     schema: int = SCHEMA
 
     @property
@@ -194,7 +202,10 @@ def _load_json(load: Load) -> dict[str, Any]:
             "rate_label": number_label(load.rate),
             "arrival": load.arrival,
             "max_in_flight": load.max_in_flight,
+            "burstiness": load.burstiness,
         }
+    if isinstance(load, ShapedLoad):
+        return {"kind": "shaped", **to_data(load)}
     return {
         "kind": "closed",
         "users": load.users,
@@ -212,7 +223,13 @@ def _load(raw: dict[str, Any], named: Load, record_path: Path) -> Load:
             max_in_flight=_positive_integer(
                 raw.get("max_in_flight", named.max_in_flight), "max_in_flight", record_path
             ),
+            burstiness=_positive_number(raw.get("burstiness", 1.0), "burstiness", record_path),
         )
+    if isinstance(named, ShapedLoad):
+        try:
+            return ShapedLoad(**fields_from_data(ShapedLoad, {**raw, "shape": named.shape}, ""))
+        except CodecError as error:
+            raise RecordError(f"{record_path}: {error}") from None
     return ClosedLoad(
         users=_positive_integer(raw.get("users", named.users), "users", record_path),
         spawn_rate=_positive_number(

@@ -2,8 +2,8 @@
 
 The one place that names a run's files and reads a name back (harness.record writes and reads
 the record those files belong to). Closed loop: `{models}_{users}_{spawn}`; open loop:
-`{models}_rate{rate}`; numbers as written in the matrix; a repetition after the first adds
-`_r{n}`.
+`{models}_rate{rate}`; a shape: `{models}_shape-{name}`; numbers as written in the matrix; a
+repetition after the first adds `_r{n}`.
 """
 
 import re
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import REPO_ROOT
-from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint
+from harness.matrix import ClosedLoad, Load, OpenLoad, RunPoint, ShapedLoad
 
 RECORD_SUFFIX = ".meta.json"
 # Locust's files, then the run's own log; each named stem + suffix.
@@ -28,7 +28,16 @@ LOG_SUFFIX = ".log"
 HDR_SUFFIX = ".hdr"
 INTERVALS_SUFFIX = ".intervals.csv"
 RESOURCES_SUFFIX = ".resources.csv"
-RUN_SUFFIXES = (*LOCUST_SUFFIXES, HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, LOG_SUFFIX)
+# The stack's own figures over time, where it exports them: queue depth and busy replicas.
+STACK_SUFFIX = ".stack.csv"
+RUN_SUFFIXES = (
+    *LOCUST_SUFFIXES,
+    HDR_SUFFIX,
+    INTERVALS_SUFFIX,
+    RESOURCES_SUFFIX,
+    STACK_SUFFIX,
+    LOG_SUFFIX,
+)
 STATS_SUFFIX = "_stats.csv"
 HTML_SUFFIX = ".html"
 RUN_PAGE_SUFFIX = ".telemetry.html"  # the run's own page, made from its files by the index
@@ -46,20 +55,25 @@ GPU = "gpu"  # one row per device, replica = its index
 LOCUST = "locust"  # the load generator's process tree here (its master, and local workers)
 LOCUST_WORKER = "locust-worker"  # its workers where the stack runs them (swarm)
 STEM_PATTERN = re.compile(
-    r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
+    r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|shape-(?P<shape>[a-z0-9-]+)"
+    r"|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"
 )
 
 
 # What Locust loads beside a run's locustfile: the recorder (exact latencies, written as S.hdr
-# and S.intervals.csv), and for an open-loop run the scheduled arrivals.
+# and S.intervals.csv), for an open-loop run the scheduled arrivals, for a shape of users its
+# load shape.
 RECORDER = REPO_ROOT / "locust" / "recorder.py"
 OPEN_LOOP = REPO_ROOT / "locust" / "openloop.py"
+USERS_SHAPE = REPO_ROOT / "locust" / "shapes.py"
 
 
-def locustfiles(locustfile: Path, open_loop: bool) -> list[Path]:
+def locustfiles(locustfile: Path, open_loop: bool, shaped: bool = False) -> list[Path]:
     """Locust's files for a run, in the order it must load them: the recorder first (its
-    counters must exist before the others'), the open loop's user, the run's locustfile."""
-    return [RECORDER, *([OPEN_LOOP] if open_loop else []), locustfile]
+    counters must exist before the others'), the open loop's user or the users' shape, the
+    run's locustfile."""
+    extra = [OPEN_LOOP] if open_loop else [USERS_SHAPE] if shaped else []
+    return [RECORDER, *extra, locustfile]
 
 
 def in_repository(path: Path) -> str:
@@ -97,7 +111,8 @@ def number_label(value: float) -> str:
 class RunName:
     """Which run a file belongs to: its target folder and its stem.
 
-    Closed loop: `{models}_{users}_{spawn}`; open loop: `{models}_rate{rate}`; numbers as
+    Closed loop: `{models}_{users}_{spawn}`; open loop: `{models}_rate{rate}`; a shape:
+    `{models}_shape-{name}`; numbers as
     written in the matrix. A repetition after the first adds `_r{n}`.
     """
 
@@ -112,6 +127,9 @@ class RunName:
 
     @property
     def kind(self) -> str:
+        """closed (users x spawn rate), open (an arrival rate) or shaped (either, over time)."""
+        if isinstance(self.load, ShapedLoad):
+            return "shaped"
         return "open" if isinstance(self.load, OpenLoad) else "closed"
 
     @property
@@ -119,6 +137,8 @@ class RunName:
         """The stem of the point, whichever repetition this is."""
         if isinstance(self.load, OpenLoad):
             return f"{self.models}_rate{number_label(self.load.rate)}"
+        if isinstance(self.load, ShapedLoad):
+            return f"{self.models}_shape-{self.load.shape}"
         return f"{self.models}_{self.load.users}_{number_label(self.load.spawn_rate)}"
 
     @property
@@ -131,9 +151,12 @@ class RunName:
 
     def sort_key(self) -> tuple:
         load = self.load
-        shape = (
-            (0, load.users, load.spawn_rate) if isinstance(load, ClosedLoad) else (1, load.rate, 0)
-        )
+        if isinstance(load, ClosedLoad):
+            shape = (0, load.users, load.spawn_rate, "")
+        elif isinstance(load, OpenLoad):
+            shape = (1, 0, load.rate, "")
+        else:
+            shape = (2, 0, 0.0, load.shape)
         return (self.target, self.models, *shape, self.repeat)
 
     def path(self, reports: Path, suffix: str) -> Path:
@@ -149,12 +172,14 @@ class RunName:
         match = STEM_PATTERN.match(stem)
         if match is None:
             raise RecordError(
-                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}}"
-                " or {models}_rate{rate} (then _r{repeat})"
+                f"{record_path}: name is not {{models}}_{{users}}_{{spawn_rate}},"
+                " {models}_rate{rate} or {models}_shape-{name} (then _r{repeat})"
             )
         try:
             if match["rate"] is not None:
                 load: Load = OpenLoad(float(match["rate"]))
+            elif match["shape"] is not None:
+                load = ShapedLoad(match["shape"])
             else:
                 load = ClosedLoad(int(match["users"]), float(match["spawn"]))
             repeat = int(match["repeat"] or 1)

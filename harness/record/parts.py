@@ -83,3 +83,13 @@ class ResourceUse:
         if locust is None:
             return None
         return locust.cpu_mean / (100 * max(1, min(workers, self.cores)))
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The load generator's own latency at a run's rate, against a null endpoint."""
+
+    rate: float  # requests/s calibrated at
+    workers: int  # Locust processes
+    p50_ms: float | None
+    p99_ms: float | None

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.ceiling import Ceiling
-from harness.latency import IntervalLog, Latency, LatencyFileError, read_interval_log
+from harness.latency import IntervalLog, Latency
 from harness.machine import Machine, git_revision, machine_description
-from harness.matrix import Matrix, OpenLoad, RunPoint
+from harness.matrix import Matrix, RunPoint
 from harness.record import RunRecord, write_record
-from harness.record.names import HDR_SUFFIX, INTERVALS_SUFFIX, LOG_SUFFIX, RUN_SUFFIXES, RunName
+from harness.record.names import LOG_SUFFIX, RUN_SUFFIXES, RunName
+from harness.run.floor import floor_for, generator_bound
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
     extended,
@@ -30,8 +31,10 @@ from harness.run.locust import (
     stop_group,
     watch,
 )
+from harness.run.recorded import log_so_far
 from harness.run.validity import invalid_reasons, schedule_of, with_lost
 from harness.run.warmup import warm_up
+from harness.seconds import PhaseChange, phase_changes, seconds_of
 from harness.stability import Window, split, unstable_reason
 from harness.stack import ReplicaExit, Stack
 from harness.telemetry.observe import Observed, Observer
@@ -59,9 +62,11 @@ def execute_run(
     ceiling: Ceiling | None = None,
     repeat: int = 1,
     enough: Enough | None = None,
+    floor: bool = False,
 ) -> RunRecord:
     """Warm up, run Locust at one point with telemetry, and write its files; the record last.
-    Whatever the stack answers, the run ends with a record: failed, with its reason, at worst."""
+    Whatever the stack answers, the run ends with a record: failed, with its reason, at worst.
+    With `floor`, the load generator's own floor at the run's rate is measured first."""
     name = RunName.of(point, repeat)
     name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
     name.record_path(reports).unlink(missing_ok=True)
@@ -71,11 +76,13 @@ def execute_run(
     served = served_model(ready)
     try:
         started_at = _now()
+        calibrated = floor_for(matrix, point, machine.cores or 1) if floor else None
+        workers = matrix.locust_workers or (calibrated.workers if calibrated else 1)
         failure, exit_code, lost, ended_early = warm_up(matrix), None, [], None
         observed = Observed()
         if failure is None:
             failure, exit_code, lost, ended_early, observed = _measure(
-                matrix, point, stack, prefix, machine, enough
+                matrix, point, stack, prefix, machine, enough, workers
             )
         log_path = Path(f"{prefix}{LOG_SUFFIX}")
         log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
@@ -96,7 +103,7 @@ def execute_run(
             schedule,
             cpu_warning,
             observed.resources,
-            matrix.locust_workers,
+            workers,
             matrix.min_requests,
         )
         record = RunRecord(
@@ -116,7 +123,7 @@ def execute_run(
             revision=git_revision(),
             matrix=matrix.recorded,
             files=_publish(scratch, reports, name),
-            locust_workers=matrix.locust_workers,
+            locust_workers=workers,
             latency=latency,
             stages=observed.stages,
             stages_missing=observed.stages_missing,
@@ -130,6 +137,9 @@ def execute_run(
             ended_early=ended_early,
             energy_j=observed.energy[0] if observed.energy else None,
             energy_source=observed.energy[1] if observed.energy else None,
+            phase_changes=_phase_changes(point, latency_log),
+            floor=calibrated,
+            generator_bound=generator_bound(calibrated, latency.p99_ms if latency else None),
         )
         write_record(record, reports, scratch)
     finally:
@@ -144,15 +154,16 @@ def _measure(
     prefix: Path,
     machine: Machine,
     enough: Enough | None,
+    workers: int,
 ) -> tuple[str | None, int | None, list[ReplicaExit], str | None, Observed]:
     """Locust at one point, watched, with telemetry around it: (failure, exit code, replicas
     lost, why it ended early, what was observed)."""
-    extending = matrix.extend_until_stable and not isinstance(point.load, OpenLoad)
+    extending = matrix.extend_until_stable and not (point.opened or point.shaped)
     locust_point = extended(point, matrix.max_run_time_s) if extending else point
     if extending:
         enough = lambda at: _stable_so_far(matrix, point, at)  # noqa: E731
     observer = Observer(matrix, stack.members(), prefix, machine.cores or 1)
-    locust = start_locust(matrix, locust_point, prefix, stack)
+    locust = start_locust(matrix, locust_point, prefix, workers, stack.locust_options(workers))
     try:
         observer.start(locust.pid)
         budget = locust_run_time_s(locust_point) + LOCUST_OVERRUN_S
@@ -166,17 +177,9 @@ def _measure(
 
 def _window_length_s(matrix: Matrix, point: RunPoint) -> float | None:
     """An extended run's windows keep the length the run time gives them; None: not extended."""
-    if not matrix.extend_until_stable or isinstance(point.load, OpenLoad):
+    if not matrix.extend_until_stable or point.opened or point.shaped:
         return None
     return point.run_time_s / matrix.windows
-
-
-def log_so_far(prefix: Path) -> IntervalLog | None:
-    """The latencies the recorder has written so far for a run still going (none yet: None)."""
-    try:
-        return read_interval_log(Path(f"{prefix}{HDR_SUFFIX}"), Path(f"{prefix}{INTERVALS_SUFFIX}"))
-    except (LatencyFileError, FileNotFoundError, ValueError):
-        return None
 
 
 def _stable_so_far(matrix: Matrix, point: RunPoint, prefix: Path) -> str | None:
@@ -193,15 +196,25 @@ def _windows(
     matrix: Matrix, point: RunPoint, log: IntervalLog | None
 ) -> tuple[list[Window], float]:
     """The run's windows and where the last one ends: the whole measured window split equally,
-    or an extended run's last windows of their fixed length."""
+    or an extended run's last windows of their fixed length; none for a shape, whose load
+    changes on purpose (it has no steady state to judge)."""
     if log is None or log.window_s <= 0:
         return [], 0.0
+    if point.shaped:
+        return [], log.window_s
     length = _window_length_s(matrix, point)
     whole_windows = 0 if length is None else math.floor(log.window_s / length + 1e-6)
     if length is None or whole_windows < matrix.windows:
         return split(log, matrix.windows), log.window_s
     end_s = whole_windows * length
     return split(log, matrix.windows, end_s=end_s, length_s=length), end_s
+
+
+def _phase_changes(point: RunPoint, log: IntervalLog | None) -> tuple[PhaseChange, ...] | None:
+    """A shape's changes of load and their wake; None for any other run."""
+    if not point.shaped or log is None or not point.load.phases:
+        return None
+    return phase_changes(log, seconds_of(log, point.opened), point.load.phases)
 
 
 def _reported(log: IntervalLog | None, windows: list[Window], end_s: float) -> Latency | None:

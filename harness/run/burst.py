@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from harness.matrix import ClosedLoad, Matrix, RunPoint
-from harness.run import log_so_far
 from harness.run.locust import LOCUST_OVERRUN_S, locust_run_time_s, start_locust, stop_group, watch
+from harness.run.recorded import log_so_far
 from harness.stack import Stack
 
 BURST_S = 5
@@ -28,7 +28,8 @@ def burst_throughput(matrix: Matrix, stack: Stack, target: str, models: int) -> 
     scratch = Path(tempfile.mkdtemp(prefix=".burst."))
     try:
         prefix = scratch / "burst"
-        locust = start_locust(matrix, point, prefix, stack)
+        workers = matrix.locust_workers or 1
+        locust = start_locust(matrix, point, prefix, workers, stack.locust_options(workers))
         try:
             watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
         finally:

@@ -1,10 +1,15 @@
 """Closed-loop load, Locust's own: `users` clients started at `spawn_rate` per second, each
 sending its next request once the last is answered. The statistics are reset once every user
-has started, so the measured window is the matrix's run time after the ramp."""
+has started, so the measured window is the matrix's run time after the ramp. A shape of users
+(locust/shapes.py) is measured whole, from its start."""
 
+import json
 import math
 
-from harness.matrix import ClosedLoad, RunPoint
+from harness.matrix import ClosedLoad, RunPoint, ShapedLoad
+
+# A shape's test ends with its last phase; this is Locust's own bound beyond it.
+SHAPE_MARGIN_S = 10
 
 
 def ramp_seconds(load: ClosedLoad) -> float:
@@ -21,10 +26,20 @@ def ramp_seconds(load: ClosedLoad) -> float:
 
 def locust_run_time_s(point: RunPoint) -> int:
     """Locust's --run-time: the ramp, then the measured window (Locust takes whole seconds)."""
+    if isinstance(point.load, ShapedLoad):
+        return math.ceil(point.run_time_s + SHAPE_MARGIN_S)
     return math.ceil(ramp_seconds(point.load) + point.run_time_s)
 
 
 def locust_load_options(point: RunPoint) -> list[str]:
+    if isinstance(point.load, ShapedLoad):
+        phases = [list(phase) for phase in point.load.phases]
+        return [
+            "--run-time",
+            f"{locust_run_time_s(point)}s",
+            "--loadbench-users-shape",
+            json.dumps(phases),
+        ]
     return [
         "--users",
         str(point.load.users),

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import REPO_ROOT
-from harness.matrix import Matrix, OpenLoad, RunPoint
-from harness.record.names import in_repository, locustfiles
+from harness.matrix import Matrix, RunPoint
+from harness.record.names import HTML_SUFFIX, LOG_SUFFIX, in_repository, locustfiles
 from harness.run import closed_loop, open_loop
 from harness.stack import ReplicaExit, Stack
 
@@ -26,7 +26,7 @@ CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage t
 
 def locust_run_time_s(point: RunPoint) -> int:
     """How long Locust runs at this point, before any overrun."""
-    if isinstance(point.load, OpenLoad):
+    if point.opened:
         return open_loop.locust_run_time_s(point)
     return closed_loop.locust_run_time_s(point)
 
@@ -37,8 +37,9 @@ def extended(point: RunPoint, max_run_time_s: int) -> RunPoint:
 
 
 def ramp_seconds(point: RunPoint) -> float:
-    """The time before the measured window; the open loop starts at full rate."""
-    return 0 if isinstance(point.load, OpenLoad) else closed_loop.ramp_seconds(point.load)
+    """The time before the measured window; the open loop starts at full rate, and a shape is
+    measured whole."""
+    return 0 if point.opened or point.shaped else closed_loop.ramp_seconds(point.load)
 
 
 def expected_seconds(point: RunPoint) -> float:
@@ -46,13 +47,14 @@ def expected_seconds(point: RunPoint) -> float:
     return ramp_seconds(point) + point.run_time_s
 
 
-def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> list[str]:
-    """Locust headless at one point, its reports written next to `prefix`."""
-    opened = isinstance(point.load, OpenLoad)
+def locust_command(
+    matrix: Matrix, point: RunPoint, prefix: Path, workers: int, placement: list[str]
+) -> list[str]:
+    """Locust headless at one point with `workers` workers placed as `placement` says (the
+    stack's Locust options), its reports written next to `prefix`."""
+    opened = point.opened
     if opened:
-        load_options = open_loop.locust_load_options(
-            point.load, point.run_time_s, matrix.locust_workers
-        )
+        load_options = open_loop.locust_load_options(point.load, point.run_time_s, workers)
     else:
         load_options = closed_loop.locust_load_options(point)
     command = [
@@ -60,13 +62,13 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) 
         "-m",
         "locust",
         "--locustfile",
-        ",".join(str(path) for path in locustfiles(matrix.locustfile, opened)),
+        ",".join(str(path) for path in locustfiles(matrix.locustfile, opened, point.shaped)),
         "--headless",
         "--host",
         matrix.host,
         *load_options,
         "--html",
-        f"{prefix}.html",
+        f"{prefix}{HTML_SUFFIX}",
         "--csv",
         str(prefix),
         "--json-file",
@@ -76,13 +78,15 @@ def locust_command(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) 
         "0",
         "--loadbench-prefix",
         str(prefix),
+        "--loadbench-goodput-ms",
+        str(matrix.slo.good_within_ms),
         # What the built-in locustfile sends; relative to the repository, as the workers of a
         # swarm hold it in their image too.
         "--loadbench-request",
         json.dumps(matrix.request),
         "--loadbench-images",
         in_repository(matrix.images),
-        *stack.locust_options(matrix.locust_workers),
+        *placement,
     ]
     if opened:
         command.append(open_loop.USER_CLASS)  # the one user class this run starts
@@ -147,11 +151,13 @@ def watch(
     return Watched()
 
 
-def start_locust(matrix: Matrix, point: RunPoint, prefix: Path, stack: Stack) -> subprocess.Popen:
+def start_locust(
+    matrix: Matrix, point: RunPoint, prefix: Path, workers: int, placement: list[str]
+) -> subprocess.Popen:
     """Locust at one point, in its own process group, its output in prefix.log."""
-    with Path(f"{prefix}.log").open("wb") as log:
+    with Path(f"{prefix}{LOG_SUFFIX}").open("wb") as log:
         return subprocess.Popen(
-            locust_command(matrix, point, prefix, stack),
+            locust_command(matrix, point, prefix, workers, placement),
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -171,6 +177,6 @@ def outcome(locust: subprocess.Popen, failure: str | None, prefix: Path) -> str 
     """The run's failure once Locust has stopped: the watch's, or what Locust left behind."""
     if failure is None and locust.returncode != 0:
         return f"Locust exited with code {locust.returncode} (see {prefix.name}.log)"
-    if failure is None and not Path(f"{prefix}.html").is_file():
+    if failure is None and not Path(f"{prefix}{HTML_SUFFIX}").is_file():
         return f"Locust wrote no HTML report (see {prefix.name}.log)"
     return failure

@@ -2,7 +2,7 @@
 generator, not the stack. An invalid run is listed with its reasons and feeds no conclusion.
 
 Open loop (as MLPerf's server scenario and perf_analyzer's request-rate mode judge it): the
-arrivals issued per second of the schedule within ACHIEVED_RATE_TOLERANCE of the rate asked, and
+arrivals issued within ACHIEVED_RATE_TOLERANCE of those the schedule had due, and
 at most LATE of them sent late (more than locust/openloop.py's LATE_MS after their time: a
 latency counts from the scheduled time, so a few late sends only add their delay to what is
 measured; past LATE, the generator has fallen behind). An arrival dropped because max_in_flight
@@ -17,9 +17,10 @@ lost).
 from dataclasses import replace
 
 from harness.latency import IntervalLog, Latency
-from harness.matrix import OpenLoad, RunPoint
+from harness.matrix import RunPoint
 from harness.record import Schedule
 from harness.record.parts import LOCUST_SATURATED, ResourceUse
+from harness.run.open_loop import due_by
 
 ACHIEVED_RATE_TOLERANCE = 0.03
 LATE = 0.05
@@ -30,9 +31,9 @@ UNANSWERED_KIND = "no answer before the run ended"
 
 
 def schedule_of(point: RunPoint, log: IntervalLog | None) -> Schedule | None:
-    """What an open-loop run's generator did of its schedule. The arrivals it issued count
-    over the schedule's length, or the window's where the run was stopped sooner."""
-    if not isinstance(point.load, OpenLoad) or log is None:
+    """What an open-loop run's generator did of its schedule: the arrivals it issued over the
+    schedule's length, or the window's where the run was stopped sooner, against those due."""
+    if not point.opened or log is None:
         return None
     scheduled, dropped = log.counter("scheduled"), log.counter("dropped")
     answered = log.whole().requests
@@ -41,8 +42,9 @@ def schedule_of(point: RunPoint, log: IntervalLog | None) -> Schedule | None:
         scheduled=scheduled,
         late=log.counter("late"),
         dropped=dropped,
-        achieved_rate=scheduled / seconds,
+        achieved_rate=scheduled / seconds if seconds > 0 else 0.0,
         unanswered=max(0, scheduled - dropped - answered),
+        due=due_by(point.load, point.run_time_s, seconds),
     )
 
 
@@ -69,8 +71,8 @@ def invalid_reasons(
 ) -> tuple[str, ...]:
     reasons = []
     busy = resources.locust_busy(locust_workers) if resources is not None else None
-    if isinstance(point.load, OpenLoad):
-        reasons += _schedule_reasons(point.load, schedule, busy)
+    if point.opened:
+        reasons += _schedule_reasons(schedule, busy)
     if cpu_warning:
         reasons.append("Locust warned that its CPU was saturated")
     if busy is not None and busy >= LOCUST_SATURATED:
@@ -82,7 +84,7 @@ def invalid_reasons(
     return tuple(reasons)
 
 
-def _schedule_reasons(load: OpenLoad, schedule: Schedule | None, busy: float | None) -> list[str]:
+def _schedule_reasons(schedule: Schedule | None, busy: float | None) -> list[str]:
     if schedule is None:
         return ["the load generator reported no schedule"]
     reasons = []
@@ -93,9 +95,9 @@ def _schedule_reasons(load: OpenLoad, schedule: Schedule | None, busy: float | N
             f"{schedule.dropped} of {schedule.scheduled} arrivals dropped at max_in_flight"
             f" while Locust used {held}: the load generator may have held them, not the stack"
         )
-    if abs(schedule.achieved_rate - load.rate) > ACHIEVED_RATE_TOLERANCE * load.rate:
+    if abs(schedule.scheduled - schedule.due) > ACHIEVED_RATE_TOLERANCE * schedule.due:
         reasons.append(
-            f"issued {schedule.achieved_rate:.4g} arrivals/s of the {load.rate:g} asked"
+            f"issued {schedule.scheduled} arrivals of the {schedule.due} due"
             f" (more than {ACHIEVED_RATE_TOLERANCE:.0%} off)"
         )
     if schedule.scheduled and schedule.late > LATE * schedule.scheduled:

@@ -72,8 +72,15 @@ class Stack(ABC):
 
     @classmethod
     @abstractmethod
-    def gpu_checks(cls) -> list[Check]:
-        """What this backend needs to run the model on a GPU (`inv doctor`), beyond the GPUs."""
+    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
+        """Whether the stack's replicas are this repository's model worker (services/model),
+        whose GPU needs the harness knows; a stack of your own is checked for its GPUs alone."""
+
+    @classmethod
+    @abstractmethod
+    def gpu_checks(cls, reference_model: bool) -> list[Check]:
+        """What this backend needs to run replicas on a GPU (`inv doctor`), beyond the GPUs;
+        with `reference_model`, what the reference model worker needs too."""
 
     @abstractmethod
     def start(self) -> None:
@@ -101,10 +108,16 @@ class Stack(ABC):
     def rescalable(self) -> bool:
         return False
 
+    @property
+    def starts_server(self) -> bool:
+        """Whether bringing the stack up starts what listens on the matrix's host (a stack
+        that starts nothing points the load at a server already running)."""
+        return True
+
     def locust_options(self, workers: int) -> list[str]:
         """Locust's options that place its workers for a run on this stack: local processes
-        beside the master here (Locust's own --processes)."""
-        return ["--processes", str(workers)] if workers > 1 else []
+        beside the master here."""
+        return local_workers(workers)
 
     @abstractmethod
     def members(self) -> list[Member]:
@@ -131,6 +144,11 @@ class Stack(ABC):
             "env": self.env,
             **self.backend_state(),
         }
+
+
+def local_workers(workers: int) -> list[str]:
+    """Locust's workers as processes beside its master, on this machine (its --processes)."""
+    return ["--processes", str(workers)] if workers > 1 else []
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

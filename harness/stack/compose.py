@@ -18,6 +18,7 @@ from harness.stack.docker import (
     compose_files,
     docker_engine_answers,
     docker_gpu_checks,
+    names_gpu_image,
 )
 from harness.telemetry.members import Member
 
@@ -69,8 +70,12 @@ class ComposeStack(Stack):
             raise Unusable("`docker info` does not answer: start dockerd, or use backend local")
 
     @classmethod
-    def gpu_checks(cls) -> list[Check]:
-        return docker_gpu_checks()
+    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
+        return names_gpu_image(settings, target)
+
+    @classmethod
+    def gpu_checks(cls, reference_model: bool) -> list[Check]:
+        return docker_gpu_checks(reference_model)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ComposeStack":

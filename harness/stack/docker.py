@@ -60,9 +60,16 @@ def compose_files(settings: StackSettings, target: str) -> list[str]:
     return files
 
 
-def docker_gpu_checks() -> list[Check]:
-    """What the Docker backends need for the GPU: the engine, its GPU support, the GPU image
-    with onnxruntime's CUDA provider."""
+def names_gpu_image(settings: StackSettings, target: str) -> bool:
+    """Whether the target's compose files run the reference model's GPU image."""
+    return any(
+        GPU_MODEL_IMAGE in Path(path).read_text() for path in compose_files(settings, target)
+    )
+
+
+def docker_gpu_checks(reference_model: bool) -> list[Check]:
+    """What the Docker backends need for the GPU: the engine, its GPU support, and for the
+    reference model the GPU image with onnxruntime's CUDA provider."""
     if not docker_engine_answers():
         return [Check("Docker engine", False, "`docker info` does not answer: start dockerd")]
     info = subprocess.run(
@@ -85,7 +92,7 @@ def docker_gpu_checks() -> list[Check]:
             "the Docker engine has no NVIDIA runtime and no CDI spec: install the NVIDIA Container"
             " Toolkit, then `nvidia-ctk runtime configure --runtime=docker` and restart dockerd",
         )
-    return [runtime, _image_provider()]
+    return [runtime, _image_provider()] if reference_model else [runtime]
 
 
 def _image_provider() -> Check:

@@ -115,14 +115,14 @@ def bring_up(
         return _rescaled(kept, settings, models, state_dir)
     if kept is not None:
         raise StackError(f"a stack is already up ({state_dir / STATE_FILE}); run `inv down` first")
+    env = services_env(settings, target, models)
+    stack = backend_class(backend).create(settings, target, models, env, state_dir)
     port = api_port(settings.host)
-    if port_in_use(port):
+    if stack.starts_server and port_in_use(port):
         raise StackError(
             f"port {port} of host {settings.host} is already in use: stop what listens there "
             "or change `host` in the matrix"
         )
-    env = services_env(settings, target, models)
-    stack = backend_class(backend).create(settings, target, models, env, state_dir)
     print(f"stack up: {backend}, target {target}, {models} replica(s) ...", flush=True)
     started = time.monotonic()
     try:

@@ -158,6 +158,10 @@ class LocalStack(Stack):
         self.processes = processes
         self.scale_service = scale_service  # None: the stack scales itself from ${REPLICAS}
 
+    @property
+    def starts_server(self) -> bool:
+        return bool(self.processes)
+
     @classmethod
     def create(
         cls,
@@ -205,8 +209,15 @@ class LocalStack(Stack):
             raise Unusable(f"stack.scale_service: {settings.procfile} has no `{scaled}:` line")
 
     @classmethod
-    def gpu_checks(cls) -> list[Check]:
-        """The processes run this virtualenv's onnxruntime: it needs the CUDA provider."""
+    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
+        return any("services.model" in command for _, command in parse_procfile(settings.procfile))
+
+    @classmethod
+    def gpu_checks(cls, reference_model: bool) -> list[Check]:
+        """The reference model's processes run this virtualenv's onnxruntime: it needs the
+        CUDA provider. Processes of your own bring their own runtime."""
+        if not reference_model:
+            return []
         if importlib.util.find_spec("onnxruntime") is None:
             return [Check("onnxruntime", False, "not installed in this virtualenv: `make setup`")]
         probe = subprocess.run(

@@ -22,7 +22,7 @@ from harness.gpu import Check
 from harness.matrix import StackSettings
 from harness.record.names import LOCUST_WORKER, in_repository, locustfiles
 from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
-from harness.stack.docker import compose_files, docker_gpu_checks
+from harness.stack.docker import compose_files, docker_gpu_checks, names_gpu_image
 from harness.stack.network import free_port
 from harness.stack.swarm_files import render
 from harness.telemetry.members import Member
@@ -139,9 +139,13 @@ class SwarmStack(Stack):
         require_swarm()
 
     @classmethod
-    def gpu_checks(cls) -> list[Check]:
+    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
+        return names_gpu_image(settings, target)
+
+    @classmethod
+    def gpu_checks(cls, reference_model: bool) -> list[Check]:
         """The nodes' engines need what a compose GPU stack needs; this one is checked."""
-        return docker_gpu_checks()
+        return docker_gpu_checks(reference_model)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SwarmStack":

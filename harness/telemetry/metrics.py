@@ -5,6 +5,7 @@ nothing; the first reason there are no stage figures is kept, to be said once.
 Every reading is bounded: SCRAPE_TIMEOUT_S for the whole answer, MAX_BYTES of it.
 """
 
+import csv
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,3 +95,32 @@ class MetricsReader:
     def _missing(self, reason: str) -> None:
         if self.readings.missing is None:
             self.readings.missing = reason
+
+
+STACK_COLUMNS = ("t_s", "queue_depth", "busy_replicas")
+
+
+def write_stack_table(path, readings: Readings, window_start: float) -> bool:
+    """The stack's queue depth and busy replicas (those whose jobs grew since the reading
+    before) at each reading, seconds from the window's start; False when it exports neither."""
+    snapshots = readings.snapshots
+    if not any(s.queue_depth is not None or s.jobs for _, s in snapshots):
+        return False
+    rows = []
+    for (_, before), (taken, after) in zip(snapshots, snapshots[1:], strict=False):
+        busy = sum(count > before.jobs.get(replica, 0.0) for replica, count in after.jobs.items())
+        depth = "" if after.queue_depth is None else f"{after.queue_depth:g}"
+        rows.append([f"{taken - window_start:.3f}", depth, busy if after.jobs else ""])
+    with path.open("w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(STACK_COLUMNS)
+        writer.writerows(rows)
+    return True
+
+
+def read_stack_table(path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as table:
+            return list(csv.DictReader(table))
+    except FileNotFoundError:
+        return []

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from harness.latency import IntervalLog, LatencyFileError, read_interval_log
 from harness.matrix import Matrix
-from harness.record.names import HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX
+from harness.record.names import HDR_SUFFIX, INTERVALS_SUFFIX, RESOURCES_SUFFIX, STACK_SUFFIX
 from harness.record.parts import Breakdown, ResourceUse
 from harness.telemetry.energy import Reading, energy_between, read_energy
 from harness.telemetry.members import Member
-from harness.telemetry.metrics import MetricsReader, Readings
+from harness.telemetry.metrics import MetricsReader, Readings, write_stack_table
 from harness.telemetry.sampler import LastSeen, Sampler
 from harness.telemetry.stages import breakdown
 from harness.telemetry.summary import summarize
@@ -80,6 +80,7 @@ class Observer:
             self.cores,
         )
         observed.stages = _window_breakdown(readings, log.window_start, self.stack)
+        write_stack_table(Path(f"{self.prefix}{STACK_SUFFIX}"), readings, log.window_start)
         if observed.stages is not None:
             observed.stages_missing = None
         elif observed.stages_missing is None:

@@ -1,7 +1,7 @@
 """The tune file, reports/{target}/tune.json: every configuration tried (its settings, its
 replicas, its figures at capacity, or why it has none), the best by the objective, and the
 stack's defaults for comparison. This module is its one writer and its one reader (its format:
-these dataclasses, harness/record/codec.py); harness/tune/search.py decides what to try.
+these dataclasses, harness/record/codec.py); harness/tune/space.py decides what to try.
 
     {"schema": 1, "target": "cpu", "objective": "capacity", "mode": "grid",
      "axes": {"MAX_BATCH": ["1", "16"]}, "configs": [{"env": {"MAX_BATCH": "16"}, "models": 2,
@@ -63,6 +63,7 @@ class TuneFile:
     configs: list[Config] = field(default_factory=list)
     best: Config | None = None
     default: Config | None = None  # the stack's own settings, where they were among those tried
+    tolerance: float = 0.05  # the capacity search's: each capacity is known to within it
 
 
 def tune_path(reports: Path, target: str) -> Path:

@@ -1,6 +1,6 @@
 """`python -m services.api.serve --host H --port P`: the API under uvicorn, API_WORKERS processes.
 
-One process serves until it is the limit (README: when to run more API workers). With more,
+One process serves until it is the limit (docs/stack.md: when to add API workers). With more,
 each is a uvicorn worker and their Prometheus metrics are joined through files in a fresh
 folder (prometheus_client's multiprocess mode), so /metrics counts every process's requests
 whichever one answers it.

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.comparison import BETTER, SAME, WORSE, regressions
+from harness.matrix import Slo
 from harness.pages.compare import comparison_of
+from harness.tune.file import FAILED, OK, Config, TuneFile, tune_path, write_tune
 from tests.analysis.reports import write_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,42 @@ def test_the_gate_exits_98_on_a_regression_and_0_otherwise(sweeps, tmp_path: Pat
     same = tmp_path / "same"
     write_run(same, 1, [100, 101, 99], [10, 10, 10])
     assert compare_cli(same, same, "--gate").returncode == 0
+
+
+def write_tune_file(reports: Path, capacities: dict[tuple[str, int], float | None]) -> None:
+    """A tune of MAX_BATCH at some replica counts: each configuration's capacity, or None where
+    it failed."""
+    configs = [
+        Config(
+            {"MAX_BATCH": batch},
+            models,
+            OK if capacity else FAILED,
+            reason=None if capacity else "the stack did not come up",
+            capacity_rps=capacity,
+        )
+        for (batch, models), capacity in capacities.items()
+    ]
+    axes = {"MAX_BATCH": sorted({batch for batch, _ in capacities})}
+    tune = TuneFile("cpu", Slo(500, 0.01), "capacity", "grid", axes, configs, tolerance=0.05)
+    write_tune(tune_path(reports, "cpu"), tune)
+
+
+def test_two_tunes_compare_configuration_by_configuration(tmp_path: Path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    write_tune_file(before, {("1", 1): 40.0, ("16", 1): 50.0, ("16", 2): 90.0, ("4", 1): 45.0})
+    write_tune_file(after, {("1", 1): 41.0, ("16", 1): 60.0, ("16", 2): 80.0, ("4", 1): None})
+    found = {
+        (point.load, point.models): point.metrics[0].verdict
+        for point in comparison_of(before, after).points
+    }
+    # Within the search's 5% tolerance is no change; a configuration one side could not
+    # measure has nothing to compare.
+    assert found == {
+        ("tuned MAX_BATCH=1", 1): SAME,
+        ("tuned MAX_BATCH=16", 1): BETTER,
+        ("tuned MAX_BATCH=16", 2): WORSE,
+    }
+    gated = compare_cli(before, after, "--gate")
+    assert gated.returncode == 98, gated.stdout + gated.stderr
+    assert "cpu 2r tuned MAX_BATCH=16: capacity -11.1%" in gated.stderr
+    assert (after / "compare.html").is_file()

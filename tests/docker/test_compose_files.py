@@ -6,6 +6,7 @@ so these tests also catch the two definitions drifting apart.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -72,6 +73,32 @@ def test_hostnet_api_is_the_base_api_on_another_network() -> None:
         assert api_hostnet[key] == api[key], key
     assert set(api_hostnet["environment"]) == set(api["environment"])
     assert api_hostnet["command"][:2] == api["command"][:2]
+
+
+# Variables a service reads that compose must not pass through: each replica makes its own id
+# (one passed would be every replica's), and the model image sets its cache folder itself.
+NOT_PASSED = {"WORKER_ID", "MODEL_CACHE_DIR"}
+
+
+@pytest.mark.parametrize("service", ["api", "model"])
+def test_compose_passes_every_variable_its_service_reads(service: str) -> None:
+    # The environment table of docs/stack.md says which service reads each variable (the
+    # services' settings test holds it to services/settings.py); a variable set in stack.env
+    # must reach the containers, or it would work locally and be dropped in compose silently.
+    table = (REPO_ROOT / "docs" / "stack.md").read_text().split("| variable | read by |")[1]
+    lines = table.splitlines()[2:]
+    rows = [
+        line.split("|") for line in itertools.takewhile(lambda line: line.startswith("|"), lines)
+    ]
+    read = {cells[1].strip(" `") for cells in rows if service in cells[2]} - NOT_PASSED
+    assert read, "the table names no variable of this service"
+    # The hostnet override restates the API whole and adds to the model's environment.
+    definitions = [("docker-compose.yml", service)]
+    if service == "api":
+        definitions.append(("docker-compose.hostnet.yml", "api-hostnet"))
+    for file, name in definitions:
+        passed = set(load(file)["services"][name]["environment"])
+        assert read <= passed, (file, name, sorted(read - passed))
 
 
 def test_gpu_override_reserves_the_gpu_for_the_model_only() -> None:

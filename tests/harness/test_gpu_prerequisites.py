@@ -103,3 +103,23 @@ def test_the_doctor_asks_the_backend_what_it_needs(workspace, local_matrix):
     assert any(what.endswith(("Docker engine", "Docker GPU support")) for what in checked), (
         result.stdout
     )
+
+
+def test_a_stack_of_your_own_is_checked_for_its_gpus_alone(workspace, local_matrix):
+    # A Procfile that runs some other server: the reference worker's CUDA provider and memory
+    # caps are not its needs, and three replicas that would not fit ours are its own business.
+    stand_in_nvidia_smi(workspace.root / "bin", "0, NVIDIA T4, 4096")
+    workspace.env["PATH"] = f"{workspace.root / 'bin'}{os.pathsep}{workspace.env['PATH']}"
+    procfile = workspace.root / "Procfile"
+    procfile.write_text("model: python -m tests.standin.server --port ${API_PORT} --service-ms 5\n")
+    matrix = {
+        **local_matrix,
+        "num_models_list": [1, 2, 3],
+        "targets": ["cpu", "gpu"],
+        "stack": {"procfile": str(procfile), "env": {"GPU_MEM_LIMIT_MIB": "1536"}},
+    }
+    workspace.write_matrix(**matrix)
+    result = workspace.run("inv", "doctor", "--backend", "local", timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "ok  GPUs: GPU 0: NVIDIA T4, 4096 MiB" in result.stdout.splitlines()
+    assert "onnxruntime" not in result.stdout and "replica(s) on GPU" not in result.stdout

@@ -22,8 +22,9 @@ def test_ctrl_c_mid_run_takes_the_stack_down(workspace, local_matrix) -> None:
     try:
         # Counted over the whole sweep: the 4 runs at 1 replica come first.
         wait_until(lambda: "[run 5/8]" in output.text, 120, "the first run to start")
-        state = workspace.state()
-        pids = stack_pids(state)
+        # Redis, the API and two workers, once the stack has recorded them all.
+        wait_until(lambda: "stack ready" in output.text, 120, "the stack to be ready")
+        pids = stack_pids(workspace.state())
         assert len(pids) == 4
         wait_until(lambda: list((workspace.reports / "cpu").glob(".*")), 30, "Locust to start")
         os.killpg(sweep.pid, signal.SIGINT)

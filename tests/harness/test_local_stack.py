@@ -2,6 +2,8 @@
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ from sweep_workspace import process_alive, stack_pids
 
 from harness.stack import StackError
 from harness.stack.local import parse_procfile, substitute
+from harness.stack.network import port_in_use
+from tests.waiting import wait_until
 
 
 def test_procfile_lines_in_order_comments_skipped(tmp_path: Path) -> None:
@@ -118,3 +122,30 @@ def test_up_refuses_a_port_something_else_listens_on(workspace, local_matrix) ->
     assert result.returncode == 1
     assert f"port {port} of host http://127.0.0.1:{port} is already in use" in result.stdout
     assert workspace.state() is None
+
+
+def test_a_server_already_running_is_swept_as_it_is(workspace, local_matrix) -> None:
+    # Your own server, started by you: a Procfile that starts nothing, no replica count to
+    # wait for. Its port is in use, as it should be, and the sweep measures it.
+    port = int(local_matrix["host"].rsplit(":", 1)[1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.standin.server", "--port", str(port), "--service-ms", "5"],
+        cwd=workspace.repo_root,
+    )
+    try:
+        wait_until(lambda: port_in_use(port), 30, "the server to listen")
+        procfile = workspace.root / "Procfile"
+        procfile.write_text("# my server runs already, on its own\n")
+        stack = {"procfile": str(procfile), "scale_service": None, "ready_replicas_field": None}
+        workspace.write_matrix(
+            **{**local_matrix, "num_models_list": [1], "ceiling": False, "min_requests": 10},
+            stack=stack,
+        )
+        result = workspace.run("inv", "sweep", "--models", "1", timeout=120)
+        assert server.poll() is None, "the harness leaves your server alone"
+    finally:
+        server.kill()
+        server.wait()
+    assert result.returncode == 0, result.stdout
+    run = json.loads((workspace.reports / "cpu" / "1_4_2.meta.json").read_text())
+    assert run["valid"] and run["latency"]["failures"] == 0, run["invalid_reasons"]

@@ -14,7 +14,15 @@ from harness.machine import Machine
 from harness.matrix import ClosedLoad, OpenLoad
 from harness.record import RunRecord, Schedule, read_record, write_record
 from harness.record.names import RecordError, RunName
-from harness.record.parts import Breakdown, GpuUse, MemberUse, ResourceUse, StageFigures
+from harness.record.parts import (
+    Breakdown,
+    Floor,
+    GpuUse,
+    MemberUse,
+    ResourceUse,
+    StageFigures,
+)
+from harness.seconds import PhaseChange
 from harness.stability import Window
 
 FIXTURES = Path(__file__).parents[1] / "index" / "fixtures" / "reports" / "cpu"
@@ -56,6 +64,7 @@ def full_record(name: RunName) -> RunRecord:
             max_ms=131.0,
             lost=3,
             failure_kinds={"HTTP 503": 7, "dropped: max_in_flight requests out": 3},
+            good=395,
             exact=False,
         ),
         stages=Breakdown(
@@ -77,13 +86,18 @@ def full_record(name: RunName) -> RunRecord:
         ),
         ceiling=Ceiling(74.7, 16, "MODEL_NAME=...", "efficientnet-lite0", "onnxruntime", "cpu"),
         invalid_reasons=("Locust used 95% of its cores",),
-        schedule=Schedule(scheduled=400, late=2, dropped=3, achieved_rate=20.0, unanswered=1),
+        schedule=Schedule(
+            scheduled=400, late=2, dropped=3, achieved_rate=20.0, unanswered=1, due=401
+        ),
         windows=(Window(0.0, 6.5, 130, 20.0, 40.0, 58.0), Window(6.5, 6.5, 140, 21.5, 41.0, 61.0)),
         unstable_reason="p95 varies 12% across windows",
         measured_s=19.5,
         ended_early="p95 900 ms after 5 s, over 1.5× the SLO's",
         energy_j=5120.5,
         energy_source="RAPL packages",
+        phase_changes=(PhaseChange(30.0, 50.0, 200.0, 21.5, 24.0, 151),),
+        floor=Floor(40.0, 2, 1.1, 3.4),
+        generator_bound=True,
     )
 
 
@@ -112,7 +126,7 @@ def unset_fields(value: Any, where: str = "record") -> list[str]:
     "name",
     [
         RunName("cpu", 2, ClosedLoad(8, 0.5), 3),
-        RunName("gpu", 1, OpenLoad(40.0, "constant", 64), 2),
+        RunName("gpu", 1, OpenLoad(40.0, "gamma", 64, 0.5), 2),
     ],
 )
 def test_a_record_reads_back_as_written_every_part_of_it(tmp_path: Path, name: RunName) -> None:

@@ -3,6 +3,7 @@ each a real Locust report with requests in it; a second pass resumes without red
 
 import csv
 import json
+import os
 
 import pytest
 
@@ -41,3 +42,12 @@ def test_two_sessions_give_eight_reports_then_resume(workspace, local_matrix) ->
     assert again.returncode == 0, again.stdout
     assert "4 of 4 runs already complete, skipped" in again.stdout
     assert "stack up" not in again.stdout
+
+    # A run page older than its record (the run measured again) is written anew; others stay.
+    stale, kept = reports / "1_1_1.telemetry.html", reports / "1_4_1.telemetry.html"
+    stale.write_text("a page of the run before")
+    os.utime(stale, ns=(0, 0))
+    kept_at = kept.stat().st_mtime_ns
+    assert workspace.run("inv", "index").returncode == 0
+    assert "a page of the run before" not in stale.read_text()
+    assert kept.stat().st_mtime_ns == kept_at

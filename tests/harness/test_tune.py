@@ -53,7 +53,7 @@ def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, 
         wait_s = (SLO_MS - int(service_ms) - 3) / 1000  # the p95 of the rest of the time
         truth = simulated_capacity(int(servers), int(service_ms) / 1000, wait_s, 8)
         # The capacity is measured, whatever the constraint then says.
-        assert config["capacity_rps"] == pytest.approx(truth, rel=0.05), (servers, service_ms)
+        assert config["capacity_rps"] == pytest.approx(truth, rel=0.05), config
         assert config["p95_ms"] <= SLO_MS
         assert config["rss_mib"] == pytest.approx(20 + MIB_PER_SERVER * int(servers), abs=15)
         assert 0 < config["cores"] < 1

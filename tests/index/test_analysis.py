@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.analysis import explanations, figures, open_loop, sentences
+from harness.analysis import capacity, explanations, figures, sentences
 from harness.capacity import CapacityFile, Probe, ScaleCapacity
 from harness.matrix import OpenLoad, Slo
 from harness.record.names import RunName
@@ -293,8 +293,8 @@ def test_a_capacity_found_by_an_unstable_probe_says_so():
         complete=True,
     )
     found = CapacityFile("cpu", SLO, 0.05, "poisson", scales={1: scale})
-    text = joined(open_loop.capacity_sentences([found], SLO, [probe_run]))
-    assert "cpu, 1 replica: takes 117 req/s within p95 ≤ 500 ms" in text
+    text = joined(capacity.capacity_sentences([found], SLO, [probe_run]))
+    assert "cpu, 1 replica: takes 117 req/s with p95 ≤ 500 ms" in text
     assert "its probe was not stable (p95 varies 243% across windows)" in text
     steady = replace(probe_run, record=replace(probe_run.record, unstable_reason=None))
-    assert "not stable" not in joined(open_loop.capacity_sentences([found], SLO, [steady]))
+    assert "not stable" not in joined(capacity.capacity_sentences([found], SLO, [steady]))

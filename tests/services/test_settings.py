@@ -1,32 +1,125 @@
 from __future__ import annotations
 
+import ast
 import os
+import re
 import socket
 from pathlib import Path
 
 import pytest
 
+from services import settings
 from services.settings import SettingsError, load_settings
 
+# docs/stack.md's table of every variable services/settings.py reads.
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "stack.md"
+TABLE_HEADER = "| variable | read by | default | meaning |"
+VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")
 
-def test_defaults_match_the_readme_contract() -> None:
-    settings = load_settings({})
-    assert settings.redis_url == "redis://127.0.0.1:6379/0"
-    assert settings.expected_workers == 1
-    assert settings.max_upload_bytes == 10 * 1024 * 1024
-    assert settings.request_timeout_s == 30
-    assert settings.queue_max_len == 1000
-    assert settings.model_name == "efficientnet-lite0"
-    assert settings.model_weights is None
-    assert settings.runtime == "onnxruntime"
-    assert settings.device == "cpu"
-    assert settings.num_threads == 1
-    assert settings.max_batch == 16
-    assert settings.max_wait_ms is None  # chosen by each worker from its measurements
-    assert settings.stall_timeout_s == 10
-    assert settings.gpu_mem_limit_mib is None
-    assert settings.model_cache_dir == Path("~/.cache/inference-loadbench").expanduser()
-    assert settings.heartbeat_ttl_s == 5
+
+def documented_defaults() -> dict[str, str]:
+    """The table's rows: variable -> its default cell, as written."""
+    lines = DOCUMENT.read_text().splitlines()
+    assert TABLE_HEADER in lines, f"{DOCUMENT} has no table headed {TABLE_HEADER!r}"
+    rows: dict[str, str] = {}
+    for line in lines[lines.index(TABLE_HEADER) + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        assert len(cells) == 4, f"{DOCUMENT}: not four cells: {line!r}"
+        name = cells[0].strip("`")
+        assert VARIABLE.fullmatch(name), f"{DOCUMENT}: not a variable: {cells[0]!r}"
+        assert name not in rows, f"{DOCUMENT}: {name} has two rows"
+        rows[name] = cells[2]
+    return rows
+
+
+def variables_read() -> set[str]:
+    """Every variable services/settings.py reads, from its source: the names given to a call
+    that takes `environ` (its helpers, `environ.get`, `os.getenv`) or indexing `environ`."""
+
+    def reads_environ(node: ast.AST) -> bool:
+        if isinstance(node, ast.Subscript):
+            return ast.unparse(node.value) in ("environ", "os.environ")
+        if not isinstance(node, ast.Call):
+            return False
+        function = ast.unparse(node.func)
+        return function in ("environ.get", "os.environ.get", "os.getenv") or any(
+            isinstance(argument, ast.Name) and argument.id == "environ" for argument in node.args
+        )
+
+    found = set(settings.ONNX_VARIABLES)
+    for node in ast.walk(ast.parse(Path(settings.__file__).read_text())):
+        if reads_environ(node):
+            found |= {
+                child.value
+                for child in ast.walk(node)
+                if isinstance(child, ast.Constant)
+                and isinstance(child.value, str)
+                and VARIABLE.fullmatch(child.value)
+            }
+    return found
+
+
+def setting(loaded: settings.Settings, name: str) -> object:
+    """The value a variable sets. Settings' fields are the variables' names in lower case; the
+    ONNX_VARIABLES describe the user's model (Settings.onnx_model), without their MODEL_ prefix."""
+    if name in settings.ONNX_VARIABLES:
+        assert loaded.onnx_model is not None, f"{name} is read for MODEL_NAME=onnx only"
+        holder, field = loaded.onnx_model, name.lower().removeprefix("model_")
+    else:
+        holder, field = loaded, name.lower()
+    assert hasattr(holder, field), f"{name}: {type(holder).__name__} has no field {field!r}"
+    return getattr(holder, field)
+
+
+def template_pattern(written: str) -> str:
+    """A default written as a template, `<hostname>-<pid>-<random>`, as a regular expression."""
+    parts = {
+        "<hostname>": re.escape(socket.gethostname()),
+        "<pid>": str(os.getpid()),
+        "<random>": "[0-9a-f]+",
+    }
+    return re.sub("|".join(map(re.escape, parts)), lambda found: parts[found[0]], written)
+
+
+def test_the_environment_table_states_every_variable_and_its_default(tmp_path: Path) -> None:
+    documented = documented_defaults()
+    read = variables_read()
+    assert len(read) > 20, f"the scan of services/settings.py found only {sorted(read)}"
+    assert not read - set(documented), (
+        f"variables without a row in {DOCUMENT}: {read - set(documented)}"
+    )
+    assert not set(documented) - read, (
+        f"rows for variables settings.py does not read: {set(documented) - read}"
+    )
+
+    onnx_file = tmp_path / "model.onnx"
+    onnx_file.write_bytes(b"an ONNX file")
+    for name, cell in documented.items():
+        # The user's model's variables are read for MODEL_NAME=onnx only, which needs a file.
+        base = {"MODEL_NAME": "onnx", "MODEL_PATH": str(onnx_file)}
+        base = base if name in settings.ONNX_VARIABLES else {}
+        if cell.startswith("required"):
+            without = {key: value for key, value in base.items() if key != name}
+            with pytest.raises(SettingsError, match=name):
+                load_settings(without)
+            continue
+        actual = setting(load_settings(base), name)
+        if cell == "unset":
+            assert actual is None, f"{name}: the table says unset, settings.py gives {actual!r}"
+            continue
+        literal = re.fullmatch(r"`([^`]+)`", cell)
+        assert literal, f"{name}: the default {cell!r} is not unset, required, or `a value`"
+        written = literal.group(1)
+        if "<" in written:  # a template: <hostname>-<pid>-<random>
+            pattern = template_pattern(written)
+            assert re.fullmatch(pattern, str(actual)), f"{name}: {actual!r} is not {written}"
+            continue
+        # The default as written, read the way the service reads the variable (a number, a
+        # path with ~, three channels), must be what the service gets with nothing set.
+        stated = setting(load_settings({**base, name: written}), name)
+        assert stated == actual, f"{name}: the table says {written}, settings.py gives {actual!r}"
 
 
 def test_worker_ids_differ_even_for_one_host_and_pid() -> None:

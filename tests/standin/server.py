@@ -2,14 +2,16 @@
 
     python -m tests.standin.server --port P --service-ms 10 [--servers 1] [--stall-every-s 5
         --stall-ms 1000] [--mib-per-server 50] [--metrics stages|none|json|html|bytes|plain|hang]
-        [--faults 500:0.2,reset:0.1,notjson:0.1] [--ready-flap-every-s 3]
+        [--faults 500:0.2,reset:0.1,notjson:0.1] [--ready-flap-every-s 3] [--names-to FILE]
 
 `--servers` workers take requests in arrival order (FIFO), each holding a request for exactly
 `--service-ms`: with one server and a constant arrival rate below 1/D, latency is about D; with
 Poisson arrivals the mean is D + ρD / (2(1 − ρ)) (M/D/1). `--stall-every-s` freezes the servers
 for `--stall-ms`, every that many seconds from the first request. It answers POST /predict like
 the real API (`success`, `prediction`, `score`) and GET /ready with its server count.
-`--mib-per-server` holds that much memory per server, so its size is known too.
+`--mib-per-server` holds that much memory per server, so its size is known too. `--names-to`
+appends the file name of each /predict request's multipart image to FILE, a line each, in the
+order they came: what the load generator sent is known too.
 
 What can go wrong, on purpose:
 - `--metrics` is what GET /metrics answers: `stages` the real API's request stages (queue wait
@@ -27,7 +29,9 @@ import asyncio
 import json
 import math
 import random
+import re
 import time
+from pathlib import Path
 
 STAGES = ("queue_wait", "inference")
 BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -123,7 +127,9 @@ def answer(writer, status: int, body: bytes, kind: str) -> None:
     )
 
 
-async def handle(standin: StandIn, odd: Misbehaviour, reader, writer) -> None:
+async def handle(
+    standin: StandIn, odd: Misbehaviour, names_to: Path | None, reader, writer
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -132,9 +138,12 @@ async def handle(standin: StandIn, odd: Misbehaviour, reader, writer) -> None:
             for line in head.split(b"\r\n")[1:]:
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
+            body = await reader.readexactly(length) if length else b""
             if method == b"POST" and path == b"/predict":
+                if names_to is not None:
+                    named = re.search(rb'filename="([^"]*)"', body)
+                    with names_to.open("ab") as names:
+                        names.write((named.group(1) if named else b"") + b"\n")
                 await standin.serve()
                 fault = odd.fault()
                 if fault == "reset":
@@ -192,6 +201,7 @@ async def main() -> None:
     parser.add_argument("--faults", type=faults_option, default={})
     parser.add_argument("--ready-flap-every-s", type=float, default=None)
     parser.add_argument("--mib-per-server", type=int, default=0)
+    parser.add_argument("--names-to", type=Path, default=None)
     options = parser.parse_args()
     held = bytearray(options.mib_per_server * options.servers * 2**20)
     held[::4096] = b"x" * len(held[::4096])  # touched: resident, not just reserved
@@ -200,7 +210,9 @@ async def main() -> None:
     )
     odd = Misbehaviour(options.metrics, options.faults, options.ready_flap_every_s)
     server = await asyncio.start_server(
-        lambda reader, writer: handle(standin, odd, reader, writer), "127.0.0.1", options.port
+        lambda reader, writer: handle(standin, odd, options.names_to, reader, writer),
+        "127.0.0.1",
+        options.port,
     )
     async with server:
         await server.serve_forever()

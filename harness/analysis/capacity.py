@@ -1,4 +1,4 @@
-"""What the open-loop runs and the capacity search say: capacity against replicas, GPU against
+"""What the capacity search and the open-loop runs say: capacity against replicas, GPU against
 CPU at capacity, and closed against open loop at comparable load (figures, then sentences)."""
 
 from dataclasses import dataclass
@@ -83,6 +83,16 @@ def loop_pairs(runs: list[Run]) -> list[LoopPair]:
     return pairs
 
 
+def kept(capacity: CapacityFile, slo: Slo) -> str:
+    """What the search's rates kept: the SLO's p95 and failures, or its goodput."""
+    if capacity.criterion == "goodput":
+        return (
+            f"{format_percent_whole(slo.min_goodput)} of requests good"
+            f" (within {format_ms(slo.good_within_ms)} ms)"
+        )
+    return describe_slo(slo)
+
+
 def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]) -> list[str]:
     sentences = []
     unstable = {
@@ -96,8 +106,8 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
             if scale.capacity_rps is None:
                 why = f" ({scale.note})" if scale.note else ""
                 sentences.append(
-                    f"{capacity.target}, {plural(models, 'replica')}: no Poisson rate within"
-                    f" {describe_slo(slo)} found in {probes}{why}."
+                    f"{capacity.target}, {plural(models, 'replica')}: no Poisson rate with"
+                    f" {kept(capacity, slo)} found in {probes}{why}."
                 )
                 continue
             ending = f"; the search ended early: {scale.note}" if scale.note else ""
@@ -115,7 +125,7 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
                 ending += f"; its probe was not stable ({shaky}): longer runs narrow it"
             sentences.append(
                 f"{capacity.target}, {plural(models, 'replica')}: takes"
-                f" {number_label(scale.capacity_rps)} req/s within {describe_slo(slo)}"
+                f" {number_label(scale.capacity_rps)} req/s with {kept(capacity, slo)}"
                 f" ({probes}, {scale.seconds / 60:.0f} min){ending}."
             )
         for scaling in capacity_scalings(capacity):
