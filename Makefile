@@ -7,7 +7,7 @@ LOCK := requirements.lock
 
 .PHONY: help  ## list the targets
 help:
-	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+)  ## /  \1\t/' | expand -t 18
+	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+)  ## /\1\t/' | awk -F'\t' '{ printf "  %-20s %s\n", $$1, $$2 }'
 
 .PHONY: setup  ## the one set-up command: a virtualenv with everything, the model prepared
 setup:
@@ -53,9 +53,9 @@ test:
 lint:
 	$(NOX) -s lint
 
-.PHONY: benchmark  ## figures of the stack, the capacity search and the index page with 1,000 runs (benchmarks/)
+.PHONY: benchmark  ## figures of the stack, the load generator, the capacity search, the index page with 1,000 runs
 benchmark:
-	$(NOX) -s benchmark search-benchmark index-benchmark
+	$(NOX) -s benchmark generator-benchmark search-benchmark index-benchmark
 
 .PHONY: benchmark-rivals  ## ours against LitServe and Ray Serve on the same cores (own virtualenv)
 benchmark-rivals:

@@ -91,6 +91,12 @@ def search_benchmark(session: nox.Session) -> None:
     session.run(sys.executable, "benchmarks/search_benchmark.py", *session.posargs)
 
 
+@nox.session(name="generator-benchmark", venv_backend="none", default=False)
+def generator_benchmark(session: nox.Session) -> None:
+    """The load generator's own floor at a few rates (benchmarks/generator_benchmark.py)."""
+    session.run(sys.executable, "benchmarks/generator_benchmark.py", *session.posargs)
+
+
 @nox.session(name="rivals-benchmark", default=False)
 def rivals_benchmark(session: nox.Session) -> None:
     """Ours against LitServe and Ray Serve on the same cores (benchmarks/rivals_benchmark.py)."""

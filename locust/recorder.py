@@ -64,6 +64,10 @@ class Recorder:
         self.window_start: float | None = None
         self.window_end: float | None = None
         self.kinds: set[str] = set()
+        # Each finished second's line of the log, encoded once: the files are brought up to
+        # date every PROGRESS_S in the load generator's own loop, which must not stall on
+        # encoding the whole run again.
+        self.lines: dict[int, str] = {}
 
     def start(self) -> None:
         """The measured window opens once: a shaped run reaches its user counts again and
@@ -72,6 +76,7 @@ class Recorder:
             return
         self.histograms.clear()
         self.counters.clear()
+        self.lines.clear()
         self.window_start = time.time()
         self.window_end = None
 
@@ -157,14 +162,25 @@ class Recorder:
                 '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n'
             )
             for second in seconds:
-                histogram = self.histograms.get(second)
-                if histogram is None or histogram.get_total_count() == 0:
-                    continue
-                begins, ends = max(second, start), min(second + 1, end)
-                log.write(
-                    f"{begins - start:.3f},{ends - begins:.3f},"
-                    f"{histogram.get_max_value() / 1000:.3f},{histogram.encode().decode()}\n"
-                )
+                line = self.lines.get(second)
+                if line is None:
+                    line = self._line(second, start, end)
+                    if second + 1 <= end:  # whole, and every report of it is in
+                        self.lines[second] = line
+                log.write(line)
+        self._write_table(prefix, seconds, start, end)
+
+    def _line(self, second: int, start: float, end: float) -> str:
+        histogram = self.histograms.get(second)
+        if histogram is None or histogram.get_total_count() == 0:
+            return ""
+        begins, ends = max(second, start), min(second + 1, end)
+        return (
+            f"{begins - start:.3f},{ends - begins:.3f},"
+            f"{histogram.get_max_value() / 1000:.3f},{histogram.encode().decode()}\n"
+        )
+
+    def _write_table(self, prefix: str, seconds: list[int], start: float, end: float) -> None:
         names = list(COUNTERS) + sorted(
             {name for second in seconds for name in self.counters.get(second, {})} - set(COUNTERS)
         )

@@ -11,11 +11,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from harness import REPO_ROOT, locust_module
+from harness import REPO_ROOT
 from harness.machine import gpu_description
-from harness.matrix.loads import ClosedLoad, Load, OpenLoad, RunPoint, ShapedLoad, parse_run_time
+from harness.matrix.checks import check_semantics, images_folder, with_api_port
+from harness.matrix.loads import (
+    ClosedLoad,
+    Load,
+    OpenLoad,
+    RunPoint,
+    ShapedLoad,
+    parse_run_time,
+    shaped_load,
+)
 from harness.matrix.schema import MatrixError, read_validated
 from harness.matrix.stack import (
     StackSettings,
@@ -44,9 +52,6 @@ __all__ = [
     "matrix_path",
     "parse_run_time",
 ]
-
-SAMPLE_IMAGES = REPO_ROOT / "locust" / "images"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 
 
 def matrix_path() -> Path:
@@ -184,8 +189,8 @@ class Matrix:
 def load_matrix(path: Path | None = None) -> Matrix:
     """The matrix at `path` (default: MATRIX, else matrix.json), checked and typed."""
     source = path or matrix_path()
-    data = _with_api_port(source.name, read_validated(source))
-    _check_semantics(source.name, data)
+    data = with_api_port(source.name, read_validated(source))
+    check_semantics(source.name, data)
     stack = data["stack"]
     host = data["host"].rstrip("/")
     capacity = data["capacity"]
@@ -199,7 +204,8 @@ def load_matrix(path: Path | None = None) -> Matrix:
         burstiness=data["burstiness"],
         max_in_flight=data["max_in_flight"],
         shapes=tuple(
-            _shape(source.name, name, given, data) for name, given in data.get("shapes", {}).items()
+            shaped_load(source.name, name, given, data, images_folder(data))
+            for name, given in data.get("shapes", {}).items()
         ),
         min_requests=data["min_requests"],
         capacity=CapacitySettings(
@@ -224,7 +230,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
         slo=Slo(**data["slo"]),
         locustfile=REPO_ROOT / data["locustfile"],
         request=data["request"],
-        images=_images(data),
+        images=images_folder(data),
         locust_workers=None if data["locust_workers"] == "auto" else data["locust_workers"],
         generator_floor=data["generator_floor"],
         telemetry=Telemetry(**data["telemetry"]),
@@ -275,127 +281,3 @@ def _text(value: str | float) -> str:
     if isinstance(value, str):
         return value
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _shape(source: str, name: str, given: list | dict, data: dict) -> ShapedLoad:
-    """A shape of the matrix, typed: its phases in seconds, or its trace read (so that a trace
-    that cannot be read stops everything before it starts, naming it)."""
-    common = {
-        "shape": name,
-        "arrival": data["arrival"],
-        "burstiness": data["burstiness"],
-        "max_in_flight": data["max_in_flight"],
-    }
-    schedules = locust_module("schedules")
-    if isinstance(given, dict):
-        path = REPO_ROOT / given["trace"]
-        try:
-            arrivals = schedules.read_trace(path, given.get("speed", 1.0))
-        except (OSError, ValueError) as error:
-            raise MatrixError(
-                source,
-                f"shapes.{name}.trace",
-                str(error),
-                "a CSV or JSON Lines file of arrival times `t`",
-            ) from None
-        named = {image for _, image in arrivals if image is not None}
-        missing = sorted(named - {path.name for path in _images(data).iterdir()})
-        if missing:
-            raise MatrixError(
-                source,
-                f"shapes.{name}.trace",
-                f"names images the request's folder lacks: {', '.join(missing[:3])}",
-                "files of request.images",
-            )
-        seconds = arrivals[-1][0] if arrivals else 0.0
-        return ShapedLoad(
-            **common, trace=given["trace"], speed=given.get("speed", 1.0), seconds=seconds
-        )
-    kinds = {"rate" in phase for phase in given} | {"users" not in phase for phase in given}
-    if kinds != {True} and kinds != {False}:
-        raise MatrixError(
-            source,
-            f"shapes.{name}",
-            "mixes rates and users, or a phase has neither",
-            "phases of rate (open loop) or of users (closed loop), each",
-        )
-    users = "users" in given[0]
-    phases = tuple(
-        (
-            float(phase["users"] if users else phase["rate"]),
-            float(parse_run_time(phase.get("ramp", "0"))),
-            float(parse_run_time(phase.get("hold", "0"))),
-        )
-        for phase in given
-    )
-    seconds = schedules.duration(phases)
-    if seconds <= 0:
-        raise MatrixError(source, f"shapes.{name}", "lasts no time", "phases with a ramp or a hold")
-    return ShapedLoad(**common, phases=phases, users=users, seconds=seconds)
-
-
-def _images(data: dict) -> Path:
-    folder = data["request"].get("images")
-    return SAMPLE_IMAGES if folder is None else REPO_ROOT / folder
-
-
-def _with_api_port(name: str, data: dict) -> dict:
-    """API_PORT in the environment moves the API of `host` to that port (docs/matrix.md)."""
-    port = os.environ.get("API_PORT", "").strip()
-    if not port:
-        return data
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise MatrixError(name, "host", f"API_PORT={port!r} is not a port", "1 to 65535")
-    parsed = urlsplit(data["host"])
-    moved = parsed._replace(netloc=f"{parsed.hostname}:{int(port)}")
-    return {**data, "host": urlunsplit(moved)}
-
-
-def _check_semantics(name: str, data: dict) -> None:
-    closed = [key for key in ("num_users_list", "spawn_rate_list") if key in data]
-    if len(closed) == 1:
-        other = ({"num_users_list", "spawn_rate_list"} - set(closed)).pop()
-        raise MatrixError(
-            name, other, f"missing beside {closed[0]}", "both, for closed-loop runs, or neither"
-        )
-    for key in ("run_time", "capacity.probe_time"):
-        text = data["run_time"] if key == "run_time" else data["capacity"].get("probe_time")
-        if text is not None and parse_run_time(text) == 0:
-            raise MatrixError(name, key, f"{text!r} is zero", "a positive time span")
-    if "max_run_time" in data and parse_run_time(data["max_run_time"]) < parse_run_time(
-        data["run_time"]
-    ):
-        raise MatrixError(
-            name,
-            "max_run_time",
-            f"{data['max_run_time']!r} is shorter than run_time",
-            "at least run_time",
-        )
-    locustfile = REPO_ROOT / data["locustfile"]
-    if not locustfile.is_file():
-        raise MatrixError(
-            name, "locustfile", f"{locustfile} does not exist", "a file in the repository"
-        )
-    images = _images(data)
-    if not images.is_dir() or not any(
-        path.suffix.lower() in IMAGE_SUFFIXES for path in images.iterdir()
-    ):
-        raise MatrixError(
-            name,
-            "request.images",
-            f"{images} holds no image",
-            f"a folder of {', '.join(IMAGE_SUFFIXES)} files, relative to the repository root",
-        )
-    if data.get("tune", {}).get("objective") == "cost" and "cost" not in data:
-        raise MatrixError(
-            name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
-        )
-    for stage, source in (data["stack"].get("stages") or {}).items():
-        kinds = [key for key in ("metric", "sum") if key in source]
-        if len(kinds) != 1 or ("sum" in source) != ("count" in source):
-            raise MatrixError(
-                name,
-                f"stack.stages.{stage}",
-                "names no metric to read",
-                "either metric (a histogram or summary) or sum and count (two counters)",
-            )

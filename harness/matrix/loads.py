@@ -5,6 +5,10 @@ stack."""
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+
+from harness import REPO_ROOT, locust_module
+from harness.matrix.schema import MatrixError
 
 TIMESPAN_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 ARRIVALS = ("poisson", "constant", "gamma")
@@ -87,3 +91,60 @@ class RunPoint:
     @property
     def shaped(self) -> bool:
         return isinstance(self.load, ShapedLoad)
+
+
+def shaped_load(source: str, name: str, given: list | dict, data: dict, images: Path) -> ShapedLoad:
+    """A shape of the matrix, typed: its phases in seconds, or its trace read (so that a trace
+    that cannot be read stops everything before it starts, naming it)."""
+    common = {
+        "shape": name,
+        "arrival": data["arrival"],
+        "burstiness": data["burstiness"],
+        "max_in_flight": data["max_in_flight"],
+    }
+    schedules = locust_module("schedules")
+    if isinstance(given, dict):
+        path = REPO_ROOT / given["trace"]
+        try:
+            arrivals = schedules.read_trace(path, given.get("speed", 1.0))
+        except (OSError, ValueError) as error:
+            raise MatrixError(
+                source,
+                f"shapes.{name}.trace",
+                str(error),
+                "a CSV or JSON Lines file of arrival times `t`",
+            ) from None
+        named = {image for _, image in arrivals if image is not None}
+        missing = sorted(named - {path.name for path in images.iterdir()})
+        if missing:
+            raise MatrixError(
+                source,
+                f"shapes.{name}.trace",
+                f"names images the request's folder lacks: {', '.join(missing[:3])}",
+                "files of request.images",
+            )
+        seconds = arrivals[-1][0] if arrivals else 0.0
+        return ShapedLoad(
+            **common, trace=given["trace"], speed=given.get("speed", 1.0), seconds=seconds
+        )
+    kinds = {"rate" in phase for phase in given} | {"users" not in phase for phase in given}
+    if kinds != {True} and kinds != {False}:
+        raise MatrixError(
+            source,
+            f"shapes.{name}",
+            "mixes rates and users, or a phase has neither",
+            "phases of rate (open loop) or of users (closed loop), each",
+        )
+    users = "users" in given[0]
+    phases = tuple(
+        (
+            float(phase["users"] if users else phase["rate"]),
+            float(parse_run_time(phase.get("ramp", "0"))),
+            float(parse_run_time(phase.get("hold", "0"))),
+        )
+        for phase in given
+    )
+    seconds = schedules.duration(phases)
+    if seconds <= 0:
+        raise MatrixError(source, f"shapes.{name}", "lasts no time", "phases with a ramp or a hold")
+    return ShapedLoad(**common, phases=phases, users=users, seconds=seconds)

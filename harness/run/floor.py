@@ -78,7 +78,7 @@ def generator_bound(floor: Floor | None, p99_ms: float | None) -> bool | None:
 def _floor(matrix: Matrix, rate: float, workers: int) -> Floor:
     key = (rate, matrix.arrival, matrix.burstiness, workers, repr(matrix.request), matrix.images)
     if key not in _measured:
-        _measured[key] = _measure(matrix, rate, workers)
+        _measured[key] = measure(matrix, rate, workers)
     return _measured[key]
 
 
@@ -88,7 +88,8 @@ def _wait_listening(port: int) -> None:
         time.sleep(0.05)
 
 
-def _measure(matrix: Matrix, rate: float, workers: int) -> Floor:
+def measure(matrix: Matrix, rate: float, workers: int) -> Floor:
+    """The floor at this rate with this many Locust processes, measured now."""
     port = free_port()
     keys = ",".join(matrix.request.get("expect", {}).get("keys", ()))
     server = subprocess.Popen(

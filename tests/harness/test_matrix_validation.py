@@ -30,6 +30,12 @@ def load(tmp_path: Path, data: object) -> object:
     return load_matrix(path)
 
 
+@pytest.mark.parametrize("example", ["litserve", "torchserve", "load"])
+def test_every_example_matrix_is_valid(repo_root: Path, example: str) -> None:
+    matrix = load_matrix(repo_root / "examples" / example / "matrix.json")
+    assert matrix.points(matrix.targets[0], matrix.models_list[0])
+
+
 def test_the_repository_matrix_is_valid(repo_root: Path) -> None:
     matrix = load_matrix(repo_root / "matrix.json")
     assert matrix.targets[0] == "cpu"

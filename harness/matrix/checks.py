@@ -1,0 +1,82 @@
+"""What the schema cannot check in a matrix (keys that go together, files that must exist),
+and the two things the matrix's data takes from outside itself: the images folder and API_PORT."""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from harness import REPO_ROOT, locust_module
+from harness.matrix.loads import parse_run_time
+from harness.matrix.schema import MatrixError
+
+SAMPLE_IMAGES = REPO_ROOT / "locust" / "images"
+IMAGE_SUFFIXES = locust_module("payloads").IMAGE_SUFFIXES
+
+
+def images_folder(data: dict) -> Path:
+    """The folder of images the requests carry: request.images, else the samples."""
+    folder = data["request"].get("images")
+    return SAMPLE_IMAGES if folder is None else REPO_ROOT / folder
+
+
+def with_api_port(name: str, data: dict) -> dict:
+    """API_PORT in the environment moves the API of `host` to that port (docs/matrix.md)."""
+    port = os.environ.get("API_PORT", "").strip()
+    if not port:
+        return data
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise MatrixError(name, "host", f"API_PORT={port!r} is not a port", "1 to 65535")
+    parsed = urlsplit(data["host"])
+    moved = parsed._replace(netloc=f"{parsed.hostname}:{int(port)}")
+    return {**data, "host": urlunsplit(moved)}
+
+
+def check_semantics(name: str, data: dict) -> None:
+    """What the schema cannot say about a matrix, checked: a MatrixError naming the key."""
+    closed = [key for key in ("num_users_list", "spawn_rate_list") if key in data]
+    if len(closed) == 1:
+        other = ({"num_users_list", "spawn_rate_list"} - set(closed)).pop()
+        raise MatrixError(
+            name, other, f"missing beside {closed[0]}", "both, for closed-loop runs, or neither"
+        )
+    for key in ("run_time", "capacity.probe_time"):
+        text = data["run_time"] if key == "run_time" else data["capacity"].get("probe_time")
+        if text is not None and parse_run_time(text) == 0:
+            raise MatrixError(name, key, f"{text!r} is zero", "a positive time span")
+    if "max_run_time" in data and parse_run_time(data["max_run_time"]) < parse_run_time(
+        data["run_time"]
+    ):
+        raise MatrixError(
+            name,
+            "max_run_time",
+            f"{data['max_run_time']!r} is shorter than run_time",
+            "at least run_time",
+        )
+    locustfile = REPO_ROOT / data["locustfile"]
+    if not locustfile.is_file():
+        raise MatrixError(
+            name, "locustfile", f"{locustfile} does not exist", "a file in the repository"
+        )
+    images = images_folder(data)
+    if not images.is_dir() or not any(
+        path.suffix.lower() in IMAGE_SUFFIXES for path in images.iterdir()
+    ):
+        raise MatrixError(
+            name,
+            "request.images",
+            f"{images} holds no image",
+            f"a folder of {', '.join(IMAGE_SUFFIXES)} files, relative to the repository root",
+        )
+    if data.get("tune", {}).get("objective") == "cost" and "cost" not in data:
+        raise MatrixError(
+            name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
+        )
+    for stage, source in (data["stack"].get("stages") or {}).items():
+        kinds = [key for key in ("metric", "sum") if key in source]
+        if len(kinds) != 1 or ("sum" in source) != ("count" in source):
+            raise MatrixError(
+                name,
+                f"stack.stages.{stage}",
+                "names no metric to read",
+                "either metric (a histogram or summary) or sum and count (two counters)",
+            )
