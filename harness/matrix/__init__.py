@@ -19,6 +19,7 @@ from harness.matrix.schema import MatrixError, read_validated
 from harness.matrix.stack import (
     StackSettings,
     StageSource,
+    SwarmNode,
     SwarmSettings,
     our_stages,
     stage_sources,
@@ -36,6 +37,7 @@ __all__ = [
     "Slo",
     "StackSettings",
     "StageSource",
+    "SwarmNode",
     "Telemetry",
     "TuneSettings",
     "load_matrix",
@@ -224,9 +226,12 @@ def load_matrix(path: Path | None = None) -> Matrix:
             procfile=REPO_ROOT / stack["procfile"],
             env=dict(stack["env"]),
             swarm=SwarmSettings(
-                **stack["swarm"],
+                image_registry=stack["swarm"]["image_registry"],
+                locust_master_host=stack["swarm"]["locust_master_host"],
+                locust_placement=stack["swarm"]["locust_placement"],
                 locust_workers=data["locust_workers"],
                 locustfile=REPO_ROOT / data["locustfile"],
+                nodes=tuple(SwarmNode(**node) for node in stack["swarm"]["nodes"]),
             ),
         ),
         recorded=data,
@@ -311,6 +316,15 @@ def _check_semantics(name: str, data: dict) -> None:
         raise MatrixError(
             name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
         )
+    node_names = [node["name"] for node in data["stack"]["swarm"]["nodes"]]
+    for index, node_name in enumerate(node_names):
+        if node_name in node_names[:index]:
+            raise MatrixError(
+                name,
+                f"stack.swarm.nodes[{index}].name",
+                f"{node_name!r} is repeated",
+                "each name once",
+            )
     for stage, source in (data["stack"].get("stages") or {}).items():
         kinds = [key for key in ("metric", "sum") if key in source]
         if len(kinds) != 1 or ("sum" in source) != ("count" in source):
