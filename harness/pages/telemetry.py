@@ -1,5 +1,6 @@
 """What the pages show of a run's telemetry: its time breakdown as one stacked bar, its peak
-resources in a table, and its own page (S.telemetry.html) with the resources over time.
+resources in a table, each swarm node's CPU beside its replicas', and its own page
+(S.telemetry.html) with the resources over time.
 
 A run's page is written once, by `write_run_pages`, for every run that has a resources table
 and no page yet, so the index stays quick however many runs there are.
@@ -23,7 +24,7 @@ from harness.record.names import (
     member_label,
 )
 from harness.results import Run
-from harness.telemetry.table import read_table
+from harness.telemetry.table import node_cpu, read_table
 
 # One colour per stage, in the order a request meets them; the client's share is grey.
 STAGE_COLOURS = (
@@ -63,10 +64,23 @@ class BreakdownBar:
 
 
 @dataclass(frozen=True)
+class NodeFigures:
+    """One swarm node of a run: its CPU (the stack's containers there) beside its replicas',
+    so a node the replicas leave idle shows."""
+
+    name: str
+    cpu_mean: float  # % of one core
+    cpu_peak: float
+    replicas: list[str]  # the scaled service's replicas there, by label
+    replicas_cpu_mean: float
+
+
+@dataclass(frozen=True)
 class ResourceRow:
     run: Run
     cpu_peak: dict[str, float]  # by service, % of one core (the busiest replica's)
     rss_peak: dict[str, float]  # by member label, MiB
+    nodes: dict[str, NodeFigures]  # by node name; none where the matrix names no nodes
     page: Path | None
 
 
@@ -74,6 +88,7 @@ class ResourceRow:
 class ResourceTable:
     services: list[str]
     members: list[str]
+    nodes: list[str]
     rows: list[ResourceRow]
 
 
@@ -102,8 +117,29 @@ def legend_entries(bars: list[BreakdownBar]) -> list[tuple[str, str]]:
     return list(entries.items())
 
 
+def node_figures(run: Run) -> list[NodeFigures]:
+    """Each node the run sampled, in the order it was sampled."""
+    resources = run.record.resources
+    if resources is None:
+        return []
+    scaled = limits.scaled_service(run)
+    found = []
+    for node in resources.nodes:
+        replicas = [member for member in resources.on(node.name) if member.service == scaled]
+        found.append(
+            NodeFigures(
+                node.name,
+                node.cpu_mean,
+                node.cpu_peak,
+                [member.label for member in replicas],
+                sum(member.cpu_mean for member in replicas),
+            )
+        )
+    return found
+
+
 def resource_table(runs: list[Run]) -> ResourceTable:
-    rows, services, members = [], {}, {}
+    rows, services, members, nodes = [], {}, {}, {}
     for run in runs:
         resources = run.record.resources
         if resources is None:
@@ -117,10 +153,12 @@ def resource_table(runs: list[Run]) -> ResourceTable:
                 rss[member.label] = member.rss_peak_mib
                 members[member.label] = None
         cpu[MACHINE] = resources.machine_cpu_peak
+        by_node = {figures.name: figures for figures in node_figures(run)}
+        nodes.update(dict.fromkeys(by_node))
         page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
-        rows.append(ResourceRow(run, dict(cpu), rss, page if page.is_file() else None))
+        rows.append(ResourceRow(run, dict(cpu), rss, by_node, page if page.is_file() else None))
     ordered = sorted(services, key=lambda service: (service == LOCUST, service))
-    return ResourceTable([*ordered, MACHINE], sorted(members), rows)
+    return ResourceTable([*ordered, MACHINE], sorted(members), list(nodes), rows)
 
 
 def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
@@ -140,6 +178,7 @@ def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
                 run=run,
                 bar=bar,
                 legend_entries=legend_entries([bar]),
+                nodes=node_figures(run),
                 charts=_over_time(table),
                 findings=limits.saturations(run),
                 reports_dir=reports_dir,
@@ -148,11 +187,13 @@ def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
 
 
 def _over_time(table: Path) -> list[charts.Chart]:
-    """CPU and memory of each member (and each GPU) against time, from the run's table."""
+    """CPU and memory of each member (and each GPU, each swarm node) against time, from the
+    run's table."""
     cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     gpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for row in read_table(table):
+    rows = read_table(table)
+    for row in rows:
         label = member_label(row["service"], row["replica"])
         t_s = float(row["t_s"])
         if row["service"] == GPU:
@@ -170,6 +211,17 @@ def _over_time(table: Path) -> list[charts.Chart]:
             "Memory over time (resident)", "seconds", "MiB", _series(memory), hint_unit=" MiB"
         ),
     ]
+    nodes = {node: sorted(sums.items()) for node, sums in node_cpu(rows).items()}
+    if nodes:
+        made.append(
+            charts.line_chart(
+                "CPU per node over time (its containers, % of one core)",
+                "seconds",
+                "% of a core",
+                _series(nodes),
+                hint_unit="%",
+            )
+        )
     if gpu:
         made.append(charts.line_chart("GPU over time", "seconds", "%", _series(gpu), hint_unit="%"))
     return made
