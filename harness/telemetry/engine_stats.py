@@ -55,7 +55,6 @@ class EngineStats:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            start_new_session=True,  # the terminal's Ctrl-C is the harness's to handle
         )
         self._thread = threading.Thread(
             target=self._read,

@@ -55,6 +55,18 @@ def node_state() -> str:
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
+def require_a_swarm_of_our_own() -> None:
+    """Root, to make a network namespace and a second dockerd (skipped without, failed where
+    REQUIRE_DOCKER=1, as tests/docker/conftest.py does); and an engine in no swarm yet."""
+    if os.geteuid() != 0:
+        reason = "a second node needs a network namespace and a second dockerd: root only"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{reason}, and REQUIRE_DOCKER=1")
+        pytest.skip(reason)
+    if node_state() != "inactive":
+        pytest.skip("this engine is in a swarm already (not ours to change)")
+
+
 @pytest.fixture(scope="session")
 def second_node_root(docker_engine: Path) -> Iterator[Path]:
     """The second engine's files for the session: its images are loaded once. A short path,
@@ -68,8 +80,7 @@ def second_node_root(docker_engine: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def two_nodes(built_images, second_node_root: Path) -> Iterator[TwoNodes]:
-    if node_state() != "inactive":
-        pytest.skip("this engine is in a swarm already (not ours to change)")
+    require_a_swarm_of_our_own()
     with two_node_swarm(second_node_root) as nodes:
         load_images(SECOND_NODE_IMAGES, nodes.second.docker_host)
         yield nodes
@@ -286,8 +297,7 @@ def test_a_node_lost_mid_run_fails_that_run_and_the_next_scale_runs_on_the_other
 def test_the_two_node_swarm_is_undone_even_when_interrupted(
     second_node_root: Path, built_images
 ) -> None:
-    if node_state() != "inactive":
-        pytest.skip("this engine is in a swarm already (not ours to change)")
+    require_a_swarm_of_our_own()
     before = network_names()
     with pytest.raises(KeyboardInterrupt):
         with two_node_swarm(second_node_root) as nodes:
