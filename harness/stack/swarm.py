@@ -442,15 +442,15 @@ class SwarmStack(Stack):
     def members(self) -> list[Member]:
         """The stack's containers: on each node the matrix names, through that node's engine
         (one that does not answer is said and left out); else on the local engine."""
-        if not self.nodes:
-            return self._containers(None, "")
+        engines = [(node["docker_host"], node["name"]) for node in self.nodes] or [(None, "")]
         found = []
-        for node in self.nodes:
+        for docker_host, node in engines:
             try:
-                found += self._containers(node["docker_host"], node["name"])
+                found += self._containers(docker_host, node)
             except (StackError, OSError, subprocess.TimeoutExpired) as error:
                 why = str(error).strip().splitlines()[-1]
-                print(f"swarm: node {node['name']} is not sampled: {why}", flush=True)
+                where = f"node {node}" if node else "the local engine"
+                print(f"swarm: {where} is not sampled: {why}", flush=True)
         return found
 
     def _containers(self, docker_host: str | None, node: str) -> list[Member]:
@@ -482,8 +482,8 @@ class SwarmStack(Stack):
         return found
 
     def logs(self) -> str:
-        """The tasks Swarm means to run that do not run yet, with its reason (where a replica
-        cannot be placed, this says why); then each service's log."""
+        """The tasks Swarm means to run that do not run yet, with its reason for each (where a
+        replica cannot be placed, this says why); then each service's log."""
         waiting = [
             f"{task['Name']}: {task['CurrentState']} {task['Error']}".rstrip()
             for task in self.tasks()
