@@ -339,7 +339,13 @@ class SwarmStack(Stack):
             if node is not None:
                 # Its node is down: no exit code, no log to fetch from there.
                 reported.append(
-                    ReplicaExit(task["Name"], None, f"was lost with node {node}", "", label)
+                    ReplicaExit(
+                        task["Name"],
+                        None,
+                        f"was lost with node {node}",
+                        "(no log: its node is down)",
+                        label,
+                    )
                 )
                 continue
             code, oom = self._exit(task["ID"])

@@ -246,7 +246,9 @@ def test_a_sweep_on_two_nodes_spreads_the_replicas_and_samples_each_node(
 def test_a_node_lost_mid_run_fails_that_run_and_the_next_scale_runs_on_the_other(
     two_nodes: TwoNodes, tmp_path: Path, free_port: int
 ) -> None:
-    matrix = two_node_matrix(two_nodes, free_port, num_models_list=[2, 4], run_time="30s")
+    # Long enough for the swarm to find the node down within the run: its heartbeats are
+    # missed 12 to 15 s after the engine stops (here), and stopping it takes some seconds.
+    matrix = two_node_matrix(two_nodes, free_port, num_models_list=[2, 4], run_time="40s")
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
     second_id = node_id(two_nodes.second.docker_host)
     reports = tmp_path / "reports" / "cpu"
