@@ -156,11 +156,22 @@ class TaskPlacement(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
+            # Unchecked: the stack may be removed between two of these calls.
             services = docker(
-                "service", "ls", "--filter", f"label={NAMESPACE}", "--format", "{{.Name}}"
+                "service",
+                "ls",
+                "--filter",
+                f"label={NAMESPACE}",
+                "--format",
+                "{{.Name}}",
+                check=False,
             ).split()
             model = [service for service in services if service.endswith("_model")]
-            tasks = docker("service", "ps", "-q", "--no-trunc", *model).split() if model else []
+            tasks = (
+                docker("service", "ps", "-q", "--no-trunc", *model, check=False).split()
+                if model
+                else []
+            )
             if not tasks:
                 continue
             placed = docker(
