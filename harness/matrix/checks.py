@@ -71,6 +71,15 @@ def check_semantics(name: str, data: dict) -> None:
         raise MatrixError(
             name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
         )
+    node_names = [node["name"] for node in data["stack"]["swarm"]["nodes"]]
+    for index, node_name in enumerate(node_names):
+        if node_name in node_names[:index]:
+            raise MatrixError(
+                name,
+                f"stack.swarm.nodes[{index}].name",
+                f"{node_name!r} is repeated",
+                "each name once",
+            )
     for stage, source in (data["stack"].get("stages") or {}).items():
         kinds = [key for key in ("metric", "sum") if key in source]
         if len(kinds) != 1 or ("sum" in source) != ("count" in source):

@@ -29,12 +29,22 @@ class StageSource:
 
 
 @dataclass(frozen=True)
+class SwarmNode:
+    """A node of the swarm by its Docker engine: the harness finds and samples the stack's
+    containers there through it (on another host, their cgroups are out of reach)."""
+
+    name: str  # as the record and the pages name it
+    docker_host: str  # unix://..., tcp://... or ssh://user@host, as DOCKER_HOST takes it
+
+
+@dataclass(frozen=True)
 class SwarmSettings:
     image_registry: str
     locust_master_host: str
     locust_placement: str
     locust_workers: int  # the matrix's, run as a service of the stack
     locustfile: Path  # the matrix's; the workers load it with the harness's own (record/names)
+    nodes: tuple[SwarmNode, ...] = ()  # none: the local engine only
 
 
 @dataclass(frozen=True)

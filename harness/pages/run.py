@@ -14,7 +14,7 @@ from harness import charts
 from harness.analysis import limits
 from harness.latency import LatencyFileError, read_interval_log
 from harness.pages.render import environment, write_page
-from harness.pages.telemetry import breakdown_bar, legend_entries
+from harness.pages.telemetry import breakdown_bar, legend_entries, node_figures
 from harness.record.names import (
     GPU,
     HDR_SUFFIX,
@@ -29,7 +29,7 @@ from harness.record.names import (
 from harness.results import Run
 from harness.seconds import Second, seconds_of
 from harness.telemetry.metrics import read_stack_table
-from harness.telemetry.table import read_table
+from harness.telemetry.table import node_cpu, read_table
 
 
 def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
@@ -54,6 +54,7 @@ def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
                 bar=bar,
                 legend_entries=legend_entries([bar]),
                 seconds=_per_second(run),
+                nodes=node_figures(run),
                 charts=_over_time(run.directory / f"{run.stem}{RESOURCES_SUFFIX}"),
                 findings=limits.saturations(run),
                 reports_dir=reports_dir,
@@ -120,11 +121,13 @@ def _chart(title: str, unit: str, lines: dict[str, list[tuple[float, float]]]) -
 
 
 def _over_time(table: Path) -> list[charts.Chart]:
-    """CPU and memory of each member (and each GPU) against time, from the run's table."""
+    """CPU and memory of each member (and each GPU, each swarm node) against time, from the
+    run's table."""
     cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     gpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for row in read_table(table):
+    rows = read_table(table)
+    for row in rows:
         label = member_label(row["service"], row["replica"])
         t_s = float(row["t_s"])
         if row["service"] == GPU:
@@ -142,6 +145,17 @@ def _over_time(table: Path) -> list[charts.Chart]:
             "Memory over time (resident)", "seconds", "MiB", _series(memory), hint_unit=" MiB"
         ),
     ]
+    nodes = {node: sorted(sums.items()) for node, sums in node_cpu(rows).items()}
+    if nodes:
+        made.append(
+            charts.line_chart(
+                "CPU per node over time (its containers, % of one core)",
+                "seconds",
+                "% of a core",
+                _series(nodes),
+                hint_unit="%",
+            )
+        )
     if gpu:
         made.append(charts.line_chart("GPU over time", "seconds", "%", _series(gpu), hint_unit="%"))
     return made

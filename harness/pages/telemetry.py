@@ -1,5 +1,6 @@
-"""What the pages show of a run's telemetry: its time breakdown as one stacked bar, and its peak
-resources in a table (the run's own page over time: harness/pages/run.py)."""
+"""What the pages show of a run's telemetry: its time breakdown as one stacked bar, its peak
+resources in a table, and each swarm node's CPU beside its replicas' (the run's own page over
+time: harness/pages/run.py)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -53,10 +54,23 @@ class BreakdownBar:
 
 
 @dataclass(frozen=True)
+class NodeFigures:
+    """One swarm node of a run: its CPU (the stack's containers there) beside its replicas',
+    so a node the replicas leave idle shows."""
+
+    name: str
+    cpu_mean: float  # % of one core
+    cpu_peak: float
+    replicas: list[str]  # the scaled service's replicas there, by label
+    replicas_cpu_mean: float
+
+
+@dataclass(frozen=True)
 class ResourceRow:
     run: Run
     cpu_peak: dict[str, float]  # by service, % of one core (the busiest replica's)
     rss_peak: dict[str, float]  # by member label, MiB
+    nodes: dict[str, NodeFigures]  # by node name; none where the matrix names no nodes
     page: Path | None
 
 
@@ -64,6 +78,7 @@ class ResourceRow:
 class ResourceTable:
     services: list[str]
     members: list[str]
+    nodes: list[str]
     rows: list[ResourceRow]
 
 
@@ -92,8 +107,29 @@ def legend_entries(bars: list[BreakdownBar]) -> list[tuple[str, str]]:
     return list(entries.items())
 
 
+def node_figures(run: Run) -> list[NodeFigures]:
+    """Each node the run sampled, in the order it was sampled."""
+    resources = run.record.resources
+    if resources is None:
+        return []
+    scaled = limits.scaled_service(run)
+    found = []
+    for node in resources.nodes:
+        replicas = [member for member in resources.on(node.name) if member.service == scaled]
+        found.append(
+            NodeFigures(
+                node.name,
+                node.cpu_mean,
+                node.cpu_peak,
+                [member.label for member in replicas],
+                sum(member.cpu_mean for member in replicas),
+            )
+        )
+    return found
+
+
 def resource_table(runs: list[Run]) -> ResourceTable:
-    rows, services, members = [], {}, {}
+    rows, services, members, nodes = [], {}, {}, {}
     for run in runs:
         resources = run.record.resources
         if resources is None:
@@ -107,7 +143,9 @@ def resource_table(runs: list[Run]) -> ResourceTable:
                 rss[member.label] = member.rss_peak_mib
                 members[member.label] = None
         cpu[MACHINE] = resources.machine_cpu_peak
+        by_node = {figures.name: figures for figures in node_figures(run)}
+        nodes.update(dict.fromkeys(by_node))
         page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
-        rows.append(ResourceRow(run, dict(cpu), rss, page if page.is_file() else None))
+        rows.append(ResourceRow(run, dict(cpu), rss, by_node, page if page.is_file() else None))
     ordered = sorted(services, key=lambda service: (service == LOCUST, service))
-    return ResourceTable([*ordered, MACHINE], sorted(members), rows)
+    return ResourceTable([*ordered, MACHINE], sorted(members), list(nodes), rows)

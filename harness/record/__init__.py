@@ -34,8 +34,10 @@ from harness.stability import Window
 # (latency.failure_kinds, latency.lost), why a run has no stages (stages_missing), each stage's
 # words and role (stages.stages.*.said, .role), why it ended early (ended_early), the
 # generator's unanswered arrivals (schedule.unanswered), what the ceiling served, energy
-# (energy_j, energy_source), shapes (kind shaped, phase_changes), goodput (latency.good).
-SCHEMA = 3
+# (energy_j, energy_source). 4: shapes (kind shaped, phase_changes), goodput (latency.good), the
+# generator's floor (floor, generator_bound), each member's swarm node (resources.members.*.node)
+# and each node's CPU (resources.nodes).
+SCHEMA = 4
 STATUSES = ("ok", "failed")
 
 

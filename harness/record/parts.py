@@ -41,10 +41,21 @@ class MemberUse:
     rss_peak_mib: float
     rss_mean_mib: float
     gpu_mem_peak_mib: float | None
+    node: str = ""  # the swarm node it ran on where the matrix names nodes; else, or before 4: ""
 
     @property
     def label(self) -> str:
         return member_label(self.service, self.replica)
+
+
+@dataclass(frozen=True)
+class NodeUse:
+    """One node's CPU: the sum of the stack's containers there, sample by sample, as its engine
+    reports them; what else the host runs is not in it."""
+
+    name: str
+    cpu_peak: float  # % of one core
+    cpu_mean: float
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,13 @@ class ResourceUse:
     machine_cpu_mean: float
     cores: int
     gpus: tuple[GpuUse, ...]
+    nodes: tuple[NodeUse, ...] = ()  # none: the matrix names no nodes (or before schema 4)
 
     def of(self, service: str) -> list[MemberUse]:
         return [member for member in self.members if member.service == service]
+
+    def on(self, node: str) -> list[MemberUse]:
+        return [member for member in self.members if member.node == node]
 
     @property
     def locust(self) -> MemberUse | None:

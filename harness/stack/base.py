@@ -32,8 +32,9 @@ class ReplicaExit:
     member_label: str  # which Member it was
 
     def describe(self) -> str:
-        code = "unknown" if self.exit_code is None else self.exit_code
-        return f"{self.name} {self.reason} (exit code {code})"
+        if self.exit_code is None:  # never ran, or lost with its host: no code to give
+            return f"{self.name} {self.reason}"
+        return f"{self.name} {self.reason} (exit code {self.exit_code})"
 
 
 class Stack(ABC):

@@ -176,6 +176,8 @@ def _rescaled(
 ) -> tuple[Stack, dict[str, Any]]:
     print(f"stack up: kept from the last scale, {stack.models} -> {models} replica(s)", flush=True)
     try:
+        if stack.exited():  # lost at the last scale's last run: restored, or said it cannot be
+            stack.restore()
         stack.scale(models)
         save_state(stack, state_dir)
         ready = wait_ready(stack, settings)

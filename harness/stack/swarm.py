@@ -4,8 +4,13 @@
 as a service of the stack (compose/docker-compose.swarm.yml); `docker service scale` changes the
 replica count without a redeploy, so the stack may stay up between the sweep's scales. A
 replica task that fails (exits, is OOM-killed) is reported with its state, exit code and log;
-Swarm starts another, and `restore` waits until the service has its replicas again. `docker
-stack rm`, then a wait until its containers and networks are gone, always.
+Swarm starts another, and `restore` waits until the service has its replicas again. A node the
+swarm finds down takes its tasks with it: each is reported as lost with its node, from the
+swarm's own node and task states; Swarm places them elsewhere where the placement allows, and
+where it cannot, `restore` and `scale` say so rather than wait. The nodes the matrix names
+(`stack.swarm.nodes`) are reached through their own engines: the stack's containers there are
+found and sampled through them. `docker stack rm`, then a wait until its containers and
+networks are gone on every node that answers, always.
 """
 
 import json
@@ -20,7 +25,7 @@ import yaml
 from harness import REPO_ROOT
 from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.record.names import LOCUST_WORKER, in_repository, locustfiles
+from harness.record.names import LOCUST_WORKER, in_repository, locustfiles, member_label
 from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
 from harness.stack.docker import compose_files, docker_gpu_checks, names_gpu_image
 from harness.stack.network import free_port
@@ -35,7 +40,17 @@ CONVERGE_TIMEOUT_S = 300
 POLL_S = 1.0
 # How long the master waits for the stack's Locust workers to connect before it gives up.
 EXPECT_WORKERS_S = 120
+# A node's engine that does not answer within this long is taken as gone (an ssh:// or tcp://
+# host that went away would otherwise hold each call until the system's TCP timeout).
+NODE_TIMEOUT_S = 20
+LOG_TIMEOUT_S = 30
+# How long the scheduler may keep a replica pending as unplaceable ("no suitable node") before
+# the stack says it cannot be placed: the scheduler retries as nodes and resources change.
+PLACEMENT_GRACE_S = 15
 FAILED_STATES = ("failed", "rejected", "orphaned")
+# A task in one of these states holds nothing any more; in any other it runs, or is on its way.
+ENDED_STATES = ("complete", "shutdown", *FAILED_STATES, "remove")
+UNPLACEABLE = "no suitable node"
 SWARM_INIT = "docker swarm init --advertise-addr 127.0.0.1"
 TASK_FORMAT = (
     '{{.ID}}|{{.Label "com.docker.swarm.service.name"}}|{{.Label "com.docker.swarm.task.name"}}'
@@ -46,12 +61,18 @@ class SwarmNotActive(Unusable):
     """This Docker engine is not a swarm manager: nothing can be deployed."""
 
 
-def docker(*args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S) -> str:
+def docker(
+    *args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S, host: str | None = None
+) -> str:
+    """The output of a docker command, on the local engine or on the one at `host`."""
+    on = ["-H", host] if host is not None else []
     done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *on, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and done.returncode != 0:
-        raise StackError(f"`docker {' '.join(args)}` failed ({done.returncode}): {done.stderr}")
+        raise StackError(
+            f"`docker {' '.join([*on, *args])}` failed ({done.returncode}): {done.stderr}"
+        )
     return done.stdout
 
 
@@ -73,6 +94,59 @@ def require_swarm() -> None:
         raise SwarmNotActive("this node is a swarm worker: run the harness on a manager")
 
 
+def swarm_nodes(settings: StackSettings) -> tuple[list[dict[str, str]], list[str]]:
+    """The nodes the matrix names that answer, each with its id in this swarm as its own engine
+    gives it, and what else to say of the swarm's nodes. A named node whose engine does not
+    answer is Unusable while every node of the swarm is up (its endpoint is wrong), and left
+    out, said, while some node is down (it may be that one); one that is not in this swarm is
+    Unusable."""
+    listing = docker("node", "ls", "--format", "{{.ID}}|{{.Hostname}}|{{.Status}}").split()
+    swarm = {
+        node_id: (hostname, status)
+        for node_id, hostname, status in (line.split("|") for line in listing)
+    }
+    some_down = any(status.lower() != "ready" for _hostname, status in swarm.values())
+    found, notes = [], []
+    for node in settings.swarm.nodes:
+        try:
+            node_id = docker(
+                "info",
+                "--format",
+                "{{.Swarm.NodeID}}",
+                host=node.docker_host,
+                timeout=NODE_TIMEOUT_S,
+            ).strip()
+        except (StackError, OSError, subprocess.TimeoutExpired) as error:
+            if not some_down:
+                raise Unusable(
+                    f"stack.swarm.nodes: the engine of {node.name} ({node.docker_host}) does not"
+                    f" answer: {error}"
+                ) from None
+            notes.append(
+                f"the engine of {node.name} does not answer and the swarm has a node down:"
+                f" {node.name} is left out"
+            )
+            continue
+        if node_id not in swarm:
+            raise Unusable(
+                f"stack.swarm.nodes: {node.name} ({node.docker_host}) is not a node of this"
+                " swarm: join it (`docker swarm join`), or name its engine's endpoint"
+            )
+        found.append({"name": node.name, "docker_host": node.docker_host, "id": node_id})
+    named = {node["id"] for node in found}
+    unnamed = sorted(
+        hostname
+        for node_id, (hostname, status) in swarm.items()
+        if node_id not in named and status.lower() == "ready"
+    )
+    if settings.swarm.nodes and unnamed:
+        notes.append(
+            f"the matrix names no engine for node(s) {', '.join(unnamed)}: the stack's"
+            " containers there are not sampled (stack.swarm.nodes)"
+        )
+    return found, notes
+
+
 class SwarmStack(Stack):
     backend = "swarm"
 
@@ -87,6 +161,7 @@ class SwarmStack(Stack):
         registry: str,
         rendered: str,
         acknowledged: list[str],
+        nodes: list[dict[str, str]],
     ) -> None:
         super().__init__(target, models, env)
         self.name = name
@@ -94,7 +169,8 @@ class SwarmStack(Stack):
         self.service = service
         self.registry = registry
         self.rendered = rendered  # the stack file deployed, kept in the state folder
-        self.acknowledged = acknowledged  # failed tasks already reported and restored
+        self.acknowledged = acknowledged  # tasks already reported, failed or lost, and restored
+        self.nodes = nodes  # the matrix's nodes (name, docker_host, id); none: the local engine
 
     @classmethod
     def create(
@@ -106,6 +182,9 @@ class SwarmStack(Stack):
         state_dir: Path,
     ) -> "SwarmStack":
         cls.preflight(settings, target)
+        nodes, notes = swarm_nodes(settings)
+        for note in notes:
+            print(f"swarm: {note}", flush=True)
         files = [*compose_files(settings, target), str(LOCUST_FILE)]
         swarm_env = {
             **env,
@@ -131,12 +210,14 @@ class SwarmStack(Stack):
             settings.swarm.image_registry,
             rendered,
             [],
+            nodes,
         )
 
     @classmethod
     def preflight(cls, settings: StackSettings, target: str) -> None:
         compose_files(settings, target)
         require_swarm()
+        swarm_nodes(settings)
 
     @classmethod
     def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
@@ -159,6 +240,7 @@ class SwarmStack(Stack):
             state["registry"],
             state["rendered"],
             state["acknowledged"],
+            state["nodes"],
         )
 
     def backend_state(self) -> dict[str, Any]:
@@ -169,6 +251,7 @@ class SwarmStack(Stack):
             "registry": self.registry,
             "rendered": self.rendered,
             "acknowledged": self.acknowledged,
+            "nodes": self.nodes,
         }
 
     def start(self) -> None:
@@ -189,35 +272,93 @@ class SwarmStack(Stack):
         docker("stack", "deploy", "--resolve-image", "never", "-c", self.rendered, self.name)
 
     def scale(self, models: int) -> None:
-        """A new replica count for the scaled service: no redeploy."""
+        """A new replica count for the scaled service: no redeploy. Returns once Swarm runs
+        them all; StackError where it cannot place them (wait_converged)."""
         if self.service is None:
             raise StackError("a stack that scales itself (stack.scale_service null) is redeployed")
         self.models = models
         docker("service", "scale", "--detach", f"{self.name}_{self.service}={models}")
+        self.wait_converged()
 
-    def tasks(self) -> list[dict[str, str]]:
-        """Every task of the stack's services, as `docker stack ps` lists them now."""
+    def tasks(self, with_nodes: bool = False) -> list[dict[str, str]]:
+        """Every task of the stack's services, as `docker stack ps` lists them now; with
+        `with_nodes`, each with the id of the node it was given to (NodeID, "" for none)."""
         listing = docker(
             "stack", "ps", self.name, "--no-trunc", "--format", "{{json .}}", check=False
         )
-        return [json.loads(line) for line in listing.splitlines() if line.strip()]
+        tasks = _task_lines(listing)
+        if with_nodes and tasks:
+            # `docker stack ps` names a node by its hostname, which two nodes may share.
+            placed = docker(
+                "inspect",
+                "--format",
+                "{{.ID}} {{.NodeID}}",
+                *[task["ID"] for task in tasks],
+                check=False,
+            )
+            node_of = dict((line.split() + [""])[:2] for line in placed.splitlines() if line)
+            for task in tasks:
+                task["NodeID"] = node_of.get(task["ID"], "")
+        return tasks
+
+    def nodes_down(self) -> dict[str, str]:
+        """The swarm's nodes that are not ready, by id: each named (as the matrix names it, else
+        by its hostname) with the swarm's status and its reason, e.g. `node-2 (down: heartbeat
+        failure)`."""
+        listing = docker("node", "ls", "--format", "{{.ID}}|{{.Hostname}}|{{.Status}}", check=False)
+        named = {node["id"]: node["name"] for node in self.nodes}
+        down = {}
+        for line in listing.splitlines():
+            node_id, hostname, status = line.split("|")
+            if status.lower() == "ready":
+                continue
+            reason = docker(
+                "node", "inspect", "--format", "{{.Status.Message}}", node_id, check=False
+            ).strip()
+            name = named.get(node_id, hostname)
+            down[node_id] = f"{name} ({status.lower()}{': ' + reason if reason else ''})"
+        return down
+
+    def gone(self) -> list[tuple[dict[str, str], str | None]]:
+        """The tasks not yet reported that failed, or that a node lost: each with the node's
+        description where it was lost (None: it failed)."""
+        down = self.nodes_down()
+        found: list[tuple[dict[str, str], str | None]] = []
+        for task in self.tasks(with_nodes=bool(down)):
+            if task["ID"] in self.acknowledged:
+                continue
+            if task.get("NodeID") in down and _state(task) not in ENDED_STATES:
+                found.append((task, down[task["NodeID"]]))
+            elif _service(task, self.name) != LOCUST_SERVICE and _failed(task):
+                # Locust's workers quit after each run by design; only a lost node counts.
+                found.append((task, None))
+        return found
 
     def exited(self) -> list[ReplicaExit]:
-        gone = []
-        for task in self.tasks():
-            state = task["CurrentState"].split()[0].lower()
-            service = task["Name"].split(".")[0].removeprefix(f"{self.name}_")
-            if service == LOCUST_SERVICE or task["ID"] in self.acknowledged:
-                continue  # Locust's workers quit after each run by design
-            if not _failed(task):
+        reported = []
+        for task, node in self.gone():
+            service = _service(task, self.name)
+            slot = task["Name"].split(".")[1]
+            label = member_label(service, slot if service in (self.service, LOCUST_SERVICE) else "")
+            if node is not None:
+                # Its node is down: no exit code, no log to fetch from there.
+                reported.append(
+                    ReplicaExit(
+                        task["Name"],
+                        None,
+                        f"was lost with node {node}",
+                        "(no log: its node is down)",
+                        label,
+                    )
+                )
                 continue
             code, oom = self._exit(task["ID"])
+            state = _state(task)
             reason = "was OOMKilled" if oom else f"is {state} ({task['Error'] or 'no error given'})"
-            label = (
-                f"{service}-{task['Name'].split('.')[1]}" if service == self.service else service
+            reported.append(
+                ReplicaExit(task["Name"], code, reason, self._task_log(task["ID"]), label)
             )
-            gone.append(ReplicaExit(task["Name"], code, reason, self._task_log(task["ID"]), label))
-        return gone
+        return reported
 
     def _exit(self, task_id: str) -> tuple[int | None, bool]:
         """The task's exit code, and whether its container was killed for memory."""
@@ -233,13 +374,11 @@ class SwarmStack(Stack):
         return (int(code) if code.lstrip("-").isdigit() else None), oom == "true"
 
     def _task_log(self, task_id: str) -> str:
-        return docker(
-            "service", "logs", "--no-task-ids", "--tail", str(LOG_TAIL_LINES), task_id, check=False
-        )
+        return _log("--no-task-ids", task_id)
 
     def restore(self) -> None:
-        """Note the failed tasks as reported; Swarm replaces them: wait until it has."""
-        self.acknowledged = [task["ID"] for task in self.tasks() if _failed(task)]
+        """Note the failed and lost tasks as reported; Swarm replaces them: wait until it has."""
+        self.acknowledged = [*self.acknowledged, *(task["ID"] for task, _node in self.gone())]
         self.wait_converged()
 
     def locust_options(self, workers: int) -> list[str]:
@@ -260,30 +399,50 @@ class SwarmStack(Stack):
     def rescalable(self) -> bool:
         return self.service is not None
 
+    def _scaled_tasks(self) -> list[dict[str, str]]:
+        """The scaled service's tasks that Swarm means to run now."""
+        listing = docker(
+            "service",
+            "ps",
+            f"{self.name}_{self.service}",
+            "--filter",
+            "desired-state=running",
+            "--no-trunc",
+            "--format",
+            "{{json .}}",
+            check=False,
+        )
+        return _task_lines(listing)
+
     def replicas_running(self) -> int | None:
-        """Swarm counts a task running once its container is up and, with a healthcheck,
-        healthy: the service's "running/desired"."""
+        """The scaled service's tasks running (with a healthcheck: healthy) that Swarm means to
+        keep. Not `docker service ls`'s count: it goes on counting a lost node's tasks."""
         if self.service is None:
             return None
-        replicas = docker(
-            "service",
-            "ls",
-            "--filter",
-            f"name={self.name}_{self.service}",
-            "--format",
-            "{{.Replicas}}",
-            check=False,
-        ).split()
-        running = replicas[0].split("/")[0] if replicas else ""
-        return int(running) if running.isdigit() else 0
+        return sum(_state(task) == "running" for task in self._scaled_tasks())
 
     def wait_converged(self) -> None:
+        """Until Swarm runs `models` replicas; StackError where it cannot place some (their
+        placement or resources fit no node that is up), or after CONVERGE_TIMEOUT_S."""
         if self.service is None:
             return
         deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+        unplaceable_since: float | None = None
         while time.monotonic() < deadline:
-            if self.replicas_running() == self.models:
+            tasks = self._scaled_tasks()
+            if sum(_state(task) == "running" for task in tasks) == self.models:
                 return
+            unplaced = [task for task in tasks if UNPLACEABLE in task["Error"]]
+            if not unplaced:
+                unplaceable_since = None
+            elif unplaceable_since is None:
+                unplaceable_since = time.monotonic()
+            elif time.monotonic() - unplaceable_since >= PLACEMENT_GRACE_S:
+                down = "; ".join(self.nodes_down().values()) or "none"
+                raise StackError(
+                    f"Swarm cannot place {len(unplaced)} of the {self.models} replicas of"
+                    f" {self.name}_{self.service}: {unplaced[0]['Error']}; nodes down: {down}"
+                )
             time.sleep(POLL_S)
         raise StackError(
             f"{self.name}_{self.service} did not reach {self.models} running replicas\n"
@@ -291,13 +450,29 @@ class SwarmStack(Stack):
         )
 
     def members(self) -> list[Member]:
+        """The stack's containers: on each node the matrix names, through that node's engine
+        (one that does not answer is said and left out); else on the local engine."""
+        engines = [(node["docker_host"], node["name"]) for node in self.nodes] or [(None, "")]
+        found = []
+        for docker_host, node in engines:
+            try:
+                found += self._containers(docker_host, node)
+            except (StackError, OSError, subprocess.TimeoutExpired) as error:
+                why = str(error).strip().splitlines()[-1]
+                where = f"node {node}" if node else "the local engine"
+                print(f"swarm: {where} is not sampled: {why}", flush=True)
+        return found
+
+    def _containers(self, docker_host: str | None, node: str) -> list[Member]:
         listing = docker(
             "ps",
+            "--no-trunc",
             "--filter",
             f"label=com.docker.stack.namespace={self.name}",
             "--format",
             TASK_FORMAT,
-            check=False,
+            host=docker_host,
+            timeout=NODE_TIMEOUT_S,
         )
         found = []
         for line in listing.splitlines():
@@ -305,16 +480,31 @@ class SwarmStack(Stack):
             service = service_name.removeprefix(f"{self.name}_")
             slot = task_name.split(".")[1] if task_name.count(".") >= 2 else ""
             scaled = service in (self.service, LOCUST_SERVICE)
-            long_id = docker("inspect", "--format", "{{.Id}}", container_id, check=False).strip()
-            found.append(Member(service, slot if scaled else "", container_id=long_id))
+            found.append(
+                Member(
+                    service,
+                    slot if scaled else "",
+                    container_id=container_id,
+                    node=node,
+                    docker_host=docker_host,
+                )
+            )
         return found
 
     def logs(self) -> str:
+        """The tasks Swarm means to run that do not run yet, with its reason for each (where a
+        replica cannot be placed, this says why); then each service's log."""
+        waiting = [
+            f"{task['Name']}: {task['CurrentState']} {task['Error']}".rstrip()
+            for task in self.tasks()
+            if task["DesiredState"].lower() == "running" and _state(task) != "running"
+        ]
         services = docker("stack", "services", self.name, "--format", "{{.Name}}", check=False)
         return "\n".join(
-            f"--- {service} ---\n"
-            + docker("service", "logs", "--tail", str(LOG_TAIL_LINES), service, check=False)
-            for service in services.split()
+            [
+                *(["--- tasks not running ---", *waiting] if waiting else []),
+                *(f"--- {service} ---\n{_log(service)}" for service in services.split()),
+            ]
         )
 
     def stop(self) -> None:
@@ -322,7 +512,7 @@ class SwarmStack(Stack):
         deadline = time.monotonic() + GONE_TIMEOUT_S
         label = f"label=com.docker.stack.namespace={self.name}"
         while time.monotonic() < deadline:
-            containers = docker("ps", "-aq", "--filter", label, check=False).split()
+            containers = self._left(["ps", "-aq", "--filter", label])
             networks = docker("network", "ls", "-q", "--filter", label, check=False).split()
             if not containers and not networks:
                 return
@@ -331,7 +521,53 @@ class SwarmStack(Stack):
             f"stack {self.name}: containers or networks still there after {GONE_TIMEOUT_S}s"
         )
 
+    def _left(self, listing: list[str]) -> list[str]:
+        """What a docker listing still shows on the local engine and on each named node's
+        engine that answers (a node that is down holds nothing Swarm can remove)."""
+        engines = [None, *(node["docker_host"] for node in self.nodes)]
+        found = []
+        for engine in engines:
+            try:
+                found += docker(*listing, host=engine, timeout=NODE_TIMEOUT_S).split()
+            except (StackError, OSError, subprocess.TimeoutExpired):
+                continue
+        return found
+
+
+def _log(*what: str) -> str:
+    """The tail of a service's or a task's log. Bounded: a log kept on a node that is gone
+    may never come."""
+    try:
+        return docker(
+            "service",
+            "logs",
+            "--tail",
+            str(LOG_TAIL_LINES),
+            *what,
+            check=False,
+            timeout=LOG_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return f"(no log within {LOG_TIMEOUT_S}s)"
+
+
+def _task_lines(listing: str) -> list[dict[str, str]]:
+    """Tasks as `docker stack ps` or `docker service ps` list them, `{{json .}}` a line; the
+    error without the quotes --no-trunc puts around it."""
+    tasks = [json.loads(line) for line in listing.splitlines() if line.strip()]
+    for task in tasks:
+        task["Error"] = task["Error"].strip('"')
+    return tasks
+
+
+def _state(task: dict[str, str]) -> str:
+    return task["CurrentState"].split()[0].lower()
+
+
+def _service(task: dict[str, str], stack: str) -> str:
+    return task["Name"].split(".")[0].removeprefix(f"{stack}_")
+
 
 def _failed(task: dict[str, str]) -> bool:
-    state = task["CurrentState"].split()[0].lower()
+    state = _state(task)
     return state in FAILED_STATES or (state == "shutdown" and bool(task["Error"]))

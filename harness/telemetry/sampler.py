@@ -1,5 +1,6 @@
 """A thread that samples, every interval while Locust runs, the CPU and memory of each member
-of the stack and of Locust, the machine and the GPUs, and writes each sample to the run's
+of the stack (a container on a named swarm node through its node's engine: engine_stats.py)
+and of Locust, the machine and the GPUs, and writes each sample to the run's
 resources table as it goes (harness/telemetry/table.py: this module is its writer); the stack's
 metrics are read beside it (metrics.py), on a thread of their own.
 
@@ -18,6 +19,7 @@ import psutil
 
 from harness.record.names import GPU, LOCUST, MACHINE
 from harness.telemetry.containers import ContainerCgroup
+from harness.telemetry.engine_stats import EngineContainer, EngineStats
 from harness.telemetry.gpu import Gpus
 from harness.telemetry.members import Member
 from harness.telemetry.processes import ProcessTree, machine_cpu_percent
@@ -42,7 +44,13 @@ class Sampler:
     def __init__(
         self, members: list[Member], locust_pid: int, interval_s: float, table: Path
     ) -> None:
-        self._sources = [(member, _source(member)) for member in members]
+        # One stream per node's engine, for every container sampled through it.
+        self._engines = {
+            member.docker_host: EngineStats(member.docker_host)
+            for member in members
+            if member.docker_host is not None and member.container_id is not None
+        }
+        self._sources = [(member, _source(member, self._engines)) for member in members]
         self._sources.append((Member(LOCUST, ""), ProcessTree(locust_pid)))
         self._interval_s = interval_s
         self._table = table
@@ -53,6 +61,8 @@ class Sampler:
 
     def start(self) -> None:
         self._gpus = Gpus()
+        for engine in self._engines.values():
+            engine.start()
         # CPU figures are differences between two readings: take the first before t = 0.
         for _member, source in self._sources:
             if source is not None:
@@ -65,6 +75,8 @@ class Sampler:
             self._thread.join()
         if self._gpus is not None:
             self._gpus.close()
+        for engine in self._engines.values():
+            engine.stop()
         return self.sampled
 
     def _run(self) -> None:
@@ -97,20 +109,35 @@ class Sampler:
                 else None
             )
             self.sampled.last_seen[member.label] = LastSeen(rss, gpu_mem)
-            rows.append([t_s, member.service, member.replica, _f(cpu), _f(rss), "", _f(gpu_mem)])
+            rows.append(
+                [
+                    t_s,
+                    member.service,
+                    member.replica,
+                    _f(cpu),
+                    _f(rss),
+                    "",
+                    _f(gpu_mem),
+                    member.node,
+                ]
+            )
         memory = psutil.virtual_memory()
         used_mib = (memory.total - memory.available) / 2**20
-        rows.append([t_s, MACHINE, "", _f(machine_cpu_percent()), _f(used_mib), "", ""])
+        rows.append([t_s, MACHINE, "", _f(machine_cpu_percent()), _f(used_mib), "", "", ""])
         for device in devices:
             rows.append(
-                [t_s, GPU, device.index, "", "", _f(device.util_percent), _f(device.memory_mib)]
+                [t_s, GPU, device.index, "", "", _f(device.util_percent), _f(device.memory_mib), ""]
             )
         return rows
 
 
-def _source(member: Member) -> ProcessTree | ContainerCgroup | None:
+def _source(
+    member: Member, engines: dict[str, EngineStats]
+) -> ProcessTree | ContainerCgroup | EngineContainer | None:
     if member.pid is not None:
         return ProcessTree(member.pid)
+    if member.container_id is not None and member.docker_host is not None:
+        return EngineContainer(engines[member.docker_host], member.container_id)
     if member.container_id is not None:
         cgroup = ContainerCgroup(member.container_id)
         return cgroup if cgroup.found else None

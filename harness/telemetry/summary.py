@@ -1,12 +1,12 @@
 """The resources table of a run (S.resources.csv, written by the sampler) summed up over the
-measured window: peaks and means per member, the machine, the GPUs."""
+measured window: peaks and means per member, per swarm node, the machine, the GPUs."""
 
 from collections import defaultdict
 from pathlib import Path
 
 from harness.record.names import GPU, LOCUST, MACHINE
-from harness.record.parts import GpuUse, MemberUse, ResourceUse
-from harness.telemetry.table import read_table
+from harness.record.parts import GpuUse, MemberUse, NodeUse, ResourceUse
+from harness.telemetry.table import node_cpu, read_table
 
 
 def summarize(
@@ -40,6 +40,7 @@ def summarize(
                     max(rss),
                     _mean(rss),
                     max(gpu_memory) if gpu_memory else None,
+                    node=samples[0]["node"],
                 )
             )
     members.sort(
@@ -52,6 +53,10 @@ def summarize(
         machine_cpu_mean=_mean(machine_cpu),
         cores=cores,
         gpus=tuple(gpus),
+        nodes=tuple(
+            NodeUse(node, max(sums.values()), _mean(list(sums.values())))
+            for node, sums in node_cpu(rows).items()
+        ),
     )
 
 

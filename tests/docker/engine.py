@@ -12,7 +12,8 @@ from pathlib import Path
 
 from harness.stack.docker import docker_engine_answers
 
-DEBIAN_PACKAGES = ("docker.io", "docker-compose", "debootstrap")
+# iproute2's `ip` makes the two-node tests' network namespace (second_node.py).
+DEBIAN_PACKAGES = ("docker.io", "docker-compose", "debootstrap", "iproute2")
 ENGINE_START_TIMEOUT_S = 60.0
 # Tried in order: a sandbox may refuse dockerd the iptables rules and the docker0 bridge, which
 # the tests do without (their builds and containers use the host network).
@@ -24,7 +25,7 @@ class EngineUnavailable(Exception):
 
 
 def _missing_programs() -> list[str]:
-    programs = ("dockerd", "docker-compose", "debootstrap")
+    programs = ("dockerd", "docker-compose", "debootstrap", "ip")
     return [program for program in programs if shutil.which(program) is None]
 
 

@@ -197,7 +197,8 @@ def test_sweep_on_compose_with_two_model_containers(
 
     stem = f"{MODELS}_{USERS}_{SPAWN_RATE}"
     suffixes = (".html", "_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
-    telemetry = (".hdr", ".intervals.csv", ".resources.csv", ".telemetry.html")
+    # The reference stack exports its stages, so its queue over time is written too.
+    telemetry = (".hdr", ".intervals.csv", ".resources.csv", ".stack.csv", ".telemetry.html")
     expected = {stem + suffix for suffix in (*suffixes, *telemetry, ".json", ".log", ".meta.json")}
     assert {path.name for path in (reports / "cpu").iterdir()} == expected
     meta = json.loads((reports / "cpu" / f"{stem}.meta.json").read_text())

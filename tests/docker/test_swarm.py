@@ -1,13 +1,15 @@
 """The swarm backend for real, on a one-node swarm this machine joins for the test (and leaves
 as it was found): a nox sweep at 1 then 2 replicas, scaled without a redeploy, with both
 replicas answering and Locust's workers as a service of the stack; a replica killed mid-run
-fails that run and the next passes; nothing is left afterwards. And on an engine that is not in
-swarm mode, the backend says what to run, exits 2 and starts nothing."""
+fails that run and the next passes; a scale whose replicas Swarm cannot place says so rather
+than wait; nothing is left afterwards. And on an engine that is not in swarm mode, the backend
+says what to run, exits 2 and starts nothing. (Two nodes: test_swarm_nodes.py.)"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import REPO_ROOT
 from tests.waiting import wait_until
@@ -189,6 +192,34 @@ def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
     assert "--- log of " in (reports / "2_2_2.log").read_text()
     following = json.loads((reports / "2_2_1.meta.json").read_text())
     assert following["status"] == "ok", following["failure_reason"]
+    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+
+
+def test_a_scale_swarm_cannot_place_says_so_and_leaves_nothing(
+    swarm, tmp_path: Path, free_port: int
+) -> None:
+    one_per_node = tmp_path / "one-replica-per-node.yml"
+    one_per_node.write_text(
+        yaml.safe_dump(
+            {"services": {"model": {"deploy": {"placement": {"max_replicas_per_node": 1}}}}}
+        )
+    )
+    compose_files = {"cpu": ["compose/docker-compose.yml", str(one_per_node)]}
+    matrix = swarm_matrix(free_port, stack={"compose_files": compose_files})
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    sweep = subprocess.run(
+        [sys.executable, "-m", "nox", "-s", "sweep"],
+        cwd=REPO_ROOT,
+        env=harness_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=SWEEP_TIMEOUT_S,
+    )
+    assert sweep.returncode == 1, sweep.stdout[-4000:]
+    assert "ok: " in sweep.stdout  # the first scale ran
+    output = sweep.stdout + sweep.stderr
+    said = re.search(r"stack: Swarm cannot place 1 of the 2 replicas of \S+_model: (.*)", output)
+    assert said and "no suitable node" in said[1], output[-4000:]
     assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
 
 

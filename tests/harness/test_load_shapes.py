@@ -189,13 +189,15 @@ def test_a_shape_of_users_steps_the_closed_loop(workspace, local_matrix):
 
 
 @pytest.mark.slow
-def test_gamma_arrivals_wait_as_their_own_schedule_says(workspace, local_matrix):
-    # Bursty gamma arrivals (k = 0.5) at 20 requests/s on a 20 ms server: each request waits
-    # what a FIFO queue fed this very (seeded) schedule makes it wait, three times Poisson's.
+def test_gamma_arrivals_are_sent_as_scheduled_and_wait_as_they_came(workspace, local_matrix):
+    # Bursty gamma arrivals (k = 0.5) at 20 requests/s on a 20 ms server. The generator sends
+    # this very (seeded) schedule: the server sees its gaps. Each request waits what a FIFO queue
+    # fed those arrivals makes it wait, and the run's stages say so: three times Poisson's wait.
+    arrived_file = workspace.root / "arrivals.txt"
     runs = run_shaped(
         workspace,
         local_matrix,
-        "--service-ms 20",
+        f"--service-ms 20 --arrivals-to {arrived_file}",
         arrival_rate_list=[20],
         arrival="gamma",
         burstiness=0.5,
@@ -205,14 +207,21 @@ def test_gamma_arrivals_wait_as_their_own_schedule_says(workspace, local_matrix)
     run = runs["1_rate20"]
     assert run["valid"], run["invalid_reasons"]
     assert (run["arrival"], run["burstiness"]) == ("gamma", 0.5)
-    arrivals = schedules.schedule(20, "gamma", 20, 0.5)
-    replayed_ms = 1000 * statistics.fmean(waits_in_queue(arrivals, 0.020))
+    scheduled = schedules.schedule(20, "gamma", 20, 0.5)
+    arrived = [float(line) for line in arrived_file.read_text().split()][-len(scheduled) :]
+    # The same clock, a different origin: each arrival against its own time in the schedule.
+    # A burst's requests leave one after another, each a few milliseconds of the generator's
+    # CPU (its floor on two cores), so a few of them arrive up to tens of milliseconds late.
+    delays = [came - meant for came, meant in zip(arrived, scheduled, strict=True)]
+    origin = statistics.median(delays)
+    on_time = sum(abs(delay - origin) <= 0.025 for delay in delays) / len(delays)
+    assert on_time >= 0.85, f"{on_time:.0%} of arrivals within 25 ms of their schedule"
     poisson_ms = 1000 * statistics.fmean(
         waits_in_queue(schedules.schedule(20, "poisson", 20), 0.020)
     )
-    assert replayed_ms > 2.5 * poisson_ms
-    measured_ms = run["stages"]["stages"]["queue_wait"]["mean_ms"]
-    assert measured_ms == pytest.approx(replayed_ms, rel=0.15)
+    assert 1000 * statistics.fmean(waits_in_queue(scheduled, 0.020)) > 2.5 * poisson_ms
+    came_ms = 1000 * statistics.fmean(waits_in_queue(arrived, 0.020))
+    assert run["stages"]["stages"]["queue_wait"]["mean_ms"] == pytest.approx(came_ms, rel=0.1)
 
 
 @pytest.mark.slow
@@ -245,7 +254,8 @@ def test_a_trace_is_replayed_arrival_by_arrival(workspace, local_matrix):
 @pytest.mark.slow
 def test_the_generator_floor_marks_a_tail_that_is_locusts_own(workspace, local_matrix):
     # At 100 requests/s, a 1 ms server's tail is mostly the load generator's; a 500 ms one's is
-    # the server's (64 servers: 50 requests are in service at a time, none waits). The floor is measured against a null endpoint at the same rate.
+    # the server's (64 servers: 50 requests are in service at a time, none waits). The floor is
+    # measured against a null endpoint at the same rate.
     fast = run_shaped(
         workspace,
         local_matrix,

@@ -60,6 +60,7 @@ def test_defaults_come_from_the_schema(tmp_path: Path, monkeypatch) -> None:
     assert matrix.slo == Slo(p95_ms=500, max_failure_ratio=0.01)
     assert matrix.stack.scale_service == "model"
     assert matrix.stack.ready_replicas_field == "workers"
+    assert matrix.stack.swarm.nodes == ()  # the local engine only
     assert len(matrix.points("cpu", 1)) == 4
 
 
@@ -83,6 +84,30 @@ def test_defaults_come_from_the_schema(tmp_path: Path, monkeypatch) -> None:
         ),
         ({"locustfile": "nowhere.py"}, "locustfile: ", "a file in the repository"),
         ({"host": "127.0.0.1:8000"}, 'host: "127.0.0.1:8000" is not valid', "http://127.0.0.1"),
+        (
+            {"stack": {"swarm": {"nodes": [{"name": "two", "docker_host": "http://10.0.0.2"}]}}},
+            'stack.swarm.nodes[0].docker_host: "http://10.0.0.2" is not valid',
+            "e.g. unix:///var/run/docker.sock, tcp://10.0.0.2:2376, ssh://admin@10.0.0.2",
+        ),
+        (
+            {"stack": {"swarm": {"nodes": [{"name": "two"}]}}},
+            "stack.swarm.nodes[0].docker_host: missing",
+            "The node's engine endpoint",
+        ),
+        (
+            {
+                "stack": {
+                    "swarm": {
+                        "nodes": [
+                            {"name": "two", "docker_host": "unix:///run/a.sock"},
+                            {"name": "two", "docker_host": "unix:///run/b.sock"},
+                        ]
+                    }
+                }
+            },
+            "stack.swarm.nodes[1].name: 'two' is repeated",
+            "each name once",
+        ),
     ],
 )
 def test_a_wrong_matrix_is_named_by_key(

@@ -19,6 +19,7 @@ from harness.record.parts import (
     Floor,
     GpuUse,
     MemberUse,
+    NodeUse,
     ResourceUse,
     StageFigures,
 )
@@ -78,11 +79,12 @@ def full_record(name: RunName) -> RunRecord:
         stages_missing="http://127.0.0.1:8000/metrics: HTTP 404 at first",
         resources=ResourceUse(
             interval_s=0.5,
-            members=(MemberUse("model", "1", 99.0, 78.5, 300.0, 280.0, 512.0),),
+            members=(MemberUse("model", "1", 99.0, 78.5, 300.0, 280.0, 512.0, node="node-2"),),
             machine_cpu_peak=199.0,
             machine_cpu_mean=190.5,
             cores=2,
             gpus=(GpuUse("0", 55.0, 80.0, 2048.0),),
+            nodes=(NodeUse("node-2", 104.0, 81.5),),
         ),
         ceiling=Ceiling(74.7, 16, "MODEL_NAME=...", "efficientnet-lite0", "onnxruntime", "cpu"),
         invalid_reasons=("Locust used 95% of its cores",),

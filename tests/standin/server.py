@@ -3,6 +3,7 @@
     python -m tests.standin.server --port P --service-ms 10 [--servers 1] [--stall-every-s 5
         --stall-ms 1000] [--mib-per-server 50] [--metrics stages|none|json|html|bytes|plain|hang]
         [--faults 500:0.2,reset:0.1,notjson:0.1] [--ready-flap-every-s 3] [--names-to FILE]
+        [--arrivals-to FILE]
 
 `--servers` workers take requests in arrival order (FIFO), each holding a request for exactly
 `--service-ms`: with one server and a constant arrival rate below 1/D, latency is about D; with
@@ -11,7 +12,9 @@ for `--stall-ms`, every that many seconds from the first request. It answers POS
 the real API (`success`, `prediction`, `score`) and GET /ready with its server count.
 `--mib-per-server` holds that much memory per server, so its size is known too. `--names-to`
 appends the file name of each /predict request's multipart image to FILE, a line each, in the
-order they came: what the load generator sent is known too.
+order they came: what the load generator sent is known too. `--arrivals-to` appends when each
+/predict request had fully arrived (this machine's monotonic clock, seconds), a line each: when
+the load generator sent it is known too.
 
 What can go wrong, on purpose:
 - `--metrics` is what GET /metrics answers: `stages` the real API's request stages (queue wait
@@ -127,9 +130,24 @@ def answer(writer, status: int, body: bytes, kind: str) -> None:
     )
 
 
-async def handle(
-    standin: StandIn, odd: Misbehaviour, names_to: Path | None, reader, writer
-) -> None:
+class Witness:
+    """Writes down what came in, for a test to compare with what the load generator meant."""
+
+    def __init__(self, names_to: Path | None, arrivals_to: Path | None):
+        self.names_to = names_to
+        self.arrivals_to = arrivals_to
+
+    def saw(self, body: bytes) -> None:
+        if self.arrivals_to is not None:
+            with self.arrivals_to.open("a") as arrivals:
+                arrivals.write(f"{time.monotonic():.6f}\n")
+        if self.names_to is not None:
+            named = re.search(rb'filename="([^"]*)"', body)
+            with self.names_to.open("ab") as names:
+                names.write((named.group(1) if named else b"") + b"\n")
+
+
+async def handle(standin: StandIn, odd: Misbehaviour, witness: Witness, reader, writer) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -140,10 +158,7 @@ async def handle(
                     length = int(line.split(b":", 1)[1])
             body = await reader.readexactly(length) if length else b""
             if method == b"POST" and path == b"/predict":
-                if names_to is not None:
-                    named = re.search(rb'filename="([^"]*)"', body)
-                    with names_to.open("ab") as names:
-                        names.write((named.group(1) if named else b"") + b"\n")
+                witness.saw(body)
                 await standin.serve()
                 fault = odd.fault()
                 if fault == "reset":
@@ -202,6 +217,7 @@ async def main() -> None:
     parser.add_argument("--ready-flap-every-s", type=float, default=None)
     parser.add_argument("--mib-per-server", type=int, default=0)
     parser.add_argument("--names-to", type=Path, default=None)
+    parser.add_argument("--arrivals-to", type=Path, default=None)
     options = parser.parse_args()
     held = bytearray(options.mib_per_server * options.servers * 2**20)
     held[::4096] = b"x" * len(held[::4096])  # touched: resident, not just reserved
@@ -209,8 +225,9 @@ async def main() -> None:
         options.service_ms / 1000, options.servers, options.stall_every_s, options.stall_ms / 1000
     )
     odd = Misbehaviour(options.metrics, options.faults, options.ready_flap_every_s)
+    witness = Witness(options.names_to, options.arrivals_to)
     server = await asyncio.start_server(
-        lambda reader, writer: handle(standin, odd, options.names_to, reader, writer),
+        lambda reader, writer: handle(standin, odd, witness, reader, writer),
         "127.0.0.1",
         options.port,
     )
