@@ -47,7 +47,7 @@ def down(c: Context) -> None:
     help={
         "models": "replicas the stack is up with (default: the stack's)",
         "users": "Locust users (default 1)",
-        "spawn-rate": "users started per second (default 1)",
+        "spawn-rate": "users started per second, a number: --spawn-rate=0.5 (default 1)",
         "run-time": "measured window after the ramp, e.g. 30s, 1m (default: the matrix's)",
         "target": "the stack's target (default: the stack's)",
     }

@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
-from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
+from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, StackError, Unusable
 from harness.stack.docker import (
+    EngineStack,
     compose_command,
     compose_files,
     docker_engine_answers,
-    docker_gpu_checks,
-    names_gpu_image,
 )
 from harness.telemetry.members import Member
 
@@ -31,7 +29,7 @@ INSPECT_FORMAT = (
 )
 
 
-class ComposeStack(Stack):
+class ComposeStack(EngineStack):
     backend = "compose"
 
     def __init__(
@@ -68,14 +66,6 @@ class ComposeStack(Stack):
         compose_files(settings, target)
         if not docker_engine_answers():
             raise Unusable("`docker info` does not answer: start dockerd, or use backend local")
-
-    @classmethod
-    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
-        return names_gpu_image(settings, target)
-
-    @classmethod
-    def gpu_checks(cls, reference_model: bool) -> list[Check]:
-        return docker_gpu_checks(reference_model)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ComposeStack":

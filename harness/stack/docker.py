@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import REPO_ROOT
 from harness.gpu import Check
 from harness.matrix import StackSettings
-from harness.stack.base import StackError, Unusable
+from harness.stack.base import Stack, StackError, Unusable
 
 GPU_MODEL_IMAGE = "inference-loadbench-model:gpu"
 CDI_SPECS = (Path("/etc/cdi"), Path("/var/run/cdi"))
@@ -118,3 +118,17 @@ def _image_provider() -> Check:
             " rebuild it with `make images`",
         )
     return Check("GPU model image", True, f"{GPU_MODEL_IMAGE} has {CUDA_PROVIDER}")
+
+
+class EngineStack(Stack):
+    """A stack the Docker engine runs from the matrix's compose files (compose, swarm): on a GPU
+    it needs the engine's GPU support, and the GPU image where those files name it (on a swarm,
+    every node's engine needs them; this node's is the one checked)."""
+
+    @classmethod
+    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
+        return names_gpu_image(settings, target)
+
+    @classmethod
+    def gpu_checks(cls, reference_model: bool) -> list[Check]:
+        return docker_gpu_checks(reference_model)

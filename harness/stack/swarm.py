@@ -23,11 +23,10 @@ from typing import Any
 import yaml
 
 from harness import REPO_ROOT
-from harness.gpu import Check
 from harness.matrix import StackSettings
 from harness.record.names import LOCUST_WORKER, in_repository, locustfiles, member_label
-from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, Stack, StackError, Unusable
-from harness.stack.docker import compose_files, docker_gpu_checks, names_gpu_image
+from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, StackError, Unusable
+from harness.stack.docker import EngineStack, compose_files
 from harness.stack.network import free_port
 from harness.stack.swarm_files import render
 from harness.telemetry.members import Member
@@ -88,7 +87,7 @@ def require_swarm() -> None:
     if node_state != "active":
         raise SwarmNotActive(
             f"Docker is not in swarm mode (node state {node_state or 'unknown'}):"
-            f" run `{SWARM_INIT}` for one node, or join this node to a swarm (README, Swarm)"
+            f" run `{SWARM_INIT}` for one node, or join this node to a swarm (docs/swarm.md)"
         )
     if manager != "true":
         raise SwarmNotActive("this node is a swarm worker: run the harness on a manager")
@@ -147,7 +146,7 @@ def swarm_nodes(settings: StackSettings) -> tuple[list[dict[str, str]], list[str
     return found, notes
 
 
-class SwarmStack(Stack):
+class SwarmStack(EngineStack):
     backend = "swarm"
 
     def __init__(
@@ -218,15 +217,6 @@ class SwarmStack(Stack):
         compose_files(settings, target)
         require_swarm()
         swarm_nodes(settings)
-
-    @classmethod
-    def serves_reference_model(cls, settings: StackSettings, target: str) -> bool:
-        return names_gpu_image(settings, target)
-
-    @classmethod
-    def gpu_checks(cls, reference_model: bool) -> list[Check]:
-        """The nodes' engines need what a compose GPU stack needs; this one is checked."""
-        return docker_gpu_checks(reference_model)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SwarmStack":

@@ -14,7 +14,7 @@ purpose, and said once (`notes`), rather than found out by a user:
 - the overlay network: `endpoint_mode: dnsrr` for every service, since the virtual-IP default
   needs the kernel's IPVS, which not every host has (a multi-node swarm with IPVS may drop it).
 - GPUs: `deploy.resources.reservations.devices` is Compose's; Swarm reserves the nodes'
-  generic resources instead (`NVIDIA-GPU`, which each GPU node advertises: README).
+  generic resources instead (`NVIDIA-GPU`, which each GPU node advertises: docs/swarm.md).
 """
 
 import copy
