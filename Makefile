@@ -45,9 +45,13 @@ compare:
 index:
 	$(INV) index
 
-.PHONY: test  ## the test suite
+.PHONY: test  ## the test suite, but for the few tests of minutes each (make test-long)
 test:
-	$(NOX) -s tests
+	$(NOX) -s tests -- -m "not long"
+
+.PHONY: test-long  ## the tests of minutes each: capacity from nothing, the grid tune, the two-node swarm
+test-long:
+	$(NOX) -s tests -- -m long
 
 .PHONY: lint  ## ruff check and format check
 lint:

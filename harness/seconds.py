@@ -1,8 +1,9 @@
 """A run second by second, from the recorder's interval log (harness/latency.py): what was offered
 and answered, its latency percentiles, its failures, late and dropped arrivals, and the requests
-outstanding; and, where the load changed during the run (a shape), how each change played out:
-the p95 before it, how long until p95 was back within BACK_WITHIN of that, and the most
-requests outstanding meanwhile (a queue's depth, seen from the client)."""
+outstanding; and, where the load rose during the run (a shape), how each rise played out: the p95
+before it, how long until p95 was back within BACK_WITHIN of that (through the rise and the drain
+of the queue it left), and the most requests outstanding meanwhile (a queue's depth, seen from the
+client)."""
 
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ class Second:
 
 @dataclass(frozen=True)
 class PhaseChange:
-    """One change of the load during a run, and its wake."""
+    """One rise of the load during a run, and its wake."""
 
     at_s: float  # when the load began to change, from the window's start
     before: float  # the rate (or users) before it
@@ -81,6 +82,10 @@ def phase_changes(
 ) -> tuple[PhaseChange, ...]:
     found = []
     for at_s, before, after in changes(phases):
+        if after <= before:
+            # A fall's wake is the rise's before it: p95 comes back to its level from before that
+            # rise once the queue the rise left has drained, which the rise's figures say.
+            continue
         # The seconds wholly before the change (each interval lasts up to a second).
         p95_before = log.span(max(0.0, at_s - BEFORE_S), at_s - 1 + 1e-6).p95_ms
         back_s = _back(seconds, at_s, p95_before)

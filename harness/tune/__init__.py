@@ -1,2 +1,2 @@
-"""What a tune tries (space) and what it found (file: reports/{target}/tune.json); the tune itself,
-a loop of capacity searches, is harness/tuning.py."""
+"""The tune: the loop of capacity searches at a scale (loop), what it tries next (space), and
+what it found (file: reports/{target}/tune.json)."""

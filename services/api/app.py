@@ -35,6 +35,9 @@ class ClassificationFailed(Exception):
 
 
 SOCKET_MARGIN_S = 5
+# Connections beside the queued jobs' waits: requests being queued or turned away at a full
+# queue, /ready and /metrics.
+CONNECTIONS_BEYOND_QUEUE = 256
 NO_FILE = f"no image: send one in the multipart field '{FIELD_NAME}'"
 NOT_MULTIPART = f"send the image as multipart/form-data, field '{FIELD_NAME}'"
 
@@ -47,8 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
         # BLPOP holds its connection up to the request timeout: the socket must wait longer
         # (redis-py's default of 5 s would turn slow answers into errors).
         # A restarted Redis leaves dead connections in the pool: retry on a fresh one.
+        # Each request waiting for its answer holds a connection (BLPOP): the pool must hold
+        # every job the queue accepts, or requests past redis-py's default of 100 would fail
+        # long before the queue is full.
         client = aioredis.Redis.from_url(
             settings.redis_url,
+            max_connections=settings.queue_max_len + CONNECTIONS_BEYOND_QUEUE,
             socket_timeout=settings.request_timeout_s + SOCKET_MARGIN_S,
             retry=Retry(ExponentialBackoff(cap=1.0), retries=3),
             retry_on_error=[RedisConnectionError],

@@ -41,7 +41,7 @@ from tests.docker.second_node import (
 )
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.long]
 
 NAMESPACE = "com.docker.stack.namespace"
 SWEEP_TIMEOUT_S = 900

@@ -210,6 +210,7 @@ def capacity_scale(workspace, models: int) -> dict:
     ]
 
 
+@pytest.mark.long
 def test_the_capacity_search_finds_m_d_c_capacities_from_nothing(workspace, local_matrix):
     # c FIFO servers of 20 ms (the stack scales itself: --servers ${REPLICAS}); within p95 100
     # ms they take 34.3 (c = 1) and 82.8 (c = 2) Poisson requests/s over 20 s probes, by
@@ -243,6 +244,7 @@ def test_the_capacity_search_finds_m_d_c_capacities_from_nothing(workspace, loca
             assert (workspace.reports / "cpu" / probe["report"]).is_file()
 
 
+@pytest.mark.long
 def test_the_capacity_search_resumes_where_it_stopped(workspace, local_matrix):
     # Four servers of 20 ms: at most 200 requests/s. The sweep gives the search its start (the
     # closed loop's throughput at 8 users) and the latency without waiting (20 requests/s).

@@ -16,6 +16,7 @@ MIB_PER_SERVER = 60
 MAX_RSS_MIB = 110
 
 
+@pytest.mark.long
 def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, local_matrix):
     procfile = workspace.root / "Procfile"
     procfile.write_text(

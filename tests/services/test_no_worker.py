@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from stack_processes import LocalStack
 
@@ -65,3 +67,31 @@ def test_redis_gone_is_503_not_a_crash(stack: LocalStack, sample_images) -> None
         assert stack.http.get("/health").status_code == 200
     finally:
         stack.restart_redis()  # the module's other tests need it
+
+
+def test_every_job_the_queue_accepts_may_wait_at_once(
+    tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, sample_images
+) -> None:
+    # 300 requests waiting together, under QUEUE_MAX_LEN 1000: each one waits its answer out
+    # (504, no worker), none is turned away for want of a Redis connection.
+    local = LocalStack(
+        tmp_path_factory.mktemp("many-waiting"),
+        model_cache_dir,
+        {"REQUEST_TIMEOUT_S": "3", "EXPECTED_WORKERS": "1"},
+    )
+
+    async def post_together(count: int) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count)
+        async with httpx.AsyncClient(base_url=local.http.base_url, limits=limits) as client:
+            image = {"file": ("cat.jpg", sample_images["cat"])}
+            return await asyncio.gather(
+                *(client.post("/predict", files=image, timeout=30) for _ in range(count))
+            )
+
+    try:
+        answers = asyncio.run(post_together(300))
+    finally:
+        local.close()
+    statuses = {answer.status_code for answer in answers}
+    turned_away = [answer.json() for answer in answers if answer.status_code != 504]
+    assert statuses == {504}, turned_away[:3]
