@@ -50,7 +50,7 @@ from harness.stack import (
 from harness.stack.lifecycle import model_env
 from harness.sweep import sweep_at_scale, sweep_plan
 from harness.tune.file import read_tune, tune_path
-from harness.tune.loop import tune_at_scale
+from harness.tuning import tune_at_scale
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

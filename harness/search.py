@@ -88,7 +88,8 @@ def next_step(
         same = [probe for probe in probes if probe.rate == probes[-1].rate]
         if len(same) >= 2:
             reasons = "; ".join(probes[-1].invalid_reasons)
-            return Step(None, f"the load generator cannot sustain {probes[-1].rate:g}/s: {reasons}")
+            # Not always the generator's fault: a probe too short for min_requests is invalid too.
+            return Step(None, f"two probes at {probes[-1].rate:g}/s were invalid: {reasons}")
         return Step(probes[-1].rate)  # once more: the machine may have been busy
     valid = [probe for probe in probes if probe.valid]
     inside = max((probe for probe in valid if probe.within), default=None, key=_rate)

@@ -1,2 +1,3 @@
-"""The tune: the loop of capacity searches at a scale (loop), what it tries next (space), and
-what it found (file: reports/{target}/tune.json)."""
+"""What a tune tries (space) and what it found (file: reports/{target}/tune.json), which the
+analysis reads too; the tune itself, a loop of capacity searches, is harness/tuning.py, outside
+this package so that the analysis can import it without importing the search."""
