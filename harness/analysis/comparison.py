@@ -9,6 +9,7 @@ change exceeds the search's tolerance, the resolution it was found to.
 """
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from harness.analysis.capacity import found_capacities
 from harness.analysis.formatting import describe_load
@@ -19,6 +20,8 @@ from harness.capacity import CapacityFile
 from harness.record.names import RunName
 from harness.results import Run
 from harness.tune.file import TuneFile
+
+TargetFile = TypeVar("TargetFile", CapacityFile, TuneFile)
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
 UNTESTED = "not tested"  # fewer than two figures a side: older sweeps recorded no windows
@@ -158,15 +161,23 @@ def _metric(
     )
 
 
+def _same_targets(
+    baseline: list[TargetFile], candidate: list[TargetFile]
+) -> list[tuple[TargetFile, TargetFile]]:
+    """Each file of the baseline with the candidate's of the same target, where there is one."""
+    after_by_target = {file.target: file for file in candidate}
+    return [
+        (before, after_by_target[before.target])
+        for before in baseline
+        if before.target in after_by_target
+    ]
+
+
 def _capacity_points(
     baseline: list[CapacityFile], candidate: list[CapacityFile]
 ) -> list[PointComparison]:
     found = []
-    after_by_target = {capacity.target: capacity for capacity in candidate}
-    for before in baseline:
-        after = after_by_target.get(before.target)
-        if after is None:
-            continue
+    for before, after in _same_targets(baseline, candidate):
         old, new = found_capacities(before), found_capacities(after)
         for models in sorted(set(old) & set(new)):
             metric = _capacity_metric(
@@ -179,11 +190,7 @@ def _capacity_points(
 def _tune_points(baseline: list[TuneFile], candidate: list[TuneFile]) -> list[PointComparison]:
     """Each configuration both tunes measured, by its capacity; its settings name it."""
     found = []
-    after_by_target = {tune.target: tune for tune in candidate}
-    for before in baseline:
-        after = after_by_target.get(before.target)
-        if after is None:
-            continue
+    for before, after in _same_targets(baseline, candidate):
         new = {
             (env_settings(config), config.models): config.capacity_rps for config in after.configs
         }

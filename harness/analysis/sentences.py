@@ -218,7 +218,7 @@ def failure_sentences(runs: list[Run]) -> list[str]:
 
 
 def shape_sentences(runs: list[Run]) -> list[str]:
-    """Each shaped run's changes of load and their wake: a spike's build-up and drain."""
+    """Each shaped run's rises of load and their wake: a spike's build-up and drain."""
     sentences = []
     for run in runs:
         if run.kind != "shaped" or not run.measured or not run.record.phase_changes:
