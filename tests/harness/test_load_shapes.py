@@ -7,7 +7,7 @@ import json
 import statistics
 
 import pytest
-from test_open_loop import sweep, waits_in_queue
+from test_open_loop import arrived_last, sweep, waits_in_queue
 
 from harness import locust_module
 from harness.latency import read_interval_log
@@ -209,7 +209,7 @@ def test_gamma_arrivals_are_sent_as_scheduled_and_wait_as_they_came(workspace, l
     assert run["valid"], run["invalid_reasons"]
     assert (run["arrival"], run["burstiness"]) == ("gamma", 0.5)
     scheduled = schedules.schedule(20, "gamma", 20, 0.5)
-    arrived = [float(line) for line in arrived_file.read_text().split()][-len(scheduled) :]
+    arrived = arrived_last(arrived_file, len(scheduled))
     # The same clock, a different origin: each arrival against its own time in the schedule.
     # A burst's requests leave one after another, each a few milliseconds of the generator's
     # CPU (its floor on two cores), so a few of them arrive up to tens of milliseconds late.

@@ -63,6 +63,12 @@ def waits_in_queue(arrivals: list[float], service_s: float) -> list[float]:
     return waits
 
 
+def arrived_last(arrivals_file, count: int) -> list[float]:
+    """The last `count` arrival times a stand-in wrote (--arrivals-to): the scheduled ones,
+    after the warm-up's requests."""
+    return [float(line) for line in arrivals_file.read_text().split()][-count:]
+
+
 def test_constant_arrivals_below_capacity_never_wait(workspace, local_matrix):
     # One server, 20 ms per request, a request every 50 ms: nobody ever waits at the server.
     # Bursts would show there: two requests sent together make one wait 20 ms.
@@ -102,7 +108,7 @@ def test_poisson_arrivals_wait_as_m_d_1_says(workspace, local_matrix):
     arrivals = locust_module("schedules").schedule(30, "poisson", 30)
     replayed_ms = 1000 * statistics.fmean(waits_in_queue(arrivals, 0.020))
     assert replayed_ms == pytest.approx(15.0, rel=0.25), "the schedule is a Poisson process"
-    arrived = [float(line) for line in arrived_file.read_text().split()][-len(arrivals) :]
+    arrived = arrived_last(arrived_file, len(arrivals))
     came_ms = 1000 * statistics.fmean(waits_in_queue(arrived, 0.020))
     assert came_ms == pytest.approx(replayed_ms, rel=0.25), "the generator sent the schedule"
     measured_ms = run["stages"]["stages"]["queue_wait"]["mean_ms"]
