@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.docker.engine import DOCKERD_OPTION_SETS, EngineUnavailable
+from tests.docker.sweeps import docker
 
 BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")
 START_TIMEOUT_S = 60.0
@@ -45,20 +46,6 @@ def run(*command: str, timeout: float = COMMAND_TIMEOUT_S) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise AssertionError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr}")
-    return done.stdout
-
-
-def docker(*args: str, host: str | None = None, check: bool = True) -> str:
-    on = ["-H", host] if host is not None else []
-    done = subprocess.run(
-        ["docker", *on, *args],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join([*on, *args])}: {done.stderr}")
     return done.stdout
 
 

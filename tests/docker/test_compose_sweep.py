@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT
+from tests.docker.sweeps import SWEEP_TIMEOUT_S, Watcher, harness_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 MODELS = 2
 USERS = 4
 SPAWN_RATE = 2
-SWEEP_TIMEOUT_S = 900
 POLL_INTERVAL_S = 0.5
 LISTEN_STATE = "0A"  # TCP_LISTEN in /proc/net/tcp
 JOBS_LINE = re.compile(
@@ -53,17 +52,15 @@ def listening_addresses(port: int) -> set[str]:
     return addresses
 
 
-class StackWatcher(threading.Thread):
-    """Until stopped or past its deadline, reads the API's /metrics, keeping each worker's
-    highest job count, and notes the addresses the API and Redis listen on."""
+class StackWatcher(Watcher):
+    """Reads the API's /metrics, keeping each worker's highest job count, and notes the
+    addresses the API and Redis listen on."""
 
-    def __init__(self, api_port: int, stack_dir: Path, deadline_s: float) -> None:
-        super().__init__(daemon=True)
+    def __init__(self, api_port: int, stack_dir: Path) -> None:
+        super().__init__(interval_s=POLL_INTERVAL_S)
         self.metrics_url = f"http://127.0.0.1:{api_port}/metrics"
         self.api_port = api_port
         self.state_path = stack_dir / "state.json"
-        self.deadline = time.monotonic() + deadline_s
-        self.stopped = threading.Event()
         self.jobs_by_worker: dict[str, float] = {}
         self.listening: dict[str, set[str]] = {"api": set(), "redis": set()}
 
@@ -75,20 +72,18 @@ class StackWatcher(threading.Thread):
             return
         self.listening["redis"] |= listening_addresses(redis_port)
 
-    def run(self) -> None:
-        while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            self.note_listening_addresses()
-            try:
-                with urllib.request.urlopen(self.metrics_url, timeout=2) as response:
-                    text = response.read().decode()
-            except (urllib.error.URLError, OSError):
-                text = ""  # the stack is not up yet, or already down
-            for line in text.splitlines():
-                match = JOBS_LINE.match(line)
-                if match:
-                    worker, jobs = match["worker"], float(match["jobs"])
-                    self.jobs_by_worker[worker] = max(jobs, self.jobs_by_worker.get(worker, 0.0))
-            self.stopped.wait(POLL_INTERVAL_S)
+    def look(self) -> None:
+        self.note_listening_addresses()
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as response:
+                text = response.read().decode()
+        except (urllib.error.URLError, OSError):
+            text = ""  # the stack is not up yet, or already down
+        for line in text.splitlines():
+            match = JOBS_LINE.match(line)
+            if match:
+                worker, jobs = match["worker"], float(match["jobs"])
+                self.jobs_by_worker[worker] = max(jobs, self.jobs_by_worker.get(worker, 0.0))
 
 
 def compose_containers() -> dict[str, str]:
@@ -132,17 +127,11 @@ def hostnet_matrix(api_port: int) -> dict:
 
 def run_sweep(workspace: Path, log_path: Path) -> int:
     """`nox -s "sweep(models=2)"` in its own process group, killed whole if it overruns."""
-    environment = {
-        **os.environ,
-        "MATRIX": str(workspace / "matrix.json"),
-        "REPORTS": str(workspace / "reports"),
-        "STACK_DIR": str(workspace / "stack"),
-    }
     with log_path.open("wb") as log:
         sweep = subprocess.Popen(
             [sys.executable, "-m", "nox", "-s", f"sweep(models={MODELS})"],
             cwd=REPO_ROOT,
-            env=environment,
+            env=harness_env(workspace),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -168,14 +157,11 @@ def test_sweep_on_compose_with_two_model_containers(
     (tmp_path / "matrix.json").write_text(json.dumps(hostnet_matrix(free_port)))
     reports = tmp_path / "reports"
     containers_before = compose_containers()
-    watcher = StackWatcher(free_port, tmp_path / "stack", deadline_s=SWEEP_TIMEOUT_S)
-    watcher.start()
     started = time.monotonic()
     try:
-        exit_code = run_sweep(tmp_path, tmp_path / "sweep.log")
+        with StackWatcher(free_port, tmp_path / "stack") as watcher:
+            exit_code = run_sweep(tmp_path, tmp_path / "sweep.log")
     finally:
-        watcher.stopped.set()
-        watcher.join(timeout=10)
         seconds["sweep"] = round(time.monotonic() - started, 1)
         left_behind = {
             container: project

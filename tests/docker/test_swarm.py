@@ -8,12 +8,9 @@ says what to run, exits 2 and starts nothing. (Two nodes: test_swarm_nodes.py.)"
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,23 +19,21 @@ import pytest
 import yaml
 
 from harness import REPO_ROOT
+from tests.docker.sweeps import (
+    NAMESPACE,
+    SWEEP_TIMEOUT_S,
+    Watcher,
+    docker,
+    harness_env,
+    node_state,
+    nothing_left,
+    nox_sweep,
+    stack_leftovers,
+    sweep_in_background,
+)
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-SWEEP_TIMEOUT_S = 900
-NAMESPACE = "com.docker.stack.namespace"
-
-
-def docker(*args: str, check: bool = True) -> str:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {done.stderr}")
-    return done.stdout
-
-
-def node_state() -> str:
-    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
 @pytest.fixture
@@ -71,68 +66,35 @@ def swarm_matrix(port: int, **fields) -> dict:
     return {**matrix, **fields}
 
 
-def harness_env(workspace: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MATRIX": str(workspace / "matrix.json"),
-        "REPORTS": str(workspace / "reports"),
-        "STACK_DIR": str(workspace / "stack"),
-    }
-
-
-def stack_leftovers() -> dict[str, list[str]]:
-    label = f"label={NAMESPACE}"
-    return {
-        "stacks": docker("stack", "ls", "--format", "{{.Name}}").split(),
-        "services": docker("service", "ls", "-q", "--filter", label).split(),
-        "containers": docker("ps", "-aq", "--filter", label).split(),
-        "networks": docker("network", "ls", "-q", "--filter", label).split(),
-    }
-
-
-class ServiceWatcher(threading.Thread):
+class ServiceWatcher(Watcher):
     """Notes every service id the stack's services have, and its Locust workers, while it runs."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stopped = threading.Event()
+        super().__init__(interval_s=0.5)
         self.ids: dict[str, set[str]] = {}
 
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            listing = docker(
-                "service",
-                "ls",
-                "--filter",
-                f"label={NAMESPACE}",
-                "--format",
-                "{{.ID}} {{.Name}}",
-                check=False,
-            )
-            for line in listing.splitlines():
-                service_id, name = line.split()
-                self.ids.setdefault(name.split("_", 1)[1], set()).add(service_id)
+    def look(self) -> None:
+        listing = docker(
+            "service",
+            "ls",
+            "--filter",
+            f"label={NAMESPACE}",
+            "--format",
+            "{{.ID}} {{.Name}}",
+            check=False,
+        )
+        for line in listing.splitlines():
+            service_id, name = line.split()
+            self.ids.setdefault(name.split("_", 1)[1], set()).add(service_id)
 
 
 def test_a_sweep_on_swarm_scales_without_redeploying_and_leaves_nothing(
     swarm, tmp_path: Path, free_port: int
 ) -> None:
     (tmp_path / "matrix.json").write_text(json.dumps(swarm_matrix(free_port)))
-    watcher = ServiceWatcher()
-    watcher.start()
     started = time.monotonic()
-    try:
-        sweep = subprocess.run(
-            [sys.executable, "-m", "nox", "-s", "sweep"],
-            cwd=REPO_ROOT,
-            env=harness_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=SWEEP_TIMEOUT_S,
-        )
-    finally:
-        watcher.stopped.set()
-        watcher.join(timeout=10)
+    with ServiceWatcher() as watcher:
+        sweep = nox_sweep(tmp_path)
     assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-2000:]
     assert "stack up: kept from the last scale, 1 -> 2 replica(s)" in sweep.stdout
     # One service each, for both scales: scaled, never removed and deployed again.
@@ -148,7 +110,7 @@ def test_a_sweep_on_swarm_scales_without_redeploying_and_leaves_nothing(
         members = {(m["service"], m["replica"]) for m in record["resources"]["members"]}
         assert {("locust-worker", "1"), ("locust-worker", "2")} <= members
         assert (reports / f"{stem}.html").is_file()
-    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+    assert nothing_left(), stack_leftovers()
     print(f"\nswarm sweep at 1 then 2 replicas: {time.monotonic() - started:.0f} s")
 
 
@@ -160,16 +122,8 @@ def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
     )
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
     reports = tmp_path / "reports" / "cpu"
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "sweep", "--models", "2"],
-        cwd=REPO_ROOT,
-        env=harness_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    sweep_command = (sys.executable, "-m", "invoke", "sweep", "--models", "2")
+    with sweep_in_background(tmp_path, *sweep_command) as sweep:
         wait_until(lambda: list(reports.glob(".2_2_2.*/2_2_2.log")), 300, "the first run")
         wait_until(
             lambda: "All users spawned" in next(reports.glob(".2_2_2.*/2_2_2.log")).read_text(),
@@ -181,10 +135,6 @@ def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
         ).split()[0]
         docker("kill", replica)
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
-    finally:
-        if sweep.poll() is None:
-            os.killpg(sweep.pid, signal.SIGKILL)
-            sweep.wait()
     assert sweep.returncode == 1, output
     failed = json.loads((reports / "2_2_2.meta.json").read_text())
     assert failed["status"] == "failed"
@@ -192,7 +142,7 @@ def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
     assert "--- log of " in (reports / "2_2_2.log").read_text()
     following = json.loads((reports / "2_2_1.meta.json").read_text())
     assert following["status"] == "ok", following["failure_reason"]
-    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+    assert nothing_left(), stack_leftovers()
 
 
 def test_a_scale_swarm_cannot_place_says_so_and_leaves_nothing(
@@ -207,20 +157,13 @@ def test_a_scale_swarm_cannot_place_says_so_and_leaves_nothing(
     compose_files = {"cpu": ["compose/docker-compose.yml", str(one_per_node)]}
     matrix = swarm_matrix(free_port, stack={"compose_files": compose_files})
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
-    sweep = subprocess.run(
-        [sys.executable, "-m", "nox", "-s", "sweep"],
-        cwd=REPO_ROOT,
-        env=harness_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=SWEEP_TIMEOUT_S,
-    )
+    sweep = nox_sweep(tmp_path)
     assert sweep.returncode == 1, sweep.stdout[-4000:]
     assert "ok: " in sweep.stdout  # the first scale ran
     output = sweep.stdout + sweep.stderr
     said = re.search(r"stack: Swarm cannot place 1 of the 2 replicas of \S+_model: (.*)", output)
     assert said and "no suitable node" in said[1], output[-4000:]
-    assert stack_leftovers() == {"stacks": [], "services": [], "containers": [], "networks": []}
+    assert nothing_left(), stack_leftovers()
 
 
 def test_the_swarm_backend_on_an_engine_not_in_swarm_mode_exits_2(

@@ -19,40 +19,40 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT
 from tests.docker.second_node import (
     TwoNodes,
-    docker,
     load_images,
     network_names,
     node_id,
     two_node_swarm,
 )
+from tests.docker.sweeps import (
+    NAMESPACE,
+    SWEEP_TIMEOUT_S,
+    Watcher,
+    docker,
+    node_state,
+    nothing_left,
+    nox_sweep,
+    stack_leftovers,
+    sweep_in_background,
+)
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.long]
 
-NAMESPACE = "com.docker.stack.namespace"
-SWEEP_TIMEOUT_S = 900
 MANAGER, SECOND = "manager", "node-2"
 # What runs on the second node: model replicas and a Locust worker (Redis and the API stay on
 # the manager).
 SECOND_NODE_IMAGES = ["inference-loadbench-model", "inference-loadbench-locust"]
-
-
-def node_state() -> str:
-    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
 def require_a_swarm_of_our_own() -> None:
@@ -123,71 +123,44 @@ def two_node_matrix(nodes: TwoNodes, port: int, **fields) -> dict:
     return {**matrix, **fields}
 
 
-def harness_env(workspace: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MATRIX": str(workspace / "matrix.json"),
-        "REPORTS": str(workspace / "reports"),
-        "STACK_DIR": str(workspace / "stack"),
-    }
-
-
-def stack_leftovers(docker_host: str | None = None) -> dict[str, list[str]]:
-    label = f"label={NAMESPACE}"
-    left = {
-        "containers": docker("ps", "-aq", "--filter", label, host=docker_host).split(),
-        "networks": docker("network", "ls", "-q", "--filter", label, host=docker_host).split(),
-    }
-    if docker_host is None:  # the manager's view of the swarm
-        left["stacks"] = docker("stack", "ls", "--format", "{{.Name}}").split()
-        left["services"] = docker("service", "ls", "-q", "--filter", label).split()
-    return left
-
-
-def nothing_left(docker_host: str | None = None) -> bool:
-    return not any(stack_leftovers(docker_host).values())
-
-
-class TaskPlacement(threading.Thread):
+class TaskPlacement(Watcher):
     """Notes, while a sweep runs, each model task's container, its slot and the node Swarm
     gave it."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stopped = threading.Event()
+        super().__init__(interval_s=1.0)
         self.tasks: dict[str, tuple[str, str]] = {}  # container id: (node id, slot)
 
-    def run(self) -> None:
-        while not self.stopped.wait(1.0):
-            # Unchecked: the stack may be removed between two of these calls.
-            services = docker(
-                "service",
-                "ls",
-                "--filter",
-                f"label={NAMESPACE}",
-                "--format",
-                "{{.Name}}",
-                check=False,
-            ).split()
-            model = [service for service in services if service.endswith("_model")]
-            tasks = (
-                docker("service", "ps", "-q", "--no-trunc", *model, check=False).split()
-                if model
-                else []
-            )
-            if not tasks:
-                continue
-            placed = docker(
-                "inspect",
-                "--format",
-                "{{.Status.ContainerStatus.ContainerID}} {{.NodeID}} {{.Slot}}",
-                *tasks,
-                check=False,
-            )
-            for line in placed.splitlines():
-                container, node, slot = (line.split() + ["", "", ""])[:3]
-                if container and node:
-                    self.tasks[container] = (node, slot)
+    def look(self) -> None:
+        # Unchecked: the stack may be removed between two of these calls.
+        services = docker(
+            "service",
+            "ls",
+            "--filter",
+            f"label={NAMESPACE}",
+            "--format",
+            "{{.Name}}",
+            check=False,
+        ).split()
+        model = [service for service in services if service.endswith("_model")]
+        tasks = (
+            docker("service", "ps", "-q", "--no-trunc", *model, check=False).split()
+            if model
+            else []
+        )
+        if not tasks:
+            return
+        placed = docker(
+            "inspect",
+            "--format",
+            "{{.Status.ContainerStatus.ContainerID}} {{.NodeID}} {{.Slot}}",
+            *tasks,
+            check=False,
+        )
+        for line in placed.splitlines():
+            container, node, slot = (line.split() + ["", "", ""])[:3]
+            if container and node:
+                self.tasks[container] = (node, slot)
 
     def node_of_worker(self, worker: str, names: dict[str, str]) -> str:
         """The node of the replica whose worker id this is: the id starts with its
@@ -206,21 +179,9 @@ def test_a_sweep_on_two_nodes_spreads_the_replicas_and_samples_each_node(
 ) -> None:
     (tmp_path / "matrix.json").write_text(json.dumps(two_node_matrix(two_nodes, free_port)))
     names = {node_id(): MANAGER, node_id(two_nodes.second.docker_host): SECOND}
-    placement = TaskPlacement()
-    placement.start()
     started = time.monotonic()
-    try:
-        sweep = subprocess.run(
-            [sys.executable, "-m", "nox", "-s", "sweep"],
-            cwd=REPO_ROOT,
-            env=harness_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=SWEEP_TIMEOUT_S,
-        )
-    finally:
-        placement.stopped.set()
-        placement.join(timeout=10)
+    with TaskPlacement() as placement:
+        sweep = nox_sweep(tmp_path)
     took = time.monotonic() - started
     assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-2000:]
     reports = tmp_path / "reports" / "cpu"
@@ -266,18 +227,8 @@ def test_a_node_lost_mid_run_fails_that_run_and_the_next_scale_runs_on_the_other
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
     second_id = node_id(two_nodes.second.docker_host)
     reports = tmp_path / "reports" / "cpu"
-    placement = TaskPlacement()
-    placement.start()
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "nox", "-s", "sweep"],
-        cwd=REPO_ROOT,
-        env=harness_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    sweep_command = (sys.executable, "-m", "nox", "-s", "sweep")
+    with TaskPlacement() as placement, sweep_in_background(tmp_path, *sweep_command) as sweep:
         wait_until(lambda: list(reports.glob(".2_4_4.*/2_4_4.log")), 300, "the first run")
         wait_until(
             lambda: "All users spawned" in next(reports.glob(".2_4_4.*/2_4_4.log")).read_text(),
@@ -288,12 +239,6 @@ def test_a_node_lost_mid_run_fails_that_run_and_the_next_scale_runs_on_the_other
         assert lost, placement.tasks  # the spread put a replica there
         two_nodes.second.stop()  # by its pid: dockerd stops its containers, then itself
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
-    finally:
-        placement.stopped.set()
-        placement.join(timeout=10)
-        if sweep.poll() is None:
-            os.killpg(sweep.pid, signal.SIGKILL)
-            sweep.wait()
     assert sweep.returncode == 1, output[-4000:]
     failed = json.loads((reports / "2_4_4.meta.json").read_text())
     assert failed["status"] == "failed"
