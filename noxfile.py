@@ -97,6 +97,12 @@ def generator_benchmark(session: nox.Session) -> None:
     session.run(sys.executable, "benchmarks/generator_benchmark.py", *session.posargs)
 
 
+@nox.session(name="instrument-benchmark", venv_backend="none", default=False)
+def instrument_benchmark(session: nox.Session) -> None:
+    """The harness's own CPU during a run, per backend (benchmarks/instrument_benchmark.py)."""
+    session.run(sys.executable, "benchmarks/instrument_benchmark.py", *session.posargs)
+
+
 @nox.session(name="rivals-benchmark", default=False)
 def rivals_benchmark(session: nox.Session) -> None:
     """Ours against LitServe and Ray Serve on the same cores (benchmarks/rivals_benchmark.py)."""

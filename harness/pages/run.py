@@ -1,7 +1,8 @@
 """A run's own page (S.telemetry.html): its latencies and failures by kind, the run second by
 second (offered and answered, p50/p95/p99, failures, late and dropped arrivals, the requests
 outstanding and, where the stack exports them, its queue and busy replicas), a shape's changes
-of load and their wake, where a request's time went, and what every process used over time.
+of load and their wake, where a request's time went, where the machine's CPU went (the stack,
+Locust, the harness, the Docker engine, unaccounted), and what every process used over time.
 
 Written once, by `write_run_pages`, for every run measured and without a page yet, so the index
 stays quick however many runs there are.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from harness import charts
 from harness.analysis import limits
+from harness.analysis.instrument import cpu_account
 from harness.latency import LatencyFileError, read_interval_log
 from harness.pages.render import environment, write_page
 from harness.pages.telemetry import breakdown_bar, legend_entries, node_figures
@@ -57,6 +59,7 @@ def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
                 nodes=node_figures(run),
                 charts=_over_time(run.directory / f"{run.stem}{RESOURCES_SUFFIX}"),
                 findings=limits.saturations(run),
+                account=cpu_account(run.record.resources),
                 reports_dir=reports_dir,
             ),
         )

@@ -54,6 +54,14 @@ MACHINE = "machine"  # the whole machine: CPU of all cores, memory in use
 GPU = "gpu"  # one row per device, replica = its index
 LOCUST = "locust"  # the load generator's process tree here (its master, and local workers)
 LOCUST_WORKER = "locust-worker"  # its workers where the stack runs them (swarm)
+# The instrument itself: the harness's process (its watch, telemetry and metrics reader) with the
+# programs it starts, Locust and the stack's own processes excepted.
+HARNESS = "harness"
+# The Docker engine's own processes here (dockerd, containerd, the containers' shims, the port
+# proxy): what the Docker path costs beside the containers, sampled where containers run here.
+ENGINE = "docker-engine"
+# Neither the stack, nor the load generator, nor the instrument, nor the machine's load.
+NOT_THE_STACK = (LOCUST, LOCUST_WORKER, HARNESS, ENGINE)
 STEM_PATTERN = re.compile(
     r"^(?P<models>[^_]+)_(?:rate(?P<rate>[^_]+)|shape-(?P<shape>[a-z0-9-]+)"
     r"|(?P<users>[^_]+)_(?P<spawn>[^_]+))(?:_r(?P<repeat>\d+))?$"

@@ -4,7 +4,7 @@ writes and reads them with its other fields; the analysis and the pages read the
 
 from dataclasses import dataclass, field
 
-from harness.record.names import LOCUST, LOCUST_WORKER, member_label
+from harness.record.names import HARNESS, LOCUST, LOCUST_WORKER, member_label
 
 # Locust at this share of the cores it can use measures itself, not the stack.
 LOCUST_SATURATED = 0.90
@@ -69,12 +69,15 @@ class GpuUse:
 @dataclass(frozen=True)
 class ResourceUse:
     interval_s: float
-    members: tuple[MemberUse, ...]  # the stack's, then Locust's
+    members: tuple[MemberUse, ...]  # the stack's, then Locust's, the harness's, the engine's
     machine_cpu_peak: float  # % of one core: 200 is two cores busy
     machine_cpu_mean: float
     cores: int
     gpus: tuple[GpuUse, ...]
     nodes: tuple[NodeUse, ...] = ()  # none: the matrix names no nodes (or before schema 4)
+    # The machine's CPU that no member used, mean % of one core; None on several nodes, or
+    # before schema 5 (when the harness and the Docker engine were no members either).
+    unaccounted_cpu_mean: float | None = None
 
     def of(self, service: str) -> list[MemberUse]:
         return [member for member in self.members if member.service == service]
@@ -85,6 +88,12 @@ class ResourceUse:
     @property
     def locust(self) -> MemberUse | None:
         found = self.of(LOCUST)
+        return found[0] if found else None
+
+    @property
+    def harness(self) -> MemberUse | None:
+        """The instrument's own use (schema 5 on)."""
+        found = self.of(HARNESS)
         return found[0] if found else None
 
     def locust_busy(self, workers: int) -> float | None:

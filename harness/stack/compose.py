@@ -2,6 +2,8 @@
 
 The scaled service runs N times through `up -d --scale`; a container that stops during a sweep
 (OOMKilled included) is reported with its exit code and log; `down -v --remove-orphans` always.
+The compose program only brings the project up and down: its containers are found, watched and
+sampled through the engine's API (engine_api.py) by the project's label.
 """
 
 import os
@@ -18,15 +20,15 @@ from harness.stack.docker import (
     compose_files,
     docker_engine_answers,
 )
+from harness.stack.engine_api import Container, container_log, container_state, containers
 from harness.telemetry.members import Member
 
 COMPOSE_TIMEOUT_S = 600
-INSPECT_FORMAT = (
-    '{{.Id}}|{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}'
-    '|{{index .Config.Labels "com.docker.compose.container-number"}}'
-    "|{{.State.Status}}|{{.State.ExitCode}}|{{.State.OOMKilled}}"
-    "|{{if .State.Health}}{{.State.Health.Status}}{{end}}"
-)
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+PROJECT_LABEL = "com.docker.compose.project"
+# A container in one of these states runs, or is about to.
+LIVE_STATES = ("running", "restarting", "created")
 
 
 class ComposeStack(EngineStack):
@@ -105,46 +107,34 @@ class ComposeStack(EngineStack):
         scale = [] if self.service is None else ["--scale", f"{self.service}={self.models}"]
         self.compose("up", "-d", *scale)
 
-    def container_ids(self) -> list[str]:
-        return self.compose("ps", "-a", "-q", check=False).stdout.split()
+    def containers(self) -> list[Container]:
+        """Each container of the project now, as the engine lists it (its API, no program:
+        asked once a second while a run lasts)."""
+        return containers(f"{PROJECT_LABEL}={self.project}")
 
-    def inspect(self) -> list[dict[str, str]]:
-        """Each container of the project, as `docker inspect` sees it now."""
-        ids = self.container_ids()
-        if not ids:
-            return []
-        inspect = subprocess.run(
-            ["docker", "inspect", "--format", INSPECT_FORMAT, *ids],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        fields = ("id", "name", "service", "number", "status", "exit_code", "oom_killed", "health")
-        # Matched by id: a container removed meanwhile is missing from the answer.
-        return [
-            dict(zip(fields, line.split("|"), strict=True)) for line in inspect.stdout.splitlines()
-        ]
-
-    def member(self, container: dict[str, str]) -> Member:
-        replica = container["number"] if container["service"] == self.service else ""
-        return Member(container["service"], replica, container_id=container["id"])
+    def member(self, container: Container) -> Member:
+        service = container.labels.get(SERVICE_LABEL, "")
+        replica = container.labels.get(NUMBER_LABEL, "") if service == self.service else ""
+        return Member(service, replica, container_id=container.id)
 
     def exited(self) -> list[ReplicaExit]:
         gone = []
-        for container in self.inspect():
-            if container["status"] in ("running", "restarting", "created"):
+        for container in self.containers():
+            if container.status in LIVE_STATES:
                 continue
-            if container["service"] != self.service and container["exit_code"] == "0":
+            state = container_state(container.id)
+            if not state:
+                continue  # removed meanwhile
+            exit_code = int(state.get("ExitCode", 0))
+            if container.labels.get(SERVICE_LABEL) != self.service and exit_code == 0:
                 continue  # a one-shot helper service that finished its job
-            oom = container["oom_killed"] == "true"
-            reason = "was OOMKilled" if oom else f"is {container['status']}"
+            reason = "was OOMKilled" if state.get("OOMKilled") else f"is {container.status}"
             gone.append(
                 ReplicaExit(
-                    container["name"].lstrip("/"),
-                    int(container["exit_code"]),
+                    container.name,
+                    exit_code,
                     reason,
-                    self.container_log(container["id"]),
+                    container_log(container.id, LOG_TAIL_LINES),
                     self.member(container).label,
                 )
             )
@@ -154,28 +144,18 @@ class ComposeStack(EngineStack):
         if self.service is None:
             return None
         return sum(
-            container["service"] == self.service
-            and container["status"] == "running"
-            and container["health"] in ("", "healthy")
-            for container in self.inspect()
+            container.labels.get(SERVICE_LABEL) == self.service
+            and container.status == "running"
+            and _healthy(container_state(container.id))
+            for container in self.containers()
         )
 
     def members(self) -> list[Member]:
         return [
             self.member(container)
-            for container in self.inspect()
-            if container["status"] == "running"
+            for container in self.containers()
+            if container.status == "running"
         ]
-
-    def container_log(self, container_id: str) -> str:
-        logs = subprocess.run(
-            ["docker", "logs", "--tail", str(LOG_TAIL_LINES), container_id],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return logs.stdout + logs.stderr
 
     def restore(self) -> None:
         self.start()
@@ -194,3 +174,9 @@ class ComposeStack(EngineStack):
             "files": self.files,
             "service": self.service,
         }
+
+
+def _healthy(state: dict) -> bool:
+    """Running and, where the service has a healthcheck, found healthy by it."""
+    health = state.get("Health")
+    return state.get("Running", False) and (health is None or health.get("Status") == "healthy")

@@ -10,10 +10,11 @@ swarm's own node and task states; Swarm places them elsewhere where the placemen
 where it cannot, `restore` and `scale` say so rather than wait. The nodes the matrix names
 (`stack.swarm.nodes`) are reached through their own engines: the stack's containers there are
 found and sampled through them. `docker stack rm`, then a wait until its containers and
-networks are gone on every node that answers, always.
+networks are gone on every node that answers, always. The docker program deploys, scales and
+removes the stack; its tasks, nodes and containers are read through the engines' API
+(engine_api.py), which starts no program for the watch that asks once a second.
 """
 
-import json
 import os
 import subprocess
 import time
@@ -27,6 +28,7 @@ from harness.matrix import StackSettings
 from harness.record.names import LOCUST_WORKER, in_repository, locustfiles, member_label
 from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, StackError, Unusable
 from harness.stack.docker import EngineStack, compose_files
+from harness.stack.engine_api import ask, container_state, containers
 from harness.stack.network import free_port
 from harness.stack.swarm_files import render
 from harness.telemetry.members import Member
@@ -51,9 +53,6 @@ FAILED_STATES = ("failed", "rejected", "orphaned")
 ENDED_STATES = ("complete", "shutdown", *FAILED_STATES, "remove")
 UNPLACEABLE = "no suitable node"
 SWARM_INIT = "docker swarm init --advertise-addr 127.0.0.1"
-TASK_FORMAT = (
-    '{{.ID}}|{{.Label "com.docker.swarm.service.name"}}|{{.Label "com.docker.swarm.task.name"}}'
-)
 
 
 class SwarmNotActive(Unusable):
@@ -270,43 +269,43 @@ class SwarmStack(EngineStack):
         docker("service", "scale", "--detach", f"{self.name}_{self.service}={models}")
         self.wait_converged()
 
-    def tasks(self, with_nodes: bool = False) -> list[dict[str, str]]:
-        """Every task of the stack's services, as `docker stack ps` lists them now; with
-        `with_nodes`, each with the id of the node it was given to (NodeID, "" for none)."""
-        listing = docker(
-            "stack", "ps", self.name, "--no-trunc", "--format", "{{json .}}", check=False
-        )
-        tasks = _task_lines(listing)
-        if with_nodes and tasks:
-            # `docker stack ps` names a node by its hostname, which two nodes may share.
-            placed = docker(
-                "inspect",
-                "--format",
-                "{{.ID}} {{.NodeID}}",
-                *[task["ID"] for task in tasks],
-                check=False,
+    def tasks(self, service: str | None = None, desired: str | None = None) -> list[dict[str, str]]:
+        """The tasks of the stack's services (of `service` alone, those Swarm means to bring to
+        the `desired` state alone), from the engine's API: each as `docker stack ps` shows it,
+        with the node it was given to ("" for none) and its container's exit."""
+        label = f"com.docker.stack.namespace={self.name}"
+        services = {
+            found["ID"]: found["Spec"]["Name"]
+            for found in ask(
+                "the stack's services", lambda api: api.services(filters={"label": label})
             )
-            node_of = dict((line.split() + [""])[:2] for line in placed.splitlines() if line)
-            for task in tasks:
-                task["NodeID"] = node_of.get(task["ID"], "")
-        return tasks
+            if service is None or found["Spec"]["Name"] == service
+        }
+        if not services:
+            return []
+        filters = {"service": list(services), **({"desired-state": desired} if desired else {})}
+        listing = ask("the stack's tasks", lambda api: api.tasks(filters=filters))
+        return [
+            _task(task, services[task["ServiceID"]])
+            for task in listing
+            if task["ServiceID"] in services
+        ]
 
     def nodes_down(self) -> dict[str, str]:
         """The swarm's nodes that are not ready, by id: each named (as the matrix names it, else
         by its hostname) with the swarm's status and its reason, e.g. `node-2 (down: heartbeat
         failure)`."""
-        listing = docker("node", "ls", "--format", "{{.ID}}|{{.Hostname}}|{{.Status}}", check=False)
         named = {node["id"]: node["name"] for node in self.nodes}
         down = {}
-        for line in listing.splitlines():
-            node_id, hostname, status = line.split("|")
-            if status.lower() == "ready":
+        for node in ask("the swarm's nodes", lambda api: api.nodes()):
+            status = node.get("Status") or {}
+            state, reason = status.get("State", "unknown"), status.get("Message", "")
+            if state == "ready":
                 continue
-            reason = docker(
-                "node", "inspect", "--format", "{{.Status.Message}}", node_id, check=False
-            ).strip()
-            name = named.get(node_id, hostname)
-            down[node_id] = f"{name} ({status.lower()}{': ' + reason if reason else ''})"
+            name = named.get(
+                node["ID"], (node.get("Description") or {}).get("Hostname", node["ID"])
+            )
+            down[node["ID"]] = f"{name} ({state}{': ' + reason if reason else ''})"
         return down
 
     def gone(self) -> list[tuple[dict[str, str], str | None]]:
@@ -314,10 +313,10 @@ class SwarmStack(EngineStack):
         description where it was lost (None: it failed)."""
         down = self.nodes_down()
         found: list[tuple[dict[str, str], str | None]] = []
-        for task in self.tasks(with_nodes=bool(down)):
+        for task in self.tasks():
             if task["ID"] in self.acknowledged:
                 continue
-            if task.get("NodeID") in down and _state(task) not in ENDED_STATES:
+            if task["NodeID"] in down and _state(task) not in ENDED_STATES:
                 found.append((task, down[task["NodeID"]]))
             elif _service(task, self.name) != LOCUST_SERVICE and _failed(task):
                 # Locust's workers quit after each run by design; only a lost node counts.
@@ -342,26 +341,13 @@ class SwarmStack(EngineStack):
                     )
                 )
                 continue
-            code, oom = self._exit(task["ID"])
+            code, oom = _exit(task)
             state = _state(task)
             reason = "was OOMKilled" if oom else f"is {state} ({task['Error'] or 'no error given'})"
             reported.append(
                 ReplicaExit(task["Name"], code, reason, self._task_log(task["ID"]), label)
             )
         return reported
-
-    def _exit(self, task_id: str) -> tuple[int | None, bool]:
-        """The task's exit code, and whether its container was killed for memory."""
-        status = docker(
-            "inspect",
-            "--format",
-            "{{.Status.ContainerStatus.ExitCode}}|{{.Status.ContainerStatus.ContainerID}}",
-            task_id,
-            check=False,
-        ).strip()
-        code, _, container = status.partition("|")
-        oom = docker("inspect", "--format", "{{.State.OOMKilled}}", container, check=False).strip()
-        return (int(code) if code.lstrip("-").isdigit() else None), oom == "true"
 
     def _task_log(self, task_id: str) -> str:
         return _log("--no-task-ids", task_id)
@@ -391,18 +377,7 @@ class SwarmStack(EngineStack):
 
     def _scaled_tasks(self) -> list[dict[str, str]]:
         """The scaled service's tasks that Swarm means to run now."""
-        listing = docker(
-            "service",
-            "ps",
-            f"{self.name}_{self.service}",
-            "--filter",
-            "desired-state=running",
-            "--no-trunc",
-            "--format",
-            "{{json .}}",
-            check=False,
-        )
-        return _task_lines(listing)
+        return self.tasks(f"{self.name}_{self.service}", desired="running")
 
     def replicas_running(self) -> int | None:
         """The scaled service's tasks running (with a healthcheck: healthy) that Swarm means to
@@ -454,19 +429,12 @@ class SwarmStack(EngineStack):
         return found
 
     def _containers(self, docker_host: str | None, node: str) -> list[Member]:
-        listing = docker(
-            "ps",
-            "--no-trunc",
-            "--filter",
-            f"label=com.docker.stack.namespace={self.name}",
-            "--format",
-            TASK_FORMAT,
-            host=docker_host,
-            timeout=NODE_TIMEOUT_S,
-        )
         found = []
-        for line in listing.splitlines():
-            container_id, service_name, task_name = line.split("|")
+        for container in containers(f"com.docker.stack.namespace={self.name}", docker_host):
+            if container.status != "running":
+                continue
+            service_name = container.labels.get("com.docker.swarm.service.name", "")
+            task_name = container.labels.get("com.docker.swarm.task.name", "")
             service = service_name.removeprefix(f"{self.name}_")
             slot = task_name.split(".")[1] if task_name.count(".") >= 2 else ""
             scaled = service in (self.service, LOCUST_SERVICE)
@@ -474,7 +442,7 @@ class SwarmStack(EngineStack):
                 Member(
                     service,
                     slot if scaled else "",
-                    container_id=container_id,
+                    container_id=container.id,
                     node=node,
                     docker_host=docker_host,
                 )
@@ -541,13 +509,31 @@ def _log(*what: str) -> str:
         return f"(no log within {LOG_TIMEOUT_S}s)"
 
 
-def _task_lines(listing: str) -> list[dict[str, str]]:
-    """Tasks as `docker stack ps` or `docker service ps` list them, `{{json .}}` a line; the
-    error without the quotes --no-trunc puts around it."""
-    tasks = [json.loads(line) for line in listing.splitlines() if line.strip()]
-    for task in tasks:
-        task["Error"] = task["Error"].strip('"')
-    return tasks
+def _task(task: dict[str, Any], service: str) -> dict[str, str]:
+    """A task from the engine's API, with the fields `docker stack ps` shows: its Name is the
+    service's and its slot (a global service's: its node's id), CurrentState its state's word."""
+    status = task.get("Status") or {}
+    container = status.get("ContainerStatus") or {}
+    exit_code = container.get("ExitCode")
+    return {
+        "ID": task["ID"],
+        "Name": f"{service}.{task.get('Slot') or task.get('NodeID', '')}",
+        "NodeID": task.get("NodeID", ""),
+        "DesiredState": task.get("DesiredState", ""),
+        "CurrentState": status.get("State", "unknown"),
+        "Error": status.get("Err", ""),
+        "ContainerID": container.get("ContainerID", ""),
+        "ExitCode": "" if exit_code is None else str(exit_code),
+    }
+
+
+def _exit(task: dict[str, str]) -> tuple[int | None, bool]:
+    """The task's exit code, and whether its container was killed for memory (where this
+    engine holds the container)."""
+    code = task["ExitCode"]
+    container = task["ContainerID"]
+    oom = bool(container_state(container).get("OOMKilled")) if container else False
+    return (int(code) if code.lstrip("-").isdigit() else None), oom
 
 
 def _state(task: dict[str, str]) -> str:

@@ -1,6 +1,8 @@
 """A thread that samples, every interval while Locust runs, the CPU and memory of each member
-of the stack (a container on a named swarm node through its node's engine: engine_stats.py)
-and of Locust, the machine and the GPUs, and writes each sample to the run's
+of the stack (a container on a named swarm node through its node's engine: engine_stats.py),
+of Locust, of the harness itself (this process and the programs it starts, Locust and the
+stack's processes excepted), of the Docker engine where containers run here, the machine and
+the GPUs, and writes each sample to the run's
 resources table as it goes (harness/telemetry/table.py: this module is its writer); the stack's
 metrics are read beside it (metrics.py), on a thread of their own.
 
@@ -9,6 +11,7 @@ or whose thread died, is safe, and a sample that fails is skipped, not fatal.
 """
 
 import csv
+import os
 import sys
 import threading
 import time
@@ -17,12 +20,12 @@ from pathlib import Path
 
 import psutil
 
-from harness.record.names import GPU, LOCUST, MACHINE
+from harness.record.names import ENGINE, GPU, HARNESS, LOCUST, MACHINE
 from harness.telemetry.containers import ContainerCgroup
 from harness.telemetry.engine_stats import EngineContainer, EngineStats
 from harness.telemetry.gpu import Gpus
 from harness.telemetry.members import Member
-from harness.telemetry.processes import ProcessTree, machine_cpu_percent
+from harness.telemetry.processes import EngineProcesses, ProcessTree, machine_cpu_percent
 from harness.telemetry.table import COLUMNS
 
 
@@ -52,6 +55,14 @@ class Sampler:
         }
         self._sources = [(member, _source(member, self._engines)) for member in members]
         self._sources.append((Member(LOCUST, ""), ProcessTree(locust_pid)))
+        if any(member.container_id and member.docker_host is None for member in members):
+            self._sources.append((Member(ENGINE, ""), EngineProcesses()))
+        # Last, so that it leaves out what the other trees counted in the same sample.
+        trees = [source for _member, source in self._sources if isinstance(source, ProcessTree)]
+        harness = ProcessTree(
+            os.getpid(), excluded=lambda: set().union(*(tree.sampled_pids() for tree in trees))
+        )
+        self._sources.append((Member(HARNESS, ""), harness))
         self._interval_s = interval_s
         self._table = table
         self._gpus: Gpus | None = None

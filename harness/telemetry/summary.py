@@ -1,10 +1,11 @@
 """The resources table of a run (S.resources.csv, written by the sampler) summed up over the
-measured window: peaks and means per member, per swarm node, the machine, the GPUs."""
+measured window: peaks and means per member, per swarm node, the machine, the GPUs, and the
+machine's CPU that no member used."""
 
 from collections import defaultdict
 from pathlib import Path
 
-from harness.record.names import GPU, LOCUST, MACHINE
+from harness.record.names import GPU, MACHINE, NOT_THE_STACK
 from harness.record.parts import GpuUse, MemberUse, NodeUse, ResourceUse
 from harness.telemetry.table import node_cpu, read_table
 
@@ -44,7 +45,11 @@ def summarize(
                 )
             )
     members.sort(
-        key=lambda member: (member.service == LOCUST, member.service, _order(member.replica))
+        key=lambda member: (
+            member.service in NOT_THE_STACK,
+            member.service,
+            _order(member.replica),
+        )
     )
     return ResourceUse(
         interval_s=interval_s,
@@ -57,7 +62,29 @@ def summarize(
             NodeUse(node, max(sums.values()), _mean(list(sums.values())))
             for node, sums in node_cpu(rows).items()
         ),
+        unaccounted_cpu_mean=_unaccounted(rows),
     )
+
+
+def _unaccounted(rows: list[dict]) -> float | None:
+    """The machine's CPU less every member's (the stack's, Locust's, the harness's, the Docker
+    engine's), sample by sample, then its mean: what ran that the record does not name (the
+    kernel's network path, programs started and gone between samples, anything else the machine
+    runs). None where members run on other nodes, whose CPU is not this machine's."""
+    if any(row["node"] for row in rows):
+        return None
+    machine: dict[str, float] = {}
+    members: dict[str, float] = defaultdict(float)
+    for row in rows:
+        if row["cpu_percent"] == "":
+            continue
+        if row["service"] == MACHINE:
+            machine[row["t_s"]] = float(row["cpu_percent"])
+        elif row["service"] != GPU:
+            members[row["t_s"]] += float(row["cpu_percent"])
+    if not machine:
+        return None
+    return _mean([max(0.0, cpu - members[t_s]) for t_s, cpu in machine.items()])
 
 
 def _numbers(samples: list[dict], column: str) -> list[float]:

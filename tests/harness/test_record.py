@@ -85,6 +85,7 @@ def full_record(name: RunName) -> RunRecord:
             cores=2,
             gpus=(GpuUse("0", 55.0, 80.0, 2048.0),),
             nodes=(NodeUse("node-2", 104.0, 81.5),),
+            unaccounted_cpu_mean=7.5,
         ),
         ceiling=Ceiling(74.7, 16, "MODEL_NAME=...", "efficientnet-lite0", "onnxruntime", "cpu"),
         invalid_reasons=("Locust used 95% of its cores",),

@@ -58,7 +58,13 @@ def test_a_process_of_known_appetite_shows_it_in_the_resources_table(workspace, 
     assert burner["cpu_mean"] == pytest.approx(50, rel=0.15)
     assert burner["rss_peak_mib"] == pytest.approx(200, rel=0.15)
     services = {member["service"] for member in record["resources"]["members"]}
-    assert services == {"model", "burner", "locust"}
+    assert services == {"model", "burner", "locust", "harness"}
+    [harness] = [
+        member for member in record["resources"]["members"] if member["service"] == "harness"
+    ]
+    # The burner is the harness's grandchild: counted as itself, never again as the harness.
+    assert harness["cpu_mean"] < 25
+    assert record["resources"]["unaccounted_cpu_mean"] is not None
 
 
 def test_exact_percentiles_agree_with_every_raw_latency(workspace, local_matrix):
