@@ -1,9 +1,10 @@
 """${VAR} and ${VAR:-default} in the stack's files (the Procfile, the compose files rendered
-for Swarm), read as Compose and a shell read them."""
+for Swarm), read as Compose and a shell read them; `$$` is left as it is, for whoever reads the
+text next (Compose reads it as a `$` the container's shell expands)."""
 
 import re
 
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class UnsetVariable(KeyError):
@@ -17,6 +18,8 @@ class UnsetVariable(KeyError):
 def interpolate(text: str, env: dict[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if name is None:  # `$$`, an escaped `$`
+            return match.group(0)
         if name in env:
             return env[name]
         if default is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import redis
 
@@ -45,8 +46,12 @@ class Heartbeat:
         ttl_s: float,
         progress: Progress,
         stall_timeout_s: float,
+        alive_file: Path | None = None,
     ) -> None:
         self._client = client
+        # Written at every beat that reached Redis: a file younger than the TTL says the worker
+        # is alive to a healthcheck that starts no interpreter (compose/docker-compose.yml).
+        self._alive_file = alive_file
         self._info = info
         self._ttl_ms = int(ttl_s * 1000)
         # Three beats per TTL: one lost beat never makes a live worker look dead.
@@ -64,6 +69,8 @@ class Heartbeat:
     def _beat(self) -> None:
         key = queue.heartbeat_key(self._info.worker_id)
         self._client.set(key, self._info.encode(), px=self._ttl_ms)
+        if self._alive_file is not None:
+            self._alive_file.write_text(self._info.worker_id)
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval_s):
@@ -91,4 +98,6 @@ class Heartbeat:
 
     def forget(self) -> None:
         """Say at once that this worker is gone, instead of letting the key expire."""
+        if self._alive_file is not None:
+            self._alive_file.unlink(missing_ok=True)
         self._client.delete(queue.heartbeat_key(self._info.worker_id))

@@ -210,12 +210,14 @@ def main() -> int:
     )
     progress = Progress()
     heartbeat = Heartbeat(
-        client, info, settings.heartbeat_ttl_s, progress, settings.stall_timeout_s
+        client,
+        info,
+        settings.heartbeat_ttl_s,
+        progress,
+        settings.stall_timeout_s,
+        alive_file=settings.worker_id_file,
     )
     heartbeat.start()
-    if settings.worker_id_file is not None:
-        # The healthcheck runs as another process and learns which worker it checks from here.
-        settings.worker_id_file.write_text(settings.worker_id)
     log.info(
         "worker %s serving %s on %s/%s",
         settings.worker_id,

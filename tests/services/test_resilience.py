@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 from stack_processes import REPO, LocalStack
 
 from services import queue
@@ -85,32 +85,53 @@ def test_kill_9_of_one_of_two_workers_under_load_loses_nothing(
     assert pending_on(stack, "victim") == 0
     assert stack.redis.xlen(queue.STREAM) == 0
     assert survivor.running()
-    healthcheck = [sys.executable, "-m", "services.model.healthcheck"]
-    environment = {**os.environ, "REDIS_URL": stack.redis_url}
-    for worker_id, expected in (("survivor", 0), ("victim", 1)):
-        run = subprocess.run(
-            healthcheck, env={**environment, "WORKER_ID": worker_id}, cwd=REPO, timeout=30
-        )
-        assert run.returncode == expected, worker_id
+    wait_until(
+        lambda: not stack.redis.exists(queue.heartbeat_key("victim")), 10, "the victim's beat gone"
+    )
+    assert stack.redis.exists(queue.heartbeat_key("survivor")), "the survivor beats on"
     assert survivor.stop() == 0
 
 
-def test_healthcheck_reads_the_id_the_worker_announced(stack: LocalStack, tmp_path: Path) -> None:
-    id_file = tmp_path / "worker-id"
-    environment = {**os.environ, "REDIS_URL": stack.redis_url, "WORKER_ID_FILE": str(id_file)}
-    environment.pop("WORKER_ID", None)
+def model_healthcheck() -> str:
+    """The model service's healthcheck as its container's shell runs it (Compose turns `$$` into
+    `$`, which that shell expands)."""
+    compose = yaml.safe_load((REPO / "compose" / "docker-compose.yml").read_text())
+    kind, command = compose["services"]["model"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL", "a shell command, no interpreter"
+    return command.replace("$$", "$")
 
-    def healthcheck() -> int:
-        command = [sys.executable, "-m", "services.model.healthcheck"]
-        return subprocess.run(command, env=environment, cwd=REPO, timeout=30).returncode
 
-    assert healthcheck() == 1
-    worker = stack.start_worker("announced", env={"WORKER_ID_FILE": str(id_file)})
-    wait_until(id_file.is_file, 90, "the worker wrote its id")
-    assert id_file.read_text() == "announced"
-    assert healthcheck() == 0
+def test_the_healthcheck_passes_while_the_worker_beats_and_fails_once_it_stops(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    alive_file = tmp_path / "worker-id"
+    environment = {"PATH": os.environ["PATH"], "WORKER_ID_FILE": str(alive_file)}
+
+    def healthcheck(ttl_s: str) -> int:
+        run = subprocess.run(
+            ["sh", "-c", model_healthcheck()],
+            env={**environment, "HEARTBEAT_TTL_S": ttl_s},
+            timeout=30,
+            capture_output=True,
+        )
+        return run.returncode
+
+    assert healthcheck("1") == 1, "no worker has announced itself"
+    worker = stack.start_worker("announced", env={"WORKER_ID_FILE": str(alive_file)})
+    wait_until(alive_file.is_file, 90, "the worker's first beat")
+    assert alive_file.read_text() == "announced"
+    first_beat = alive_file.stat().st_mtime
+    wait_until(lambda: alive_file.stat().st_mtime > first_beat, 10, "the next beat")
+    assert healthcheck("1") == 0
+    worker.send(signal.SIGSTOP)  # frozen: no more beats, the file ages
+    try:
+        wait_until(lambda: healthcheck("1") == 1, 10, "the healthcheck to see no fresh beat")
+        assert healthcheck("60") == 0, "a longer TTL still finds the last beat fresh"
+    finally:
+        worker.send(signal.SIGCONT)
     assert worker.stop() == 0
-    assert healthcheck() == 1
+    assert not alive_file.exists(), "a worker that stops says so at once"
+    assert healthcheck("60") == 1
 
 
 def test_sigterm_finishes_the_batch_in_hand_and_exits_0(stack: LocalStack, sample_images) -> None:
