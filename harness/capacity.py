@@ -3,8 +3,9 @@ found within the SLO, where the search started, and every probe that found it. T
 its one writer and its one reader (its format: these dataclasses, harness/record/codec.py);
 harness/search.py decides the probes.
 
-    {"schema": 2, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
-     "tolerance": 0.05, "arrival": "poisson", "probe_time": "20s",
+    {"schema": 3, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
+     "tolerance": 0.05, "arrival": "poisson", "probe_time": "20s", "criterion": "p95",
+     "setup": {"backend": "compose", "stack_env": {"MODEL_NAME": "efficientnet-lite0", ...}},
      "scales": {"2": {"capacity_rps": 183.0, "complete": true, "note": null, "seconds": 412.0,
                       "estimate": {"rps": 196.0,
                                    "source": "the best closed-loop run at this scale"},
@@ -21,8 +22,11 @@ from pathlib import Path
 from harness.matrix import Slo
 from harness.record.codec import CodecError, from_data, to_data
 from harness.record.names import CAPACITY_FILE
+from harness.stack_setup import StackSetup
 
-SCHEMA = 2  # 1: without the estimate, the probes' throughput and early ends, the probe time
+# 1: without the estimate, the probes' throughput and early ends, the probe time. 2: without
+# the setup (read as unknown).
+SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,12 @@ class CapacityFile:
     probe_time: str = ""  # "": files of schema 1, which did not record it
     criterion: str = "p95"  # what a rate within the SLO keeps: its p95, or its goodput
     scales: dict[int, ScaleCapacity] = field(default_factory=dict)
+    setup: StackSetup = StackSetup()  # what it was searched on (files before schema 3: unknown)
 
     def matches(self, other: "CapacityFile") -> bool:
-        """Whether a search with `other`'s settings may resume from this file."""
-        settings = ("slo", "tolerance", "arrival", "probe_time", "criterion")
+        """Whether a search with `other`'s settings, on `other`'s setup, may resume from this
+        file: another backend's or other stack settings' probes say nothing of this stack."""
+        settings = ("slo", "tolerance", "arrival", "probe_time", "criterion", "setup")
         return all(getattr(self, name) == getattr(other, name) for name in settings)
 
 

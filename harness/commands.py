@@ -315,8 +315,7 @@ def compare(baseline: str, candidate: str, gate: bool, threshold: float) -> int:
     if not worse:
         return 0
     said = "; ".join(
-        f"{point.target} {point.models}r {point.load}: {metric.name} {metric.change:+.1%}"
-        for point, metric in worse
+        f"{point.named}: {metric.name} {metric.change:+.1%}" for point, metric in worse
     )
     print(f"significantly worse by more than {limit:.0%}: {said}", file=sys.stderr)
     return EXIT_REGRESSION if gating else 0

@@ -21,6 +21,7 @@ from harness.record.names import (
     companion,
     record_paths,
 )
+from harness.stack_setup import StackSetup
 
 AGGREGATED_ROW = "Aggregated"
 
@@ -42,6 +43,11 @@ class Run:
     @property
     def models(self) -> int:
         return self.record.name.models
+
+    @property
+    def setup(self) -> StackSetup:
+        """What its stack ran on and with: runs are compared only on one target and setup."""
+        return StackSetup.recorded(self.record.backend, self.record.matrix)
 
     @property
     def kind(self) -> str:

@@ -3,20 +3,21 @@ within the SLO's `p95_ms` and whose failures within its `max_failure_ratio` (MLP
 scenario asks the same of a system).
 
 It starts from an estimate of the most the stack can serve: the best valid closed-loop
-throughput at this scale, else the in-process ceiling where it describes the stack, else a short
-closed-loop burst (harness/run/burst.py). The first probe is just under it; then, until one valid
-probe within the SLO sits below one outside it, the search steps down (to the outside probe's
-answered rate where the stack was overloaded, at most SHRINK of it) or up (to just above the
-estimate, then by GROW); then it closes the bracket, interpolating the SLO's p95 between the two
-in log-latency (clamped to the bracket's middle part, so it always shrinks), until they are
-within `capacity.tolerance` of each other. A server that cannot keep up has broken the SLO: the
-arrivals it makes the generator drop are failures, the probe is valid and outside. An invalid
-probe (the generator fell behind) is run once more, and a second invalid one at the same rate
-ends the search with the reason. A probe that has clearly broken the SLO stops early.
+throughput at this scale and stack setup (harness/stack_setup.py), else the in-process ceiling
+where it describes the stack, else a short closed-loop burst (harness/run/burst.py). The first
+probe is just under it; then, until one valid probe within the SLO sits below one outside it,
+the search steps down (to the outside probe's answered rate where the stack was overloaded, at
+most SHRINK of it) or up (to just above the estimate, then by GROW); then it closes the bracket,
+interpolating the SLO's p95 between the two in log-latency (clamped to the bracket's middle
+part, so it always shrinks), until they are within `capacity.tolerance` of each other. A server
+that cannot keep up has broken the SLO: the arrivals it makes the generator drop are failures,
+the probe is valid and outside. An invalid probe (the generator fell behind) is run once more,
+and a second invalid one at the same rate ends the search with the reason. A probe that has
+clearly broken the SLO stops early.
 
 Every probe is a full open-loop run with its own report (`{models}_rate{R}`). The probes so far
-live in capacity.json, so an interrupted search resumes where it stopped; the search is
-deterministic in them.
+live in capacity.json, so an interrupted search resumes where it stopped, on the same stack
+setup only; the search is deterministic in them.
 """
 
 import math
@@ -38,11 +39,12 @@ from harness.latency import Latency
 from harness.matrix import Slo
 from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX, number_label
-from harness.results import gather
+from harness.results import Run, gather
 from harness.run import Enough, served_model
 from harness.run.burst import BURST_S, burst_throughput, burst_users
 from harness.run.recorded import log_so_far
 from harness.session import ScaleSession
+from harness.stack_setup import StackSetup
 
 FIRST = 0.9  # the first probe, as a share of the estimate
 ABOVE = 1.1  # where to look for an outside probe first, as a share of the estimate
@@ -171,6 +173,7 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
         POISSON,
         matrix.capacity.probe_time,
         matrix.capacity.criterion,
+        setup=session.command.setup,
     )
     found = read_capacity(path)
     if found is None or not found.matches(wanted):
@@ -204,16 +207,27 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
     return scale
 
 
+def closed_loop_estimate(
+    runs: list[Run], target: str, models: int, setup: StackSetup
+) -> Estimate | None:
+    """The best valid closed-loop throughput at this scale, among the runs of this target on
+    this setup only: another backend's, or other settings', is another stack's."""
+    closed = [
+        run.stats.rps
+        for run in runs
+        if run.kind == "closed"
+        and run.counts
+        and (run.target, run.models, run.setup) == (target, models, setup)
+    ]
+    return Estimate(max(closed), "the best closed-loop run at this scale") if closed else None
+
+
 def _estimate(session: ScaleSession, reports: Path) -> Estimate:
     """The most the stack can serve at this scale, from what says it best."""
     target, models = session.command.target, session.models
-    closed = [
-        run.stats.rps
-        for run in gather(reports).runs
-        if run.kind == "closed" and run.counts and run.target == target and run.models == models
-    ]
-    if closed:
-        return Estimate(max(closed), "the best closed-loop run at this scale")
+    swept = closed_loop_estimate(gather(reports).runs, target, models, session.command.setup)
+    if swept is not None:
+        return swept
     stack = session.up()  # measures the ceiling first, where the matrix asks for it
     ceiling = session.ceiling
     if ceiling is not None and ceiling.describes(served_model(session.ready)):

@@ -22,6 +22,7 @@ from harness.record import RunRecord
 from harness.run import Enough, execute_run
 from harness.stack import Stack, bring_down, bring_up, restore
 from harness.stack.lifecycle import kept_stack, model_env
+from harness.stack_setup import StackSetup
 
 T = TypeVar("T")
 
@@ -36,6 +37,11 @@ class Command:
     backend: str
     reports: Path
     state_dir: Path
+
+    @property
+    def setup(self) -> StackSetup:
+        """What its runs will record they ran on and with."""
+        return StackSetup(self.backend, dict(self.matrix.stack.env))
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A sweep at one scale: every point of the matrix, `repeats` times, in the scale's stack session.
 
-Points whose complete results exist are skipped (so an interrupted sweep resumes). Repetitions
+Points whose complete results exist on the same stack setup are skipped (so an interrupted
+sweep resumes; a point measured on another backend is measured again). Repetitions
 are interleaved (every point once, then every point again): a machine that drifts slowly over
 the sweep then shifts every point alike, instead of the last ones. Progress counts over the
 whole sweep, every scale of the matrix, as `nox -s sweep` runs them one after the other.
@@ -64,7 +65,7 @@ def sweep_at_scale(session: ScaleSession, force: bool) -> bool:
     pending = [
         (point, repeat)
         for point, repeat in here
-        if force or not is_complete(reports, RunName.of(point, repeat))
+        if force or not is_complete(reports, RunName.of(point, repeat), session.command.setup)
     ]
     if len(here) > len(pending):
         print(f"{len(here) - len(pending)} of {len(here)} runs already complete, skipped")

@@ -4,8 +4,9 @@ the SLO from the capacity search, in a reports folder of its own (reports/tune/{
 its figures at capacity: p95, the stack's cores and memory from telemetry, the cost per million
 inferences where the matrix gives prices, the joules per inference where a counter exists. A
 constraint it breaks rules it out; the best by the objective wins. Everything lands in
-reports/{target}/tune.json after each configuration, and a tune interrupted resumes there: the
-configurations whose capacity is known are not measured again.
+reports/{target}/tune.json after each configuration, and a tune interrupted resumes there, on
+the same stack setup (harness/stack_setup.py): the configurations whose capacity is known are not
+measured again.
 """
 
 from dataclasses import replace
@@ -51,13 +52,9 @@ def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
         tuning.mode,
         _axes(matrix),
         tolerance=matrix.capacity.tolerance,
+        setup=command.setup,
     )
-    if found is None or (found.slo, found.objective, found.mode, found.axes) != (
-        fresh.slo,
-        fresh.objective,
-        fresh.mode,
-        fresh.axes,
-    ):
+    if found is None or not found.matches(fresh):
         found = fresh
     if force:
         found.configs = [config for config in found.configs if config.models != models]
@@ -86,10 +83,9 @@ def _axes(matrix: Matrix) -> dict[str, list[str]]:
 
 def _try(command: Command, point: Point, models: int, force: bool) -> Config:
     """One configuration's capacity search, in its own reports folder, and its figures."""
-    matrix = command.matrix
-    stack = replace(matrix.stack, env={**matrix.stack.env, **point})
+    matrix = command.matrix.with_stack_env({**command.matrix.stack.env, **point})
     reports = tune_reports(command.reports, point)
-    own = replace(command, matrix=replace(matrix, stack=stack), reports=reports)
+    own = replace(command, matrix=matrix, reports=reports)
     # Each configuration brings its stack up and down: another one's settings are not its own.
     [scale] = at_each_scale(
         own, [models], lambda session: search_at_scale(session, force), keep_up=False

@@ -65,16 +65,17 @@ def capacity_scalings(capacity: CapacityFile) -> list[CapacityScaling]:
 
 
 def loop_pairs(runs: list[Run]) -> list[LoopPair]:
-    """For each valid open-loop run, the valid closed-loop run at the same target and scale whose
-    throughput is nearest its rate, when within COMPARABLE of it."""
+    """For each valid open-loop run, the valid closed-loop run at the same target, setup and
+    scale whose throughput is nearest its rate, when within COMPARABLE of it."""
     pairs = []
     for open_run in (run for run in runs if run.kind == "open" and run.counts):
+        same_scale = (open_run.target, open_run.setup, open_run.models)
         closed = [
             run
             for run in runs
             if run.kind == "closed"
             and run.counts
-            and (run.target, run.models) == (open_run.target, open_run.models)
+            and (run.target, run.setup, run.models) == same_scale
             and abs(run.stats.rps - open_run.rate) <= COMPARABLE * open_run.rate
         ]
         if closed:
@@ -135,15 +136,21 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
                 f" of 1 within the SLO: {format_percent_whole(scaling.efficiency)} of linear"
                 f" ({n} vs {one} req/s)."
             )
-    by_target = {capacity.target: found_capacities(capacity) for capacity in capacities}
-    cpu, gpu = by_target.get("cpu", {}), by_target.get("gpu", {})
-    for models in sorted(set(cpu) & set(gpu)):
-        sentences.append(
-            f"At {plural(models, 'replica')}, the GPU takes {gpu[models] / cpu[models]:.2f}× the"
-            f" CPU's load within the SLO ({number_label(gpu[models])} vs"
-            f" {number_label(cpu[models])} req/s)."
-        )
+    found = {(capacity.setup, capacity.target): capacity for capacity in capacities}
+    for setup in sorted({capacity.setup for capacity in capacities}):
+        cpu, gpu = (found.get((setup, target)) for target in ("cpu", "gpu"))
+        if cpu is not None and gpu is not None:
+            sentences += _gpu_cpu_capacity(found_capacities(cpu), found_capacities(gpu))
     return sentences
+
+
+def _gpu_cpu_capacity(cpu: dict[int, float], gpu: dict[int, float]) -> list[str]:
+    return [
+        f"At {plural(models, 'replica')}, the GPU takes {gpu[models] / cpu[models]:.2f}× the"
+        f" CPU's load within the SLO ({number_label(gpu[models])} vs"
+        f" {number_label(cpu[models])} req/s)."
+        for models in sorted(set(cpu) & set(gpu))
+    ]
 
 
 def loop_sentences(runs: list[Run]) -> list[str]:

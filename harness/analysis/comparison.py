@@ -6,6 +6,10 @@ has only one repetition.
 A change is "better" or "worse" only when the test finds it significant (p < 0.05); otherwise
 "no significant change". A capacity has one figure per side: it is better or worse when the
 change exceeds the search's tolerance, the resolution it was found to.
+
+A point is compared whatever setup (harness/stack_setup.py) each side measured it on, since a
+change of backend or of stack settings may be the change under test; where the two differ, the
+point says so, beside its figures.
 """
 
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from harness.analysis.tune import env_settings
 from harness.capacity import CapacityFile
 from harness.record.names import RunName
 from harness.results import Run
+from harness.stack_setup import StackSetup, setup_names
 from harness.tune.file import TuneFile
 
 TargetFile = TypeVar("TargetFile", CapacityFile, TuneFile)
@@ -48,6 +53,14 @@ class PointComparison:
     models: int
     load: str  # the point's load as a person says it, "capacity", or a tuned configuration
     metrics: list[Metric]
+    # The two sides' setups where they differ ("local → compose"): the change may be theirs.
+    across: str | None = None
+
+    @property
+    def named(self) -> str:
+        """The point as a line of text names it: "cpu 2r 8 users, spawn 4/s (local → compose)"."""
+        across = f" ({self.across})" if self.across else ""
+        return f"{self.target} {self.models}r {self.load}{across}"
 
     @property
     def verdict(self) -> str:
@@ -74,15 +87,19 @@ def compare(
 ) -> Comparison:
     before, after = repeated(baseline), repeated(candidate)
     points = []
-    for point in sorted(set(before) & set(after), key=RunName.sort_key):
-        old, new = before[point].runs, after[point].runs
+    # Each point with the same point of the other side, on whichever setup each measured it.
+    pairs = [(old, new) for old in before for new in after if old[0] == new[0]]
+    for (point, old_setup), (_, new_setup) in sorted(
+        pairs, key=lambda pair: (pair[0][0].sort_key(), pair[0][1], pair[1][1])
+    ):
+        old, new = before[(point, old_setup)].runs, after[(point, new_setup)].runs
         metrics = [
             _metric("throughput", "req/s", True, *_samples(old, new, "rps")),
             _metric("p95", "ms", False, *_samples(old, new, "p95_ms")),
         ]
-        points.append(
-            PointComparison(point.target, point.models, describe_load(point.load), metrics)
-        )
+        load = describe_load(point.load)
+        across = _across(old_setup, new_setup)
+        points.append(PointComparison(point.target, point.models, load, metrics, across))
     points += _capacity_points(baseline_capacity, candidate_capacity)
     points += _tune_points(baseline_tunes, candidate_tunes)
     named_before = {point_of(run.record.name) for run in baseline}
@@ -161,6 +178,14 @@ def _metric(
     )
 
 
+def _across(before: StackSetup, after: StackSetup) -> str | None:
+    """How the two sides' setups differ, where they do: "local → compose"."""
+    if before == after:
+        return None
+    names = setup_names([before, after])
+    return f"{names[before]} → {names[after]}"
+
+
 def _same_targets(
     baseline: list[TargetFile], candidate: list[TargetFile]
 ) -> list[tuple[TargetFile, TargetFile]]:
@@ -183,7 +208,8 @@ def _capacity_points(
             metric = _capacity_metric(
                 old[models], new[models], max(before.tolerance, after.tolerance)
             )
-            found.append(PointComparison(before.target, models, "capacity", [metric]))
+            across = _across(before.setup, after.setup)
+            found.append(PointComparison(before.target, models, "capacity", [metric], across))
     return found
 
 
@@ -200,7 +226,15 @@ def _tune_points(baseline: list[TuneFile], candidate: list[TuneFile]) -> list[Po
                 continue
             tolerance = max(before.tolerance, after.tolerance)
             metric = _capacity_metric(config.capacity_rps, new[key], tolerance)
-            found.append(PointComparison(before.target, config.models, f"tuned {key[0]}", [metric]))
+            found.append(
+                PointComparison(
+                    before.target,
+                    config.models,
+                    f"tuned {key[0]}",
+                    [metric],
+                    _across(before.setup, after.setup),
+                )
+            )
     return found
 
 
@@ -222,7 +256,7 @@ def _differences(baseline: list[Run], candidate: list[Run]) -> tuple[list[str], 
         "runtime": lambda run: run.record.runtime,
         "device": lambda run: run.record.device,
         "backend": lambda run: run.record.backend,
-        "stack settings": lambda run: _stack_env(run),
+        "stack settings": lambda run: None if run.setup.stack_env is None else run.setup.settings,
         "revision": lambda run: run.record.revision,
     }
     differences, across = [], False
@@ -237,10 +271,3 @@ def _differences(baseline: list[Run], candidate: list[Run]) -> tuple[list[str], 
 def _machine(run: Run) -> str | None:
     machine = run.record.machine
     return None if machine is None else f"{machine.cpu}, {machine.cores} cores, GPU {machine.gpu}"
-
-
-def _stack_env(run: Run) -> str | None:
-    env = ((run.record.matrix or {}).get("stack") or {}).get("env")
-    return (
-        None if env is None else ", ".join(f"{key}={value}" for key, value in sorted(env.items()))
-    )

@@ -51,16 +51,17 @@ def stage_role(run: Run, stage: str) -> str | None:
 
 
 def limit_sentences(runs: list[Run]) -> list[str]:
-    """Per scale, along the closed loop's users (else the open loop's rates)."""
-    closed: dict[tuple[str, int], list[Run]] = defaultdict(list)
+    """Per scale and setup, along the closed loop's users (else the open loop's rates)."""
+    closed: dict[tuple, list[Run]] = defaultdict(list)
     for run in figures.representatives(runs):
-        closed[(run.target, run.models)].append(run)
-    opened: dict[tuple[str, int], list[Run]] = defaultdict(list)
+        closed[(run.setup, run.target, run.models)].append(run)
+    opened: dict[tuple, list[Run]] = defaultdict(list)
     for run in sorted((run for run in runs if run.kind == "open" and run.counts), key=_rate):
-        opened[(run.target, run.models)].append(run)
+        opened[(run.setup, run.target, run.models)].append(run)
     sentences = []
-    for target, models in sorted(set(closed) | set(opened)):
-        along = closed.get((target, models)) or opened[(target, models)]
+    for scale_key in sorted(set(closed) | set(opened)):
+        _, target, models = scale_key
+        along = closed.get(scale_key) or opened[scale_key]
         highest, lowest = along[-1], along[0]
         scale = f"{target}, {plural(models, 'replica')}"
         sentences.append(_at_load(scale, highest))

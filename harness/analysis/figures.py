@@ -3,6 +3,8 @@
 Locust users are a closed loop (each waits for its answer before sending again), so one user
 cannot keep two replicas busy: scaling and the GPU/CPU ratios are read at the highest load
 measured on both sides, where the stack, not the user count, is the limit.
+
+Runs are set side by side only on one setup (harness/stack_setup.py), whatever runs are given.
 """
 
 from collections import defaultdict
@@ -130,19 +132,20 @@ def representatives(runs: Iterable[Run]) -> list[Run]:
     """One measured run per target, replicas and users (see `one_per_users`)."""
     return one_per_users(
         closed_counting(runs),
-        group=lambda run: (run.target, run.models, run.users),
+        group=lambda run: (run.setup, run.target, run.models, run.users),
         spawn_rate=lambda run: run.spawn_rate,
     )
 
 
 def scalings(runs: Iterable[Run]) -> list[Scaling]:
-    """Every point measured at 1 replica and at N > 1 replicas, on the same target."""
+    """Every point measured at 1 replica and at N > 1 replicas, on the same target and setup."""
     measured = {
-        (run.target, run.models, run.users, run.spawn_rate): run for run in closed_counting(runs)
+        (run.setup, run.target, run.models, run.users, run.spawn_rate): run
+        for run in closed_counting(runs)
     }
     found = []
-    for (target, models, users, spawn_rate), run in sorted(measured.items()):
-        baseline = measured.get((target, 1, users, spawn_rate))
+    for (setup, target, models, users, spawn_rate), run in sorted(measured.items()):
+        baseline = measured.get((setup, target, 1, users, spawn_rate))
         if models == 1 or baseline is None or baseline.stats.rps <= 0:
             continue
         found.append(Scaling(target, models, users, spawn_rate, baseline.stats.rps, run.stats.rps))
@@ -150,12 +153,14 @@ def scalings(runs: Iterable[Run]) -> list[Scaling]:
 
 
 def gpu_cpu_pairs(runs: Iterable[Run]) -> list[GpuCpu]:
+    """Every point measured on both targets, on the same setup."""
     measured = {
-        (run.target, run.models, run.users, run.spawn_rate): run for run in closed_counting(runs)
+        (run.setup, run.target, run.models, run.users, run.spawn_rate): run
+        for run in closed_counting(runs)
     }
     pairs = []
-    for (target, models, users, spawn_rate), cpu_run in sorted(measured.items()):
-        gpu_run = measured.get(("gpu", models, users, spawn_rate))
+    for (setup, target, models, users, spawn_rate), cpu_run in sorted(measured.items()):
+        gpu_run = measured.get((setup, "gpu", models, users, spawn_rate))
         if target != "cpu" or gpu_run is None or cpu_run.stats.rps <= 0:
             continue
         pairs.append(GpuCpu(models, users, spawn_rate, cpu_run.stats, gpu_run.stats))
@@ -163,11 +168,11 @@ def gpu_cpu_pairs(runs: Iterable[Run]) -> list[GpuCpu]:
 
 
 def slo_breaks(runs: Iterable[Run], slo: Slo) -> list[SloBreak]:
-    by_scale: dict[tuple[str, int], list[Run]] = defaultdict(list)
+    by_scale: dict[tuple, list[Run]] = defaultdict(list)
     for run in representatives(runs):
-        by_scale[(run.target, run.models)].append(run)
+        by_scale[(run.setup, run.target, run.models)].append(run)
     breaks = []
-    for (target, models), along_users in sorted(by_scale.items()):
+    for (_, target, models), along_users in sorted(by_scale.items()):
         last_within = first_outside = breach = None
         for run in along_users:
             breach = slo_breach(slo, run.stats)

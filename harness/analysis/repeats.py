@@ -1,5 +1,6 @@
 """Repetitions of a point: its runs grouped, their figures' means with 95% intervals, and one
-run per point, with the means, for the conclusions."""
+run per point, with the means, for the conclusions. Repetitions count together only on one
+setup (harness/stack_setup.py): a point repeated on another backend is another point."""
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -8,6 +9,10 @@ from harness.analysis.statistics import Spread, spread
 from harness.latency import Latency
 from harness.record.names import RunName
 from harness.results import Run
+from harness.stack_setup import StackSetup
+
+# A point on the setup it was measured on.
+PointOn = tuple[RunName, StackSetup]
 
 MEANED = ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 
@@ -25,12 +30,12 @@ def point_of(name: RunName) -> RunName:
     return replace(name, repeat=1)
 
 
-def repeated(runs: list[Run]) -> dict[RunName, Repeated]:
-    """Per point, its runs that count; the figures' spreads over them."""
-    grouped: dict[RunName, list[Run]] = defaultdict(list)
+def repeated(runs: list[Run]) -> dict[PointOn, Repeated]:
+    """Per point and setup, its runs that count; the figures' spreads over them."""
+    grouped: dict[PointOn, list[Run]] = defaultdict(list)
     for run in runs:
         if run.counts:
-            grouped[point_of(run.record.name)].append(run)
+            grouped[(point_of(run.record.name), run.setup)].append(run)
     found = {}
     for point, point_runs in grouped.items():
         p95s = [run.stats.p95_ms for run in point_runs if run.stats.p95_ms is not None]
@@ -46,7 +51,7 @@ def one_per_point(runs: list[Run]) -> list[Run]:
     """The runs the conclusions read: a point's counting repetitions as one run with their mean
     figures, and every run that does not count (failed or invalid, for the lists)."""
     merged = []
-    for point, group in repeated(runs).items():
+    for (point, _), group in repeated(runs).items():
         if len(group.runs) == 1:
             merged.append(group.runs[0])
             continue

@@ -1,9 +1,9 @@
-"""The conclusions in sentences a person can read without the charts, one section per question."""
+"""The conclusions in sentences a person can read without the charts, one function per question,
+each over one setup's runs (harness/analysis/conclusions.py gathers them)."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from harness.analysis import capacity, explanations, figures
+from harness.analysis import figures
 from harness.analysis.formatting import (
     describe_breach,
     describe_load,
@@ -15,57 +15,8 @@ from harness.analysis.formatting import (
     format_spawn,
     plural,
 )
-from harness.analysis.tune import tune_sentences
-from harness.capacity import CapacityFile
 from harness.matrix import Slo
 from harness.results import Run
-from harness.tune.file import TuneFile
-
-
-@dataclass(frozen=True)
-class Section:
-    """Conclusions on one question."""
-
-    title: str
-    sentences: list[str]
-
-
-def conclusions(
-    runs: list[Run],
-    slo: Slo,
-    capacities: list[CapacityFile] = (),
-    tunes: list[TuneFile] = (),
-    currency: str = "$",
-) -> list[Section]:
-    deploy = [sentence for tune in tunes for sentence in tune_sentences(tune, currency)]
-    if not any(run.counts for run in runs):
-        nothing = (
-            "No valid run has finished with requests answered yet, so there is nothing to conclude."
-        )
-        sections = (
-            [Section("What to deploy", deploy)] if deploy else [Section("Conclusions", [nothing])]
-        )
-    else:
-        sections = [
-            Section(
-                "Capacity under the SLO", capacity.capacity_sentences(list(capacities), slo, runs)
-            ),
-            Section("What to deploy", deploy),
-            Section("Scaling with replicas", scaling_sentences(runs)),
-            Section("What limits each scale", explanations.limit_sentences(runs)),
-            Section("GPU against CPU", gpu_cpu_sentences(runs)),
-            Section("Where p95 breaks the SLO", slo_break_sentences(runs, slo)),
-            Section("Best configuration under the SLO", best_configuration_sentences(runs, slo)),
-            Section("Closed against open loop", capacity.loop_sentences(runs)),
-        ]
-    sections += [
-        Section("Load that changes over time", shape_sentences(runs)),
-        Section("Generator-bound runs", generator_sentences(runs)),
-        Section("Unstable runs", unstable_sentences(runs)),
-        Section("Failed runs", failure_sentences(runs)),
-        Section("Invalid runs", invalid_sentences(runs)),
-    ]
-    return [section for section in sections if section.sentences]
 
 
 def scaling_sentences(runs: list[Run]) -> list[str]:

@@ -8,7 +8,7 @@ modules only as the typed values below.
 import itertools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,12 @@ class Matrix:
     ) -> RunPoint:
         load = OpenLoad(rate, arrival or self.arrival, self.max_in_flight, self.burstiness)
         return RunPoint(target, models, load, run_time or self.run_time)
+
+    def with_stack_env(self, env: dict[str, str]) -> "Matrix":
+        """This matrix with other stack settings (a tuned configuration), in its record too: a
+        run records the settings it ran with."""
+        recorded = {**self.recorded, "stack": {**self.recorded["stack"], "env": env}}
+        return replace(self, stack=replace(self.stack, env=env), recorded=recorded)
 
     def check_target(self, target: str | None) -> str:
         """The target to run (the first listed when None); a GPU target needs a GPU here."""

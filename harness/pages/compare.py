@@ -49,7 +49,7 @@ def terminal_table(comparison: Comparison) -> str:
     header = ("point", "figure", "baseline", "candidate", "change", "p", "verdict")
     rows = [
         (
-            f"{point.target} {point.models}r {point.load}",
+            point.named,
             metric.name,
             figure(metric, "baseline"),
             figure(metric, "candidate"),

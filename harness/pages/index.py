@@ -6,26 +6,23 @@ and the SVG charts are inline, so it opens from the file system with no network.
 """
 
 import json
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness import charts
 from harness.analysis import figures, limits
-from harness.analysis.formatting import (
-    describe_breach,
-    describe_slo,
-    format_ms,
-    format_spawn,
-    plural,
-)
+from harness.analysis.conclusions import conclusions
+from harness.analysis.formatting import describe_breach, describe_slo
 from harness.analysis.repeats import one_per_point, repeated
-from harness.analysis.sentences import conclusions
+from harness.capacity import CapacityFile, capacity_path, read_capacity
 from harness.matrix import Matrix, Slo
+from harness.pages.closed_loop import along_users_charts, gpu_cpu_charts
 from harness.pages.open_loop import OpenView, open_view
 from harness.pages.render import environment, write_page
 from harness.pages.run import write_run_pages
@@ -39,6 +36,10 @@ from harness.pages.telemetry import (
 from harness.pages.tune import TuneView, tune_view
 from harness.record.names import CAPACITY_FILE, TUNE_FILE
 from harness.results import Run, UnreadableRun, gather
+from harness.stack_setup import StackSetup, setup_names
+from harness.tune.file import TuneFile, read_tune, tune_path
+
+T = TypeVar("T")
 
 INDEX_NAME = "index.html"
 SPAWN_RULE = (
@@ -57,7 +58,11 @@ class ReplicaGroup:
 
 @dataclass(frozen=True)
 class TargetView:
-    name: str
+    """A target on one stack setup (harness/stack_setup.py)."""
+
+    name: str  # the target: its files are under reports/{name}/
+    anchor: str  # the page's ids for it: the target, and its setup where it has several
+    title: str  # the target, and its setup where the page holds several: "cpu on compose"
     runs: list[Run]  # closed loop
     open: OpenView
     tune: TuneView | None
@@ -110,17 +115,37 @@ def render_index(
         for path in reports_dir.glob(f"*/{name}")
     }
     names = sorted({run.target for run in runs} | searched)
+    capacities = _read_each(names, lambda target: read_capacity(capacity_path(reports_dir, target)))
+    tunes = _read_each(names, lambda target: read_tune(tune_path(reports_dir, target)))
+    setups = sorted(
+        {run.setup for run in runs}
+        | {found.setup for found in [*capacities.values(), *tunes.values()]}
+    )
+    # Where the page holds several setups, each view and chart names its own.
+    named = setup_names(setups) if len(setups) > 1 else {}
     spreads = repeated(runs)
     # The conclusions and charts read one run per point: its repetitions' means.
     per_point = one_per_point(runs)
-    targets = [_target_view(target, per_point, runs, slo, reports_dir) for target in names]
+    targets = [
+        view
+        for target in names
+        for view in _target_views(
+            target, per_point, runs, slo, capacities.get(target), tunes.get(target), named
+        )
+    ]
     return template.render(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         runs=runs,
         failed_runs=[run for run in runs if run.status == "failed"],
         unreadable=unreadable,
         targets=targets,
-        gpu_cpu_charts=_gpu_cpu_charts(per_point),
+        gpu_cpu_charts=[
+            chart
+            for setup in setups
+            for chart in gpu_cpu_charts(
+                [run for run in per_point if run.setup == setup], named.get(setup, "")
+            )
+        ],
         spreads=spreads,
         show_spread=any(len(group.runs) > 1 for group in spreads.values()),
         conclusions=conclusions(
@@ -156,47 +181,55 @@ def slo_verdict(run: Run, slo: Slo) -> tuple[str, str]:
     return ("within", "within") if breach is None else ("outside", describe_breach(breach))
 
 
-def _target_view(
-    target: str, runs: list[Run], all_runs: list[Run], slo: Slo, reports_dir: Path
-) -> TargetView:
-    """`runs` has one run per point (repetitions merged); `all_runs` every repetition."""
+def _target_views(
+    target: str,
+    runs: list[Run],
+    all_runs: list[Run],
+    slo: Slo,
+    capacity: CapacityFile | None,
+    tune: TuneFile | None,
+    named: dict[StackSetup, str],
+) -> list[TargetView]:
+    """One view of the target per setup it was measured on: no table or chart mixes two.
+    `runs` has one run per point (repetitions merged); `all_runs` every repetition."""
     every_run = [run for run in all_runs if run.target == target]
-    target_runs = [run for run in runs if run.target == target and run.kind == "closed"]
-    along_users = figures.representatives(target_runs)
-    target_charts = []
-    if along_users:
-        target_charts.append(
-            charts.line_chart(
-                f"{target}: throughput against users",
-                "users",
-                "requests/s",
-                _series_by_models(along_users, lambda run: run.stats.rps),
-                hint_unit=" req/s",
+    setups = sorted(
+        {run.setup for run in every_run}
+        | {found.setup for found in (capacity, tune) if found is not None}
+    )
+    views = []
+    # A target whose only file cannot be read yet still gets its (empty) view.
+    for setup in setups or [StackSetup()]:
+        on = named.get(setup)
+        title = f"{target} on {on}" if on else target
+        anchor = f"{target}-{_slug(on)}" if len(setups) > 1 else target
+        views.append(
+            _target_view(
+                target,
+                anchor,
+                title,
+                [run for run in runs if run.target == target and run.setup == setup],
+                [run for run in every_run if run.setup == setup],
+                slo,
+                capacity if capacity is not None and capacity.setup == setup else None,
+                tune_view(title, tune) if tune is not None and tune.setup == setup else None,
             )
         )
-        p95_runs = [run for run in along_users if run.stats.p95_ms is not None]
-        target_charts.append(
-            charts.line_chart(
-                f"{target}: p95 latency against users",
-                "users",
-                "p95 ms",
-                _series_by_models(p95_runs, lambda run: run.stats.p95_ms),
-                reference=(slo.p95_ms, f"SLO {format_ms(slo.p95_ms)} ms"),
-                hint_unit=" ms",
-            )
-        )
-    scaling_series = _scaling_series(target, runs)
-    if scaling_series:
-        target_charts.append(
-            charts.line_chart(
-                f"{target}: scaling, throughput at N replicas ÷ (N × throughput at 1)",
-                "users",
-                "% of linear",
-                scaling_series,
-                reference=(100.0, "linear"),
-                hint_unit="%",
-            )
-        )
+    return views
+
+
+def _target_view(
+    target: str,
+    anchor: str,
+    title: str,
+    runs: list[Run],
+    every_run: list[Run],
+    slo: Slo,
+    capacity: CapacityFile | None,
+    tune: TuneView | None,
+) -> TargetView:
+    """One target on one setup: `runs` one per point, `every_run` every repetition."""
+    closed = [run for run in runs if run.kind == "closed"]
     by_models: dict[int, list[Run]] = defaultdict(list)
     for run in every_run:
         by_models[run.models].append(run)
@@ -206,11 +239,13 @@ def _target_view(
     ]
     return TargetView(
         name=target,
-        runs=target_runs,
-        open=open_view(target, runs, slo, reports_dir),
-        tune=tune_view(target, reports_dir),
+        anchor=anchor,
+        title=title,
+        runs=closed,
+        open=open_view(title, runs, slo, capacity),
+        tune=tune,
         replica_groups=groups,
-        charts=target_charts,
+        charts=along_users_charts(title, closed, slo),
         legend=legend_entries([bar for group in groups for bar in group.bars]),
         stages_missing=sorted(
             {run.record.stages_missing for run in every_run if run.record.stages_missing}
@@ -219,63 +254,15 @@ def _target_view(
     )
 
 
-def _series_by_models(runs: list[Run], value: Callable[[Run], float]) -> list[charts.Series]:
-    by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for run in runs:
-        by_models[run.models].append((run.users, value(run)))
-    return [
-        charts.Series(plural(models, "replica"), points, _colour_index(models))
-        for models, points in sorted(by_models.items())
-    ]
+def _read_each(targets: list[str], read: Callable[[str], T | None]) -> dict[str, T]:
+    """Each target's file that exists and reads."""
+    found = {target: read(target) for target in targets}
+    return {target: file for target, file in found.items() if file is not None}
 
 
-def _scaling_series(target: str, runs: list[Run]) -> list[charts.Series]:
-    chosen = figures.one_per_users(
-        (found for found in figures.scalings(runs) if found.target == target),
-        group=lambda found: (found.models, found.users),
-        spawn_rate=lambda found: found.spawn_rate,
-    )
-    by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for found in chosen:
-        by_models[found.models].append((found.users, found.efficiency * 100))
-    return [
-        charts.Series(f"{models} replicas", points, _colour_index(models))
-        for models, points in sorted(by_models.items())
-    ]
-
-
-def _colour_index(models: int) -> int:
-    return models - 1
-
-
-def _gpu_cpu_charts(runs: list[Run]) -> list[charts.Chart]:
-    pairs = figures.gpu_cpu_pairs(runs)
-    if not pairs:
-        return []
-    categories = [
-        f"{pair.models}r·{pair.users}u·{format_spawn(pair.spawn_rate)}/s" for pair in pairs
-    ]
-    throughput = charts.bar_chart(
-        "CPU against GPU: throughput at the same point",
-        "replicas · users · spawn rate",
-        "requests/s",
-        categories,
-        [("cpu", [pair.cpu.rps for pair in pairs]), ("gpu", [pair.gpu.rps for pair in pairs])],
-        hint_unit=" req/s",
-    )
-    with_p90 = [pair for pair in pairs if pair.p90_ratio is not None]
-    latency = charts.bar_chart(
-        "CPU against GPU: p90 latency at the same point",
-        "replicas · users · spawn rate",
-        "p90 ms",
-        [categories[pairs.index(pair)] for pair in with_p90],
-        [
-            ("cpu", [pair.cpu.p90_ms for pair in with_p90]),
-            ("gpu", [pair.gpu.p90_ms for pair in with_p90]),
-        ],
-        hint_unit=" ms",
-    )
-    return [throughput, latency] if with_p90 else [throughput]
+def _slug(text: str) -> str:
+    """For an id: letters and digits, dashes between."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
 
 def _context(runs: list[Run], matrix: Matrix) -> Context:

@@ -3,12 +3,11 @@ capacity against replicas beside linear scaling, and the capacity search's probe
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness import charts
 from harness.analysis.capacity import found_capacities
 from harness.analysis.formatting import format_ms, plural
-from harness.capacity import CapacityFile, capacity_path, read_capacity
+from harness.capacity import CapacityFile
 from harness.matrix import Slo
 from harness.results import Run
 
@@ -17,26 +16,26 @@ PERCENTILE_LINES = (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
 
 @dataclass(frozen=True)
 class OpenView:
-    runs: list[Run]  # every open-loop run of the target, valid or not
+    runs: list[Run]  # every open-loop run of the target on the setup, valid or not
     charts: list[charts.Chart]
     capacity: CapacityFile | None
     shaped: list[Run]  # every run of a shape (its page shows it second by second)
 
 
-def open_view(target: str, runs: list[Run], slo: Slo, reports_dir: Path) -> OpenView:
-    open_runs = [run for run in runs if run.target == target and run.kind == "open"]
-    capacity = read_capacity(capacity_path(reports_dir, target))
-    made = _hockey_sticks(target, open_runs, slo)
-    goodput = _goodput_chart(target, open_runs, slo)
+def open_view(title: str, runs: list[Run], slo: Slo, capacity: CapacityFile | None) -> OpenView:
+    """`runs`: one target's on one setup, and its capacity search there; `title` names them."""
+    open_runs = [run for run in runs if run.kind == "open"]
+    made = _hockey_sticks(title, open_runs, slo)
+    goodput = _goodput_chart(title, open_runs, slo)
     if goodput is not None:
         made.append(goodput)
     if capacity is not None and len(found_capacities(capacity)) > 1:
-        made.append(_capacity_chart(target, capacity))
-    shaped = [run for run in runs if run.target == target and run.kind == "shaped"]
+        made.append(_capacity_chart(title, capacity))
+    shaped = [run for run in runs if run.kind == "shaped"]
     return OpenView(open_runs, made, capacity, shaped)
 
 
-def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]:
+def _hockey_sticks(title: str, runs: list[Run], slo: Slo) -> list[charts.Chart]:
     """Per replica count, p50, p95 and p99 against the offered rate, valid runs only."""
     by_models: dict[int, list[Run]] = defaultdict(list)
     for run in runs:
@@ -58,7 +57,7 @@ def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]
         ]
         made.append(
             charts.line_chart(
-                f"{target}, {plural(models, 'replica')}: latency against offered rate",
+                f"{title}, {plural(models, 'replica')}: latency against offered rate",
                 "offered requests/s",
                 "ms",
                 series,
@@ -69,7 +68,7 @@ def _hockey_sticks(target: str, runs: list[Run], slo: Slo) -> list[charts.Chart]
     return made
 
 
-def _goodput_chart(target: str, runs: list[Run], slo: Slo) -> charts.Chart | None:
+def _goodput_chart(title: str, runs: list[Run], slo: Slo) -> charts.Chart | None:
     """Per replica count, the share of requests good (succeeded within the goodput threshold)
     against the offered rate: where the curve leaves 100% is where the SLO starts to give."""
     by_models: dict[int, list[tuple[float, float]]] = defaultdict(list)
@@ -83,7 +82,7 @@ def _goodput_chart(target: str, runs: list[Run], slo: Slo) -> charts.Chart | Non
         for models, points in sorted(by_models.items())
     ]
     return charts.line_chart(
-        f"{target}: goodput against offered rate",
+        f"{title}: goodput against offered rate",
         "offered requests/s",
         f"% within {format_ms(slo.good_within_ms)} ms",
         series,
@@ -92,12 +91,12 @@ def _goodput_chart(target: str, runs: list[Run], slo: Slo) -> charts.Chart | Non
     )
 
 
-def _capacity_chart(target: str, capacity: CapacityFile) -> charts.Chart:
+def _capacity_chart(title: str, capacity: CapacityFile) -> charts.Chart:
     found = found_capacities(capacity)
     series = [charts.Series("capacity within the SLO", list(found.items()), 0)]
     if 1 in found:
         linear = [(models, models * found[1]) for models in found]
         series.append(charts.Series("linear: N × capacity at 1", linear, 6))
     return charts.line_chart(
-        f"{target}: capacity against replicas", "replicas", "requests/s", series, hint_unit=" req/s"
+        f"{title}: capacity against replicas", "replicas", "requests/s", series, hint_unit=" req/s"
     )

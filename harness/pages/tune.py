@@ -2,11 +2,10 @@
 Pareto fronts (capacity against p95 at capacity, capacity against capacity per core)."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness import charts
 from harness.analysis.tune import pareto, ranked, settings
-from harness.tune.file import Config, TuneFile, read_tune, tune_path
+from harness.tune.file import Config, TuneFile
 
 
 @dataclass(frozen=True)
@@ -16,14 +15,14 @@ class TuneView:
     charts: list[charts.Chart]
 
 
-def tune_view(target: str, reports_dir: Path) -> TuneView | None:
-    tune = read_tune(tune_path(reports_dir, target))
-    if tune is None or not tune.configs:
+def tune_view(title: str, tune: TuneFile) -> TuneView | None:
+    """A target's tune, under `title` (the target, and its setup where the page holds several)."""
+    if not tune.configs:
         return None
-    return TuneView(tune, ranked(tune), _fronts(target, tune))
+    return TuneView(tune, ranked(tune), _fronts(title, tune))
 
 
-def _fronts(target: str, tune: TuneFile) -> list[charts.Chart]:
+def _fronts(title: str, tune: TuneFile) -> list[charts.Chart]:
     made = []
     for second, label, lower_better in (
         ("p95_ms", "p95 at capacity, ms", True),
@@ -39,7 +38,7 @@ def _fronts(target: str, tune: TuneFile) -> list[charts.Chart]:
         ]
         made.append(
             charts.line_chart(
-                f"{target}: capacity against {label.split(',')[0]}",
+                f"{title}: capacity against {label.split(',')[0]}",
                 label,
                 "capacity, req/s",
                 series,

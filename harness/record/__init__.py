@@ -26,6 +26,7 @@ from harness.record.names import (
 from harness.record.parts import Breakdown, Floor, ResourceUse
 from harness.seconds import PhaseChange
 from harness.stability import Window
+from harness.stack_setup import StackSetup
 
 # 1: the first sweeps. 2: exact latencies (latency), request stages (stages), resources,
 # the in-process ceiling, Locust's workers (locust_workers); open-loop runs (kind, rate, arrival,
@@ -188,14 +189,19 @@ def read_record(record_path: Path) -> RunRecord:
     return RunRecord.from_json(text, record_path, has_statistics=stats_path.is_file())
 
 
-def is_complete(reports: Path, name: RunName) -> bool:
-    """A run whose record says ok and whose every listed file is there (a sweep resumes here)."""
+def is_complete(reports: Path, name: RunName, setup: StackSetup) -> bool:
+    """A run on this stack setup whose record says ok and whose every listed file is there (a
+    sweep resumes here; a run of another backend or other settings is measured again)."""
     path = name.record_path(reports)
     try:
         record = read_record(path)
     except (RecordError, FileNotFoundError):
         return False
-    return record.status == "ok" and all((path.parent / file).is_file() for file in record.files)
+    return (
+        record.status == "ok"
+        and StackSetup.recorded(record.backend, record.matrix) == setup
+        and all((path.parent / file).is_file() for file in record.files)
+    )
 
 
 def _load_json(load: Load) -> dict[str, Any]:

@@ -3,8 +3,9 @@ replicas, its figures at capacity, or why it has none), the best by the objectiv
 stack's defaults for comparison. This module is its one writer and its one reader (its format:
 these dataclasses, harness/record/codec.py); harness/tune/space.py decides what to try.
 
-    {"schema": 1, "target": "cpu", "objective": "capacity", "mode": "grid",
-     "axes": {"MAX_BATCH": ["1", "16"]}, "configs": [{"env": {"MAX_BATCH": "16"}, "models": 2,
+    {"schema": 2, "target": "cpu", "objective": "capacity", "mode": "grid",
+     "axes": {"MAX_BATCH": ["1", "16"]}, "setup": {"backend": "compose", "stack_env": {...}},
+     "configs": [{"env": {"MAX_BATCH": "16"}, "models": 2,
      "status": "ok", "reason": null, "capacity_rps": 172.0, "p95_ms": 310.2, "cores": 1.9,
      "rss_mib": 820.0, "gpu_mib": null, "cost_per_million": 0.41,
      "joules_per_inference": null, "report": "tune/MAX_BATCH=16/cpu/2_rate172.html",
@@ -19,8 +20,9 @@ from pathlib import Path
 from harness.matrix import Slo
 from harness.record.codec import CodecError, from_data, to_data
 from harness.record.names import TUNE_FILE
+from harness.stack_setup import StackSetup
 
-SCHEMA = 1
+SCHEMA = 2  # 1: without the setup (read as unknown)
 OK, FAILED, RULED_OUT = "ok", "failed", "ruled out"
 # A constraint of the matrix's tune block, and the figure of a configuration it bounds.
 LIMITS = {"max_cores": "cores", "max_rss_mib": "rss_mib", "max_gpu_mib": "gpu_mib"}
@@ -64,6 +66,16 @@ class TuneFile:
     best: Config | None = None
     default: Config | None = None  # the stack's own settings, where they were among those tried
     tolerance: float = 0.05  # the capacity search's: each capacity is known to within it
+    # The backend and the stack's own settings, which each configuration's settings change
+    # (files before schema 2: unknown).
+    setup: StackSetup = StackSetup()
+
+    def matches(self, other: "TuneFile") -> bool:
+        """Whether a tune with `other`'s settings, on `other`'s setup, may resume from this
+        file: configurations measured on another backend, or from other settings, are another
+        stack's."""
+        settings = ("slo", "objective", "mode", "axes", "setup")
+        return all(getattr(self, name) == getattr(other, name) for name in settings)
 
 
 def tune_path(reports: Path, target: str) -> Path:

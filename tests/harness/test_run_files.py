@@ -11,6 +11,7 @@ from harness.record import RunRecord, is_complete, write_record
 from harness.record.names import RunName, number_label
 from harness.run.closed_loop import ramp_seconds
 from harness.run.locust import locust_command, locust_cpu_saturated
+from harness.stack_setup import StackSetup
 
 
 @pytest.mark.parametrize(
@@ -69,26 +70,40 @@ def test_ramp_comes_on_top_of_the_run_time(tmp_path: Path, repo_root: Path) -> N
     assert "--processes" not in command
 
 
-def write_run(reports: Path, name: RunName, status: str, files: list[str]) -> None:
+LOCAL = StackSetup("local", {"MODEL_NAME": "efficientnet-lite0"})
+
+
+def write_run(
+    reports: Path, name: RunName, status: str, files: list[str], backend: str = "local"
+) -> None:
     (reports / name.target).mkdir(parents=True, exist_ok=True)
     for file in files:
         (reports / name.target / file).write_text("x")
-    write_record(RunRecord(name, status, files=tuple(files)), reports, reports / name.target)
+    matrix = {"stack": {"env": {"MODEL_NAME": "efficientnet-lite0"}}}
+    record = RunRecord(name, status, backend=backend, matrix=matrix, files=tuple(files))
+    write_record(record, reports, reports / name.target)
 
 
-def test_only_an_ok_run_with_all_its_files_is_complete(tmp_path: Path) -> None:
-    ok, failed, missing, absent = (
-        RunName("cpu", 1, ClosedLoad(users, 1)) for users in (1, 2, 3, 4)
+def test_only_an_ok_run_of_this_stack_setup_with_all_its_files_is_complete(
+    tmp_path: Path,
+) -> None:
+    ok, failed, missing, absent, elsewhere = (
+        RunName("cpu", 1, ClosedLoad(users, 1)) for users in (1, 2, 3, 4, 5)
     )
     write_run(tmp_path, ok, "ok", ["1_1_1.html", "1_1_1_stats.csv"])
     write_run(tmp_path, failed, "failed", ["1_2_1.html"])
     write_run(tmp_path, missing, "ok", ["1_3_1.html"])
     (tmp_path / "cpu" / "1_3_1.html").unlink()
     (tmp_path / "cpu" / "1_4_1.html").write_text("a report with no record: interrupted")
-    assert is_complete(tmp_path, ok)
-    assert not is_complete(tmp_path, failed)
-    assert not is_complete(tmp_path, missing)
-    assert not is_complete(tmp_path, absent)
+    write_run(tmp_path, elsewhere, "ok", ["1_5_1.html"], backend="compose")
+    assert is_complete(tmp_path, ok, LOCAL)
+    assert not is_complete(tmp_path, failed, LOCAL)
+    assert not is_complete(tmp_path, missing, LOCAL)
+    assert not is_complete(tmp_path, absent, LOCAL)
+    assert not is_complete(tmp_path, elsewhere, LOCAL), "a compose run does not stand for local"
+    assert is_complete(tmp_path, elsewhere, StackSetup("compose", LOCAL.stack_env))
+    other_settings = StackSetup("local", {"MODEL_NAME": "efficientnet-lite0", "MAX_BATCH": "8"})
+    assert not is_complete(tmp_path, ok, other_settings)
 
 
 def test_locust_cpu_warnings_are_recognised() -> None:

@@ -41,6 +41,7 @@ def make_run(
     stats: Latency | None = None,
     status: str = "ok",
     failure_reason: str | None = None,
+    backend: str = "local",
     **fields: Any,
 ) -> Run:
     record = RunRecord(
@@ -51,7 +52,7 @@ def make_run(
         run_time="20s",
         run_time_s=20,
         ramp_s=1,
-        backend="local",
+        backend=backend,
         model="efficientnet-lite0",
         runtime="onnxruntime",
         device="cpu",

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from harness.analysis import capacity, explanations, figures, sentences
+from harness.analysis.conclusions import conclusions
 from harness.capacity import CapacityFile, Probe, ScaleCapacity
 from harness.matrix import OpenLoad, Slo
 from harness.record.names import RunName
@@ -207,8 +208,9 @@ def test_nothing_to_conclude_without_a_valid_measured_run():
         make_run(status="failed", failure_reason="x"),
         make_run(users=4, invalid_reasons=("Locust used 95% of its cores",)),
     ]
-    sections = sentences.conclusions(runs, SLO)
+    sections = conclusions(runs, SLO)
     assert [section.sentences for section in sections] == [
+        ["Measured on the local backend, with stack settings not recorded."],
         ["No valid run has finished with requests answered yet, so there is nothing to conclude."],
         ["With 1 replica on cpu, 1 of 2 runs failed: x"],
         [
@@ -226,7 +228,7 @@ def test_a_run_whose_load_generator_saturated_is_invalid_and_left_out():
             users=8, stats=make_stats(rps=98), invalid_reasons=("Locust used 97% of its cores",)
         ),
     ]
-    sections = {section.title: section for section in sentences.conclusions(runs, SLO)}
+    sections = {section.title: section for section in conclusions(runs, SLO)}
     assert joined(sections["Invalid runs"].sentences) == (
         "2 runs left out of every conclusion, as invalid:"
         " cpu/1_64_1: Locust warned that its CPU was saturated."
