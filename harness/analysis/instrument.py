@@ -74,10 +74,9 @@ def cpu_account(resources: ResourceUse | None) -> CpuAccount | None:
     )
 
 
-def instrument_sentences(runs: list[Run], where: str = "") -> list[str]:
+def instrument_sentences(runs: list[Run]) -> list[str]:
     """Runs whose instrument (the harness and Locust) took more than HEAVY of the machine, and
-    runs where more than HEAVY of it went to no process the record names; `where` names the
-    runs' backend in each sentence where a page holds several."""
+    runs where more than HEAVY of it went to no process the record names."""
     accounts = [
         (run, account)
         for run in runs
@@ -88,7 +87,7 @@ def instrument_sentences(runs: list[Run], where: str = "") -> list[str]:
     if heavy:
         run, worst = max(heavy, key=lambda pair: pair[1].instrument_share)
         sentences.append(
-            f"{where}In {len(heavy)} of {plural(len(accounts), 'run')} the harness and Locust"
+            f"In {len(heavy)} of {plural(len(accounts), 'run')} the harness and Locust"
             f" together took more than {format_percent_whole(HEAVY)} of the machine (up to"
             f" {format_percent_whole(worst.instrument_share)}, {run.stem}): the instrument"
             " competed with the stack for the cores, so those figures understate it."
@@ -97,7 +96,7 @@ def instrument_sentences(runs: list[Run], where: str = "") -> list[str]:
     if lost:
         run, worst = max(lost, key=lambda pair: pair[1].unaccounted_share)
         sentences.append(
-            f"{where}In {len(lost)} of {plural(len(accounts), 'run')} more than"
+            f"In {len(lost)} of {plural(len(accounts), 'run')} more than"
             f" {format_percent_whole(HEAVY)} of the machine's CPU went to no process the record"
             f" names (up to {format_percent_whole(worst.unaccounted_share)}, {run.stem}):"
             " something beside the stack and the instrument was busy (the kernel's network"

@@ -3,7 +3,7 @@ how close the replicas came to their in-process ceiling. Pure functions over one
 
 from dataclasses import dataclass
 
-from harness.record.names import LOCUST, LOCUST_WORKER
+from harness.record.names import HARNESS, LOCUST, LOCUST_WORKER
 from harness.record.parts import LOCUST_SATURATED, MemberUse
 from harness.results import Run
 
@@ -83,10 +83,12 @@ def saturations(run: Run) -> list[Saturation]:
     if workers and len(busy) == len(workers):
         share = min(member.cpu_mean for member in workers) / (100 * threads)
         found.append(Saturation("workers", share, _labels(workers)))
+    # The instrument (Locust, the harness) is judged apart; the Docker engine is the stack's
+    # path, and at its limit it is the stack's limit too.
     others = [
         member
         for member in resources.members
-        if member.service not in (scaled, LOCUST, LOCUST_WORKER)
+        if member.service not in (scaled, LOCUST, LOCUST_WORKER, HARNESS)
     ]
     for member in others:
         if member.cpu_mean >= SATURATED * 100:
