@@ -88,8 +88,7 @@ class IntervalLog:
     def span(self, start_s: float, end_s: float) -> Latency:
         """The distribution of the seconds that start in [start_s, end_s) of the window; its
         length is theirs, so a rate over it is exact whatever the boundaries."""
-        chosen = [one for one in self.intervals if start_s <= one.start_s < end_s]
-        merged: HdrHistogram | None = None
+        chosen = self.chosen(start_s, end_s)
         failures = good = 0
         kinds: Counter[str] = Counter()
         for one in chosen:
@@ -102,23 +101,35 @@ class IntervalLog:
                     if name.startswith(FAILURE_PREFIX) and count
                 }
             )
-            if one.encoded is None:
-                continue
-            # Each histogram carries its own range and precision: the first sets the merge's.
-            histogram = HdrHistogram.decode(one.encoded.encode())
-            if merged is None:
-                merged = histogram
-            else:
-                merged.add(histogram)
+        merged = merge_encoded(one.encoded for one in chosen)
         counted = any("good" in one.counters for one in chosen)
         latency = summarize(merged, failures, sum(one.length_s for one in chosen), dict(kinds))
         return replace(latency, good=good if counted else None)
+
+    def chosen(self, start_s: float, end_s: float) -> list[Interval]:
+        """The seconds that start in [start_s, end_s) of the window."""
+        return [one for one in self.intervals if start_s <= one.start_s < end_s]
 
     def whole(self) -> Latency:
         return self.span(0.0, self.window_s)
 
     def counter(self, name: str) -> int:
         return sum(one.counters.get(name, 0) for one in self.intervals)
+
+
+def merge_encoded(encoded: Iterable[str | None]) -> HdrHistogram | None:
+    """One histogram of the seconds' (None: a second without a value); None without any."""
+    merged: HdrHistogram | None = None
+    for one in encoded:
+        if one is None:
+            continue
+        # Each histogram carries its own range and precision: the first sets the merge's.
+        histogram = HdrHistogram.decode(one.encode())
+        if merged is None:
+            merged = histogram
+        else:
+            merged.add(histogram)
+    return merged
 
 
 def summarize(
@@ -172,16 +183,27 @@ def read_interval_log(hdr_path: Path, intervals_path: Path) -> IntervalLog:
     if window is None:
         raise LatencyFileError(f"{hdr_path}: no #[MeasuredWindow: ...] line")
     window_start, window_end = float(window.group(1)), float(window.group(2))
+    encoded_at = histograms_by_start(hdr_lines)
+    intervals = []
+    for row in rows:
+        start = start_label(float(row.pop("start_s")))
+        length = float(row.pop("length_s"))
+        counters = {name: int(value) for name, value in row.items()}
+        intervals.append(Interval(float(start), length, encoded_at.get(start), counters))
+    return IntervalLog(window_start, window_end - window_start, intervals)
+
+
+def histograms_by_start(hdr_lines: list[str]) -> dict[str, str]:
+    """An interval log's encoded histograms by their start in the window (as `start_label`
+    writes it): how its lines are joined to the intervals file's."""
     encoded_at: dict[str, str] = {}
     for line in hdr_lines:
         if not line or line.startswith(("#", '"')):
             continue
         start, _length, _max, encoded = line.split(",", 3)
-        encoded_at[f"{float(start):.3f}"] = encoded
-    intervals = []
-    for row in rows:
-        start = f"{float(row.pop('start_s')):.3f}"
-        length = float(row.pop("length_s"))
-        counters = {name: int(value) for name, value in row.items()}
-        intervals.append(Interval(float(start), length, encoded_at.get(start), counters))
-    return IntervalLog(window_start, window_end - window_start, intervals)
+        encoded_at[start_label(float(start))] = encoded
+    return encoded_at
+
+
+def start_label(start_s: float) -> str:
+    return f"{start_s:.3f}"

@@ -1,15 +1,23 @@
-"""The built-in user: one image per request, picked at random, sent as the matrix's `request` block
-says (locust/payloads.py), and judged by its `expect`. The harness passes the block with
-`--loadbench-request JSON` and the image folder with `--loadbench-images` (options the recorder
-defines, as it is loaded with any locustfile); without them (this file alone, by hand), it posts
-the 5 sample photos to our stack's /predict.
+"""The built-in user: one image (or, for a generative kind, one prompt) per request, picked at
+random, sent as the matrix's `request` block says (locust/payloads.py), and judged by its
+`expect`. The harness passes the block with `--loadbench-request JSON` and the image folder with
+`--loadbench-images` (options the recorder defines, as it is loaded with any locustfile); without
+them (this file alone, by hand), it posts the 5 sample photos to our stack's /predict.
+
+A generative answer is read here as it streams, line by line with each line's arrival time, and
+measured by locust/sse.py; its figures travel to the recorder with the request's report (in its
+context, under GENERATION_KEY), its end-to-end latency as the report's response time.
 """
 
 import json
+import time
 from pathlib import Path
 
+import gevent
 from locust import FastHttpUser, constant, task
-from payloads import Requests, read_images
+from payloads import CHAT, Payload, Requests, load_requests
+from recorder import GENERATION_KEY
+from sse import Generation, StreamBroken, read_stream, read_whole
 
 SAMPLE_IMAGES = Path(__file__).parent / "images"
 _prepared: list[Requests] = []
@@ -17,13 +25,43 @@ _prepared: list[Requests] = []
 
 def prepared(environment) -> Requests:
     """The requests, built once per process from the options (which a worker learns from its
-    master only once the test starts, hence not at import)."""
+    master only once the test starts, hence not at import). Locust runs in the repository, so
+    the prompts' path, relative to it, is read from here."""
     if not _prepared:
         options = environment.parsed_options
         spec = json.loads(getattr(options, "loadbench_request", "") or "{}")
         folder = getattr(options, "loadbench_images", "")
-        _prepared.append(Requests(spec, read_images(Path(folder) if folder else SAMPLE_IMAGES)))
+        images = Path(folder) if folder else SAMPLE_IMAGES
+        _prepared.append(load_requests(spec, images, Path.cwd()))
     return _prepared[0]
+
+
+def timed_lines(response, stall_timeout_s: float):
+    """The answer's lines as they arrive, each with its time; StreamBroken when no line comes
+    for `stall_timeout_s`, or when the connection breaks off. The line is read from the socket
+    as soon as it is whole: reading a block would hold each chunk until the block filled."""
+    raw = response._response  # geventhttpclient's response: the only one that reads a line
+    while True:
+        timer = gevent.Timeout(stall_timeout_s)
+        timer.start()
+        try:
+            line = raw.readline(b"\n")
+        except gevent.Timeout as fired:
+            if fired is not timer:
+                raise
+            stalled = f"stalled: no data for {stall_timeout_s:g} s"
+            raise StreamBroken(time.monotonic(), stalled) from None
+        except Exception as failure:  # reset, or cut inside a chunk
+            raise StreamBroken(time.monotonic(), f"stream cut: {type(failure).__name__}") from None
+        finally:
+            timer.close()
+        if not line:
+            # A last line without its newline stays in the buffer, where readline leaves it.
+            rest = raw.read()
+            if rest:
+                yield time.monotonic(), rest
+            return
+        yield time.monotonic(), line
 
 
 class ClassifierUser(FastHttpUser):
@@ -39,6 +77,9 @@ class ClassifierUser(FastHttpUser):
         picked at random."""
         requests = prepared(self.environment)
         payload = requests.pick(image)
+        if requests.generative:
+            self.generate(requests, payload)
+            return
         with self.client.request(
             requests.method,
             requests.path,
@@ -54,6 +95,48 @@ class ClassifierUser(FastHttpUser):
             except Exception as failure:  # the answer broke off while it was read
                 status, error, body = 0, failure, b""
             problem = requests.problem(status, body, error)
+            if problem is None:
+                response.success()
+            else:
+                response.failure(problem)
+
+    def generate(self, requests: Requests, payload: Payload) -> None:
+        """One generative request, measured from its send, or in an open loop from its
+        scheduled send (the arrival's time, as its latency is)."""
+        scheduled = getattr(self.client.request_event, "due", None)
+        started = (scheduled() if scheduled else None) or time.monotonic()
+        chat = requests.generative == CHAT
+        with self.client.request(
+            requests.method,
+            requests.path,
+            data=payload.body,
+            headers=payload.headers,
+            name=requests.path,
+            catch_response=True,
+            stream=True,
+        ) as response:
+            status, error = response.status_code, getattr(response, "error", None)
+            generation: Generation | None = None
+            try:
+                if status != requests.expected_status:
+                    problem = requests.problem(
+                        status, (response.content or b"") if status else b"", error
+                    )
+                elif requests.stream:
+                    generation = read_stream(
+                        timed_lines(response, requests.stall_timeout_s), chat, started
+                    )
+                else:
+                    body = response.content or b""
+                    generation = read_whole(body, chat, started, time.monotonic())
+            except Exception as failure:  # the answer broke off while it was read
+                problem = requests.problem(0, b"", failure)
+            if generation is not None:
+                problem = generation.problem
+                response.request_meta["context"][GENERATION_KEY] = generation
+                if problem is not None:
+                    response.release()  # the rest of a broken stream must not be read as an answer
+            response.request_meta["response_time"] = (time.monotonic() - started) * 1000
             if problem is None:
                 response.success()
             else:

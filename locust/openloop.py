@@ -64,8 +64,13 @@ class ScheduledRequests:
         self.real = real
         self.scheduled: dict[gevent.Greenlet, float] = {}
 
+    def due(self) -> float | None:
+        """The current arrival's scheduled time (time.monotonic), for the figures a request
+        measures itself (a stream's time to first token); None outside an arrival."""
+        return self.scheduled.get(gevent.getcurrent())
+
     def fire(self, **meta) -> None:
-        due = self.scheduled.get(gevent.getcurrent())
+        due = self.due()
         if due is not None:
             meta["response_time"] = (time.monotonic() - due) * 1000
         self.real.fire(**meta)

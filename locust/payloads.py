@@ -2,13 +2,15 @@
 
 Plain Python, no Locust: the built-in locustfile sends what `Requests.payload` builds, and the
 harness's warm-up (harness/run/warmup.py) sends the same, so the stack meets one kind of request.
-Each body is built once per image when the test starts, so the load generator spends its CPU on
-sending, not on encoding. A failure's message starts with its kind ("HTTP 503", "not JSON",
-"missing keys", "no answer (ConnectionResetError)"), before a colon: the recorder counts the
-failures by kind (locust/recorder.py).
+Each body is built once per image, or per prompt for a generative kind (an OpenAI-compatible
+chat or completions request, whose answer locust/sse.py reads), when the test starts, so the
+load generator spends its CPU on sending, not on encoding. A failure's message starts with its
+kind ("HTTP 503", "not JSON", "missing keys", "no answer (ConnectionResetError)"), before a
+colon: the recorder counts the failures by kind (locust/recorder.py).
 """
 
 import base64
+import csv
 import json
 import mimetypes
 import random
@@ -17,6 +19,10 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 BOUNDARY = "loadbench-8f3c2a1e"
+CHAT, COMPLETIONS = "openai_chat", "openai_completions"
+# Where each kind of request goes unless the matrix says `path`.
+DEFAULT_PATHS = {CHAT: "/v1/chat/completions", COMPLETIONS: "/v1/completions"}
+IMAGE_PATH = "/predict"
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,52 @@ def read_images(folder: Path) -> dict[str, bytes]:
     return images
 
 
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    max_tokens: int | None  # None: the request block's max_tokens
+
+
+def read_prompts(path: Path) -> list[Prompt]:
+    """The prompts of a JSONL file (one object a line) or a CSV file (a header row): each has a
+    string `prompt` and may have a positive integer `max_tokens`. A ValueError names the line
+    that has not."""
+    text = path.read_text()
+    if path.suffix.lower() == ".csv":
+        rows = [(number, row) for number, row in enumerate(csv.DictReader(text.splitlines()), 2)]
+    else:
+        rows = [(number, _json_line(line, number)) for number, line in _lines(text)]
+    prompts = [_prompt(row, number) for number, row in rows]
+    if not prompts:
+        raise ValueError("holds no prompt")
+    return prompts
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    return [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _json_line(line: str, number: int) -> dict:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        raise ValueError(f"line {number} is not JSON") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"line {number} is not a JSON object")
+    return row
+
+
+def _prompt(row: dict, number: int) -> Prompt:
+    text, limit = row.get("prompt"), row.get("max_tokens")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"line {number} has no string prompt")
+    if isinstance(limit, str):  # a CSV cell: text, and an empty one says nothing
+        limit = int(limit) if limit.strip().isdigit() else limit.strip() or None
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"line {number}: max_tokens {limit!r} is not a positive integer")
+    return Prompt(text, limit)
+
+
 def _media_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
@@ -49,16 +101,46 @@ def _b64(data: bytes) -> str:
 
 
 class Requests:
-    """The matrix's `request` block (defaults filled in by its schema), ready to send."""
+    """The matrix's `request` block (defaults filled in by its schema, the path by the kind),
+    ready to send: images for an image kind, prompts for a generative one."""
 
-    def __init__(self, spec: dict, images: dict[str, bytes]) -> None:
+    def __init__(self, spec: dict, images: dict[str, bytes], prompts: list[Prompt]) -> None:
+        body = spec.get("body", "multipart")
+        self.generative = body if body in DEFAULT_PATHS else None
         self.method = spec.get("method", "POST")
-        self.path = spec.get("path", "/predict")
+        self.path = spec.get("path") or DEFAULT_PATHS.get(body, IMAGE_PATH)
         expect = spec.get("expect") or {}
         self.expected_status = expect.get("status", 200)
         self.expected_keys = tuple(expect.get("keys", ()))
-        self.payloads = [self._payload(spec, name, data) for name, data in images.items()]
+        self.stream = spec.get("stream", True)
+        self.stall_timeout_s = spec.get("stall_timeout_s", 30.0)
+        if self.generative:
+            self.payloads = [
+                self._generation(spec, index, one) for index, one in enumerate(prompts)
+            ]
+        else:
+            self.payloads = [self._payload(spec, name, data) for name, data in images.items()]
         self.by_name = {payload.name: payload for payload in self.payloads}
+        # Prompts are drawn from a generator of their own, seeded: a run draws the same ones.
+        self.draw = random.Random(spec.get("seed", 0))
+
+    @staticmethod
+    def _generation(spec: dict, index: int, prompt: Prompt) -> Payload:
+        body: dict = {"model": spec["model"]} if "model" in spec else {}
+        if spec["body"] == CHAT:
+            body["messages"] = [{"role": "user", "content": prompt.text}]
+        else:
+            body["prompt"] = prompt.text
+        max_tokens = prompt.max_tokens or spec.get("max_tokens")
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        body["stream"] = spec.get("stream", True)
+        if body["stream"]:
+            body["stream_options"] = {"include_usage": True}
+        body.update(spec.get("extra_body") or {})
+        # Uncompressed: a compressed stream would arrive in the compressor's blocks, not chunks.
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        return Payload(f"prompt {index + 1}", headers, json.dumps(body).encode())
 
     @staticmethod
     def _payload(spec: dict, name: str, data: bytes) -> Payload:
@@ -90,7 +172,7 @@ class Requests:
     def pick(self, name: str | None = None) -> Payload:
         """The image named (KeyError naming it where the folder has none), else any."""
         if name is None:
-            return random.choice(self.payloads)
+            return (self.draw if self.generative else random).choice(self.payloads)
         try:
             return self.by_name[name]
         except KeyError:
@@ -102,7 +184,8 @@ class Requests:
             return f"no answer ({type(error).__name__ if error else 'connection failed'}): {error}"
         if status != self.expected_status:
             return f"HTTP {status}: {body[:200].decode(errors='replace')}"
-        if not self.expected_keys:
+        # A generative answer is judged as it is read (locust/sse.py), chunk by chunk.
+        if self.generative or not self.expected_keys:
             return None
         try:
             answer = json.loads(body)
@@ -114,3 +197,11 @@ class Requests:
         if missing:
             return f"missing keys: {', '.join(missing)} in {body[:200].decode(errors='replace')}"
         return None
+
+
+def load_requests(spec: dict, images: Path, root: Path) -> Requests:
+    """The requests of the block, reading what its kind needs: the folder's images, or the
+    prompts file (its path relative to `root`, the repository)."""
+    if spec.get("body") in DEFAULT_PATHS:
+        return Requests(spec, {}, read_prompts(root / spec["prompts"]))
+    return Requests(spec, read_images(images), [])

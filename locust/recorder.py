@@ -18,29 +18,29 @@ quits:
                         other parts of the load generator keep through `count()` (the open
                         loop's scheduled, late and dropped).
 
-Only this module writes these two files; harness/latency.py reads them.
+A run of generative requests (an OpenAI-compatible server, locust/sse.py) also writes, per
+second, the TTFT, ITL and TPOT of its successful requests, each in the same form as PREFIX.hdr
+(PREFIX.ttft.hdr, PREFIX.itl.hdr, PREFIX.tpot.hdr), and counts in the intervals file its
+`generations` (requests answered 200 and read), `streams` among them, `output_tokens` (a failed
+stream's received ones included), `input_tokens`, and where the output tokens were counted from
+(`tokens_from_usage`: the server's usage; `tokens_from_chunks`: a token a content chunk).
+
+Only this module writes these files; harness/latency.py and harness/generation.py read them.
 """
 
 import csv
 import math
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TextIO
 
 import gevent
-from hdrh.histogram import HdrHistogram
+from histograms import SecondHistograms, replaced
 from locust import events
 from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
+from sse import Generation
 
-LOWEST_US = 1
-HIGHEST_US = 60_000_000
-SIGNIFICANT_DIGITS = 3
 REPORT_KEY = "loadbench_intervals"
 COUNTERS = ("requests", "failures", "good")
 FAILURE_PREFIX = "failure:"
@@ -49,34 +49,32 @@ HTTP_ERROR = re.compile(r"^(\d{3}) ")  # Locust's own "503 Server Error: ..."
 PROGRESS_S = 2.0  # how often the files are brought up to date while the test runs
 # A worker reports every 3 s: the master writes only the seconds whose reports have all come.
 REPORT_LAG_S = {True: 4.0, False: 1.0}
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+# The key of a request's context under which the built-in locustfile hands its Generation over.
+GENERATION_KEY = "loadbench_generation"
+# A generative request's timings, each a log of its own: PREFIX.{name}.hdr.
+GENERATION_SERIES = ("ttft", "itl", "tpot")
 
 
 class Recorder:
     """This process's seconds of the measured window; the master's hold every process's."""
 
     def __init__(self) -> None:
-        self.histograms: dict[int, HdrHistogram] = {}
+        self.latency = SecondHistograms()
+        self.generation = {name: SecondHistograms() for name in GENERATION_SERIES}
+        self.generative = False  # a generative request was recorded: its files are written
         self.counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.window_start: float | None = None
         self.window_end: float | None = None
         self.kinds: set[str] = set()
-        # Each finished second's line of the log, encoded once: the files are brought up to
-        # date every PROGRESS_S in the load generator's own loop, which must not stall on
-        # encoding the whole run again.
-        self.lines: dict[int, str] = {}
 
     def start(self) -> None:
         """The measured window opens once: a shaped run reaches its user counts again and
         again, and its window is the whole shape."""
         if self.window_start is not None:
             return
-        self.histograms.clear()
+        for series in (self.latency, *self.generation.values()):
+            series.clear()
         self.counters.clear()
-        self.lines.clear()
         self.window_start = time.time()
         self.window_end = None
 
@@ -92,17 +90,32 @@ class Recorder:
         """One answered request; `failure` is its kind when it failed. A success within
         `goodput_ms` (when positive) also counts as `good`."""
         second = math.floor(time.time())
-        histogram = self.histograms.get(second)
-        if histogram is None:
-            histogram = self.histograms[second] = new_histogram()
-        microseconds = min(max(round(response_time_ms * 1000), LOWEST_US), HIGHEST_US)
-        histogram.record_value(microseconds)
+        self.latency.record(second, response_time_ms)
         self.counters[second]["requests"] += 1
         if failure is not None:
             self.counters[second]["failures"] += 1
             self.counters[second][FAILURE_PREFIX + self._kept(failure)] += 1
         elif 0 < goodput_ms and response_time_ms <= goodput_ms:
             self.counters[second]["good"] += 1
+
+    def record_generation(self, generation: Generation, failed: bool) -> None:
+        """A generative request's figures, beside its latency: its tokens whatever happened
+        (what a failed stream received was sent), its timings only when it succeeded (a cut
+        stream's would be of a shorter answer than asked)."""
+        self.generative = True
+        second = math.floor(time.time())
+        counters = self.counters[second]
+        counters["generations"] += 1
+        counters["streams"] += int(generation.streamed)
+        counters["output_tokens"] += generation.output_tokens
+        counters["input_tokens"] += generation.input_tokens or 0
+        counters[f"tokens_from_{generation.token_source}"] += 1
+        if failed:
+            return
+        timings = {"ttft": generation.ttft_s, "itl": generation.itl_s, "tpot": generation.tpot_s}
+        for name, seconds in timings.items():
+            if seconds is not None:
+                self.generation[name].record(second, seconds * 1000)
 
     def _kept(self, kind: str) -> str:
         if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
@@ -117,29 +130,33 @@ class Recorder:
     def take_finished(self, everything: bool) -> list[dict]:
         """The seconds that are over (all of them at the stop), encoded for the master."""
         now = math.floor(time.time())
-        seconds = sorted(set(self.histograms) | set(self.counters))
         taken = []
-        for second in seconds:
+        for second in self._seconds():
             if not everything and second >= now:
                 continue
-            histogram = self.histograms.pop(second, None)
+            generation = {name: series.take(second) for name, series in self.generation.items()}
             taken.append(
                 {
                     "second": second,
-                    "histogram": histogram.encode().decode() if histogram is not None else None,
+                    "histogram": self.latency.take(second),
+                    "generation": {name: one for name, one in generation.items() if one},
                     "counters": dict(self.counters.pop(second, {})),
                 }
             )
         return taken
 
+    def _seconds(self) -> list[int]:
+        series = (self.latency, *self.generation.values())
+        return sorted(set(self.counters).union(*(one.by_second for one in series)))
+
     def merge(self, seconds: list[dict]) -> None:
         for entry in seconds:
             second = entry["second"]
             if entry["histogram"] is not None:
-                histogram = self.histograms.get(second)
-                if histogram is None:
-                    histogram = self.histograms[second] = new_histogram()
-                histogram.decode_and_add(entry["histogram"])
+                self.latency.add(second, entry["histogram"])
+            for name, encoded in entry["generation"].items():
+                self.generation[name].add(second, encoded)
+            self.generative |= "generations" in entry["counters"]
             for counter, amount in entry["counters"].items():
                 self.counters[second][counter] += amount
 
@@ -153,38 +170,18 @@ class Recorder:
         end = until if until is not None else self.window_end or time.time()
         if end <= start:
             return
-        seconds = [s for s in sorted(set(self.histograms) | set(self.counters)) if s < end]
-        with _replaced(f"{prefix}.hdr") as log:
-            log.write("#[Histogram log format version 1.2]\n")
-            log.write(f"#[StartTime: {start:.3f} (seconds since epoch), {_iso(start)}]\n")
-            log.write(f"#[MeasuredWindow: {start:.3f} to {end:.3f} (seconds since epoch)]\n")
-            log.write(
-                '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n'
-            )
-            for second in seconds:
-                line = self.lines.get(second)
-                if line is None:
-                    line = self._line(second, start, end)
-                    if second + 1 <= end:  # whole, and every report of it is in
-                        self.lines[second] = line
-                log.write(line)
+        seconds = [second for second in self._seconds() if second < end]
+        self.latency.write(f"{prefix}.hdr", seconds, start, end)
+        if self.generative:
+            for name, series in self.generation.items():
+                series.write(f"{prefix}.{name}.hdr", seconds, start, end)
         self._write_table(prefix, seconds, start, end)
-
-    def _line(self, second: int, start: float, end: float) -> str:
-        histogram = self.histograms.get(second)
-        if histogram is None or histogram.get_total_count() == 0:
-            return ""
-        begins, ends = max(second, start), min(second + 1, end)
-        return (
-            f"{begins - start:.3f},{ends - begins:.3f},"
-            f"{histogram.get_max_value() / 1000:.3f},{histogram.encode().decode()}\n"
-        )
 
     def _write_table(self, prefix: str, seconds: list[int], start: float, end: float) -> None:
         names = list(COUNTERS) + sorted(
             {name for second in seconds for name in self.counters.get(second, {})} - set(COUNTERS)
         )
-        with _replaced(f"{prefix}.intervals.csv") as table:
+        with replaced(f"{prefix}.intervals.csv") as table:
             writer = csv.writer(table)
             writer.writerow(["start_s", "length_s", *names])
             for second in seconds:
@@ -215,19 +212,6 @@ def failure_kind(exception: BaseException) -> str:
     if isinstance(exception, CatchResponseError) and text:
         return text.split(":", 1)[0].strip()[:60]
     return type(exception).__name__
-
-
-@contextmanager
-def _replaced(path: str) -> Iterator[TextIO]:
-    """Written beside, then renamed over: a reader never sees half a file."""
-    partial = f"{path}.partial"
-    with open(partial, "w", newline="") as handle:
-        yield handle
-    os.replace(partial, path)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
 @events.init_command_line_parser.add_listener
@@ -280,12 +264,15 @@ def _attach(environment, **_kwargs) -> None:
     if not isinstance(runner, MasterRunner):
 
         @environment.events.request.add_listener
-        def _each_request(response_time, exception, **_kw) -> None:
+        def _each_request(response_time, exception, context=None, **_kw) -> None:
             if RECORDER.measuring:
                 kind = None if exception is None else failure_kind(exception)
                 # Read each time: a worker learns its master's options once the test starts.
                 goodput_ms = getattr(environment.parsed_options, "loadbench_goodput_ms", 0)
                 RECORDER.record(response_time, kind, goodput_ms or 0)
+                generation = (context or {}).get(GENERATION_KEY)
+                if generation is not None:
+                    RECORDER.record_generation(generation, failed=kind is not None)
 
     if isinstance(runner, WorkerRunner):
 

@@ -1,5 +1,6 @@
-"""What the schema cannot check in a matrix (keys that go together, files that must exist),
-and the two things the matrix's data takes from outside itself: the images folder and API_PORT."""
+"""What the schema cannot check in a matrix (keys that go together, files that must exist and
+hold what they should), and the two things the matrix's data takes from outside itself: the
+images folder and API_PORT."""
 
 import os
 from pathlib import Path
@@ -10,7 +11,8 @@ from harness.matrix.loads import parse_run_time
 from harness.matrix.schema import MatrixError
 
 SAMPLE_IMAGES = REPO_ROOT / "locust" / "images"
-IMAGE_SUFFIXES = locust_module("payloads").IMAGE_SUFFIXES
+PAYLOADS = locust_module("payloads")
+IMAGE_SUFFIXES = PAYLOADS.IMAGE_SUFFIXES
 
 
 def images_folder(data: dict) -> Path:
@@ -67,6 +69,7 @@ def check_semantics(name: str, data: dict) -> None:
             f"{images} holds no image",
             f"a folder of {', '.join(IMAGE_SUFFIXES)} files, relative to the repository root",
         )
+    _check_prompts(name, data["request"])
     if data.get("tune", {}).get("objective") == "cost" and "cost" not in data:
         raise MatrixError(
             name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
@@ -89,3 +92,21 @@ def check_semantics(name: str, data: dict) -> None:
                 "names no metric to read",
                 "either metric (a histogram or summary) or sum and count (two counters)",
             )
+
+
+def _check_prompts(name: str, request: dict) -> None:
+    """A generative request's prompts file exists and each line is a prompt (what the load
+    generator reads, read here the same way)."""
+    if "prompts" not in request or request.get("body") not in PAYLOADS.DEFAULT_PATHS:
+        return
+    path = REPO_ROOT / request["prompts"]
+    allowed = (
+        "a JSONL or CSV file, relative to the repository root, of objects with a string prompt"
+    )
+    try:
+        PAYLOADS.read_prompts(path)
+    except (OSError, UnicodeDecodeError) as error:
+        problem = f"{path} cannot be read ({type(error).__name__})"
+        raise MatrixError(name, "request.prompts", problem, allowed) from None
+    except ValueError as error:
+        raise MatrixError(name, "request.prompts", f"{path}: {error}", allowed) from None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.ceiling import Ceiling
+from harness.generation import GenerationFigures
 from harness.latency import Latency
 from harness.machine import Machine
 from harness.matrix import ClosedLoad, Load, OpenLoad, ShapedLoad
@@ -39,8 +40,9 @@ from harness.stack_setup import StackSetup
 # generator's floor (floor, generator_bound), each member's swarm node (resources.members.*.node)
 # and each node's CPU (resources.nodes). 5: the instrument's own cost: the harness and the Docker
 # engine as members (resources.members, services "harness" and "docker-engine") and the machine's
-# CPU no member used (resources.unaccounted_cpu_mean).
-SCHEMA = 5
+# CPU no member used (resources.unaccounted_cpu_mean). 6: generative requests (an
+# OpenAI-compatible server): TTFT, ITL, TPOT and tokens (stream).
+SCHEMA = 6
 STATUSES = ("ok", "failed")
 
 
@@ -83,6 +85,9 @@ class RunRecord:
     files: tuple[str, ...] = field(default=())  # every file of the run, record excepted
     locust_workers: int | None = None  # Locust's workers beside its master
     latency: Latency | None = None  # exact, from S.hdr; None before schema 2 or without it
+    # A generative run's TTFT, ITL, TPOT and tokens over the same window; None: no generative
+    # request answered (any other run, and every record before schema 6).
+    stream: GenerationFigures | None = None
     stages: Breakdown | None = None  # None: no stage figures (stages_missing says why)
     stages_missing: str | None = None  # why the run has no stage figures
     resources: ResourceUse | None = None

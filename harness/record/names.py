@@ -27,6 +27,8 @@ LOG_SUFFIX = ".log"
 # The load generator's exact latencies (locust/recorder.py) and the resources table.
 HDR_SUFFIX = ".hdr"
 INTERVALS_SUFFIX = ".intervals.csv"
+# A generative run's timings per request, each in the form of S.hdr (harness/generation.py).
+GENERATION_SUFFIXES = {"ttft": ".ttft.hdr", "itl": ".itl.hdr", "tpot": ".tpot.hdr"}
 RESOURCES_SUFFIX = ".resources.csv"
 # The stack's own figures over time, where it exports them: queue depth and busy replicas.
 STACK_SUFFIX = ".stack.csv"
@@ -34,6 +36,7 @@ RUN_SUFFIXES = (
     *LOCUST_SUFFIXES,
     HDR_SUFFIX,
     INTERVALS_SUFFIX,
+    *GENERATION_SUFFIXES.values(),
     RESOURCES_SUFFIX,
     STACK_SUFFIX,
     LOG_SUFFIX,

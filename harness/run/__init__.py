@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.ceiling import Ceiling
+from harness.generation import GenerationFigures, read_generation
 from harness.latency import IntervalLog, Latency
 from harness.machine import Machine, git_revision, machine_description
 from harness.matrix import Matrix, RunPoint
 from harness.record import RunRecord, write_record
-from harness.record.names import LOG_SUFFIX, RUN_SUFFIXES, RunName
+from harness.record.names import GENERATION_SUFFIXES, LOG_SUFFIX, RUN_SUFFIXES, RunName
 from harness.run.floor import floor_for, generator_bound
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
@@ -95,7 +96,7 @@ def execute_run(
         latency_log = observed.log
         schedule = schedule_of(point, latency_log)
         windows, windows_end_s = _windows(matrix, point, latency_log)
-        latency = _reported(latency_log, windows, windows_end_s)
+        latency, stream = _reported(latency_log, windows, windows_end_s, prefix)
         latency = with_lost(latency, schedule) if latency is not None else None
         reasons = invalid_reasons(
             point,
@@ -125,6 +126,7 @@ def execute_run(
             files=_publish(scratch, reports, name),
             locust_workers=workers,
             latency=latency,
+            stream=stream,
             stages=observed.stages,
             stages_missing=observed.stages_missing,
             resources=observed.resources,
@@ -217,13 +219,16 @@ def _phase_changes(point: RunPoint, log: IntervalLog | None) -> tuple[PhaseChang
     return phase_changes(log, seconds_of(log, point.opened), point.load.phases)
 
 
-def _reported(log: IntervalLog | None, windows: list[Window], end_s: float) -> Latency | None:
-    """The run's figures: over its windows (an extended run's last ones), exact."""
+def _reported(
+    log: IntervalLog | None, windows: list[Window], end_s: float, prefix: Path
+) -> tuple[Latency | None, GenerationFigures | None]:
+    """The run's figures, latency and a generative run's, over its windows (an extended run's
+    last ones), exact."""
     if log is None:
-        return None
-    if not windows:
-        return log.whole()
-    return log.span(windows[0].start_s, end_s)
+        return None, None
+    start_s, end_s = (windows[0].start_s, end_s) if windows else (0.0, log.window_s)
+    timing_logs = {name: Path(f"{prefix}{suffix}") for name, suffix in GENERATION_SUFFIXES.items()}
+    return log.span(start_s, end_s), read_generation(timing_logs, log, start_s, end_s)
 
 
 def _with_last_figures(

@@ -1,11 +1,12 @@
 """The uncounted requests before a run: the same requests the run sends (locust/payloads.py),
-bounded in count and in time, so a stack that hangs delays a run by WARMUP_BUDGET_S at most."""
+bounded in count and in time, so a stack that hangs delays a run by WARMUP_BUDGET_S at most. A
+generative answer is read whole and judged as the run judges it (locust/sse.py)."""
 
 import time
 
 import requests
 
-from harness import locust_module
+from harness import REPO_ROOT, locust_module
 from harness.matrix import Matrix
 
 REQUEST_TIMEOUT_S = 30.0
@@ -16,8 +17,8 @@ def warm_up(matrix: Matrix) -> str | None:
     """Send the matrix's warm-up requests; the reason when none succeeded."""
     if matrix.warmup_requests == 0:
         return None
-    payloads = locust_module("payloads")
-    prepared = payloads.Requests(matrix.request, payloads.read_images(matrix.images))
+    payloads, sse = locust_module("payloads"), locust_module("sse")
+    prepared = payloads.load_requests(matrix.request, matrix.images, REPO_ROOT)
     deadline = time.monotonic() + WARMUP_BUDGET_S
     last_problem = "no request sent"
     sent = answered = 0
@@ -37,6 +38,9 @@ def warm_up(matrix: Matrix) -> str | None:
                 timeout=min(REQUEST_TIMEOUT_S, left),
             )
             problem = prepared.problem(answer.status_code, answer.content)
+            if problem is None and prepared.generative:
+                chat = prepared.generative == payloads.CHAT
+                problem = sse.judged(answer.content, chat, streamed=prepared.stream)
         except requests.RequestException as error:
             problem = prepared.problem(0, b"", error)
         if problem is None:

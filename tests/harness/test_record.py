@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.ceiling import Ceiling
+from harness.generation import GenerationFigures, Timing, Tokens
 from harness.latency import Latency
 from harness.machine import Machine
 from harness.matrix import ClosedLoad, OpenLoad
@@ -67,6 +68,17 @@ def full_record(name: RunName) -> RunRecord:
             failure_kinds={"HTTP 503": 7, "dropped: max_in_flight requests out": 3},
             good=395,
             exact=False,
+        ),
+        stream=GenerationFigures(
+            requests=410,
+            streams=400,
+            ttft_ms=Timing(mean=31.5, p50=30.1, p90=40.2, p95=41.7, p99=47.8, max=49.0),
+            itl_ms=Timing(mean=5.01, p50=5.0, p90=5.05, p95=5.08, p99=5.12, max=5.2),
+            tpot_ms=Timing(mean=5.1, p50=5.02, p90=5.1, p95=5.2, p99=5.3, max=5.4),
+            input_tokens=Tokens(mean=20.5, total=8200),
+            output_tokens=Tokens(mean=40.9, total=16769),
+            output_tokens_per_s=859.9,
+            token_source="mixed",
         ),
         stages=Breakdown(
             stages={

@@ -1,0 +1,110 @@
+"""A generative run against a streaming stand-in of known answer (tests/standin/llm_server.py):
+real Locust, real HTTP, a real sweep. The stand-in serves every stream at once, so its timings
+are the truth: TTFT = a + b × prompt tokens, then a chunk every itl × k carrying k tokens."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TTFT_MS, TTFT_MS_PER_TOKEN, ITL_MS = 20.0, 0.5, 5.0
+# 41 = 4 × 10 + 1: at k = 4 the last chunk carries one token, so the first and last content
+# chunks are 40 tokens apart at k = 1 and at k = 4 alike, and the per-token ITL is exactly itl.
+MAX_TOKENS = 41
+PROMPT_WORDS = (8, 32)
+
+
+def generative_sweep(workspace, local_matrix, options: str, **request) -> dict:
+    prompts = workspace.root / "prompts.jsonl"
+    prompts.write_text(
+        "".join(json.dumps({"prompt": " ".join(["word"] * n)}) + "\n" for n in PROMPT_WORDS)
+    )
+    procfile = workspace.root / "Procfile"
+    procfile.write_text(
+        "model: python -m tests.standin.llm_server --port ${API_PORT} --ttft-ms"
+        f" {TTFT_MS} --ttft-ms-per-token {TTFT_MS_PER_TOKEN} --itl-ms {ITL_MS} {options}\n"
+    )
+    matrix = {
+        **local_matrix,
+        "num_models_list": [1],
+        "num_users_list": [2],
+        "spawn_rate_list": [2],
+        "run_time": "6s",
+        "ceiling": False,
+        "min_requests": 10,
+        "stack": {"procfile": str(procfile), "metrics_path": None},
+        "request": {
+            "body": "openai_chat",
+            "model": "stand-in",
+            "max_tokens": MAX_TOKENS,
+            "prompts": str(prompts),
+            **request,
+        },
+    }
+    workspace.write_matrix(**matrix)
+    result = workspace.run("inv", "sweep", "--models", "1")
+    assert result.returncode == 0, result.stdout
+    return json.loads((workspace.reports / "cpu" / "1_2_2.meta.json").read_text())
+
+
+@pytest.mark.parametrize("tokens_per_chunk", [1, 4])
+def test_ttft_itl_and_tokens_match_the_stand_ins_truth(workspace, local_matrix, tokens_per_chunk):
+    record = generative_sweep(
+        workspace, local_matrix, f"--tokens-per-chunk {tokens_per_chunk} --usage-with-choices"
+    )
+    stream, latency = record["stream"], record["latency"]
+    print(f"k={tokens_per_chunk}: stream {json.dumps(stream)}")
+    assert record["status"] == "ok" and record["schema"] == 6
+    assert (
+        latency["failures"] == 0 and stream["requests"] == stream["streams"] == latency["requests"]
+    )
+    assert stream["token_source"] == "usage"
+    assert stream["output_tokens"]["total"] == latency["requests"] * MAX_TOKENS
+    assert min(PROMPT_WORDS) <= stream["input_tokens"]["mean"] <= max(PROMPT_WORDS)
+    # TTFT is linear in the prompt's tokens: its mean is the truth at the mean prompt.
+    truth_ms = TTFT_MS + TTFT_MS_PER_TOKEN * stream["input_tokens"]["mean"]
+    assert stream["ttft_ms"]["mean"] == pytest.approx(truth_ms, rel=0.05, abs=3.0)
+    assert stream["ttft_ms"]["p50"] >= TTFT_MS + TTFT_MS_PER_TOKEN * min(PROMPT_WORDS) * 0.95
+    # Per token, whatever the chunking: one that counted chunks would be 4 × off at k = 4.
+    assert stream["itl_ms"]["mean"] == pytest.approx(ITL_MS, rel=0.05)
+    assert stream["tpot_ms"]["mean"] == pytest.approx(ITL_MS, rel=0.05)
+    files = set(record["files"])
+    assert {"1_2_2.ttft.hdr", "1_2_2.itl.hdr", "1_2_2.tpot.hdr"} <= files
+
+
+def test_without_usage_tokens_are_counted_by_chunk_and_the_record_says_so(workspace, local_matrix):
+    record = generative_sweep(workspace, local_matrix, "--tokens-per-chunk 4 --no-usage")
+    stream, requests = record["stream"], record["latency"]["requests"]
+    assert stream["token_source"] == "chunks" and stream["input_tokens"] is None
+    chunks = -(-MAX_TOKENS // 4)  # what the harness can count: 11 chunks for 41 tokens
+    assert stream["output_tokens"]["total"] == requests * chunks
+    # Counted by chunk, a token is 4 × itl apart: the record says "chunks" beside it.
+    assert stream["itl_ms"]["mean"] == pytest.approx(4 * ITL_MS, rel=0.05)
+
+
+def test_every_kind_of_bad_stream_is_a_failure_of_its_kind(workspace, local_matrix):
+    faults = "not-sse,not-json,error,cut,stall,429"
+    record = generative_sweep(
+        workspace,
+        local_matrix,
+        f"--faults {faults} --fault-every 2 --stall-s 3",
+        stall_timeout_s=0.5,
+    )
+    kinds = record["latency"]["failure_kinds"]
+    assert record["status"] == "ok"
+    assert set(kinds) == {
+        "not SSE",
+        "not JSON",
+        "error answer",
+        "stream cut",
+        "stalled",
+        "HTTP 429",
+    }
+    assert record["latency"]["failures"] == sum(kinds.values())
+    # Tokens a failed stream received still count; its timings do not.
+    stream = record["stream"]
+    assert (
+        stream["output_tokens"]["total"]
+        > (record["latency"]["requests"] - sum(kinds.values())) * MAX_TOKENS
+    )
