@@ -25,7 +25,12 @@ from harness.telemetry.containers import ContainerCgroup
 from harness.telemetry.engine_stats import EngineContainer, EngineStats
 from harness.telemetry.gpu import Gpus
 from harness.telemetry.members import Member
-from harness.telemetry.processes import EngineProcesses, ProcessTree, machine_cpu_percent
+from harness.telemetry.processes import (
+    EngineProcesses,
+    ProcessTable,
+    ProcessTree,
+    machine_cpu_percent,
+)
 from harness.telemetry.table import COLUMNS
 
 
@@ -53,14 +58,19 @@ class Sampler:
             for member in members
             if member.docker_host is not None and member.container_id is not None
         }
-        self._sources = [(member, _source(member, self._engines)) for member in members]
-        self._sources.append((Member(LOCUST, ""), ProcessTree(locust_pid)))
+        self._processes = ProcessTable()
+        self._sources = [
+            (member, _source(member, self._engines, self._processes)) for member in members
+        ]
+        self._sources.append((Member(LOCUST, ""), ProcessTree(self._processes, locust_pid)))
         if any(member.container_id and member.docker_host is None for member in members):
-            self._sources.append((Member(ENGINE, ""), EngineProcesses()))
+            self._sources.append((Member(ENGINE, ""), EngineProcesses(self._processes)))
         # Last, so that it leaves out what the other trees counted in the same sample.
         trees = [source for _member, source in self._sources if isinstance(source, ProcessTree)]
         harness = ProcessTree(
-            os.getpid(), excluded=lambda: set().union(*(tree.sampled_pids() for tree in trees))
+            self._processes,
+            os.getpid(),
+            excluded=lambda: set().union(*(tree.sampled_pids() for tree in trees)),
         )
         self._sources.append((Member(HARNESS, ""), harness))
         self._interval_s = interval_s
@@ -75,6 +85,7 @@ class Sampler:
         for engine in self._engines.values():
             engine.start()
         # CPU figures are differences between two readings: take the first before t = 0.
+        self._processes.refresh()
         for _member, source in self._sources:
             if source is not None:
                 source.sample()
@@ -108,6 +119,7 @@ class Sampler:
     def _sample(self) -> list[list]:
         t_s = round(time.time() - self.sampled.started_at, 3)
         devices, gpu_by_pid = self._gpus.sample()
+        self._processes.refresh()
         rows = []
         for member, source in self._sources:
             figures = source.sample() if source is not None else None
@@ -143,10 +155,10 @@ class Sampler:
 
 
 def _source(
-    member: Member, engines: dict[str, EngineStats]
+    member: Member, engines: dict[str, EngineStats], table: ProcessTable
 ) -> ProcessTree | ContainerCgroup | EngineContainer | None:
     if member.pid is not None:
-        return ProcessTree(member.pid)
+        return ProcessTree(table, member.pid)
     if member.container_id is not None and member.docker_host is not None:
         return EngineContainer(engines[member.docker_host], member.container_id)
     if member.container_id is not None:
