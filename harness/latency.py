@@ -46,7 +46,7 @@ class Latency:
     max_ms: float | None
     lost: int = 0
     failure_kinds: dict[str, int] = field(default_factory=dict)  # lost ones included
-    good: int | None = None  # succeeded within the goodput threshold; None: not counted
+    good: int | None = None  # met every goodput threshold (locust/goodput.py); None: not counted
     exact: bool = True  # False: Locust's own figures, rounded above 100 ms (schema 1)
 
     @property
@@ -64,8 +64,8 @@ class Latency:
 
     @property
     def goodput(self) -> float | None:
-        """The share of the requests (lost ones included) that succeeded within the SLO's
-        goodput threshold; None where it was not counted (records before schema 3)."""
+        """The share of the requests (lost ones included) that were good (locust/goodput.py);
+        None where it was not counted (records before schema 3)."""
         if self.good is None or not self.attempts:
             return None
         return self.good / self.attempts

@@ -19,7 +19,7 @@ class Second:
     start_s: float
     requests: int  # answered
     failures: int
-    good: int  # succeeded within the goodput threshold
+    good: int  # met every goodput threshold (locust/goodput.py)
     scheduled: int  # open loop: arrivals due this second
     late: int
     dropped: int

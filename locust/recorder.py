@@ -11,8 +11,8 @@ quits:
 
   PREFIX.hdr            the HdrHistogram interval log (its standard text form: one line per
                         second, `start,length,max,encoded histogram`), every request's latency;
-  PREFIX.intervals.csv  per second: requests, failures, good (successes within
-                        `--loadbench-goodput-ms`), failures by kind (`failure:<kind>`: the
+  PREFIX.intervals.csv  per second: requests, failures, good (successes that met every
+                        threshold of goodput.py's options), failures by kind (`failure:<kind>`: the
                         failure's message up to its first colon, "HTTP 503", "no answer
                         (ConnectionResetError)", or the exception's type), and the counters
                         other parts of the load generator keep through `count()` (the open
@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 
 import gevent
+import goodput
 from histograms import SecondHistograms, replaced
 from locust import events
 from locust.exception import CatchResponseError
@@ -86,16 +87,16 @@ class Recorder:
     def measuring(self) -> bool:
         return self.window_start is not None and self.window_end is None
 
-    def record(self, response_time_ms: float, failure: str | None, goodput_ms: float) -> None:
-        """One answered request; `failure` is its kind when it failed. A success within
-        `goodput_ms` (when positive) also counts as `good`."""
+    def record(self, response_time_ms: float, failure: str | None, good: bool) -> None:
+        """One answered request; `failure` is its kind when it failed, `good` whether it was
+        (locust/goodput.py)."""
         second = math.floor(time.time())
         self.latency.record(second, response_time_ms)
         self.counters[second]["requests"] += 1
         if failure is not None:
             self.counters[second]["failures"] += 1
             self.counters[second][FAILURE_PREFIX + self._kept(failure)] += 1
-        elif 0 < goodput_ms and response_time_ms <= goodput_ms:
+        elif good:
             self.counters[second]["good"] += 1
 
     def record_generation(self, generation: Generation, failed: bool) -> None:
@@ -223,13 +224,7 @@ def _options(parser) -> None:
         include_in_web_ui=False,
         help="write PREFIX.hdr and PREFIX.intervals.csv for the measured window",
     )
-    parser.add_argument(
-        "--loadbench-goodput-ms",
-        type=float,
-        default=0.0,
-        include_in_web_ui=False,
-        help="count the successes answered within this many ms as good (goodput)",
-    )
+    goodput.add_options(parser)
     parser.add_argument(
         "--loadbench-request",
         default="{}",
@@ -267,10 +262,10 @@ def _attach(environment, **_kwargs) -> None:
         def _each_request(response_time, exception, context=None, **_kw) -> None:
             if RECORDER.measuring:
                 kind = None if exception is None else failure_kind(exception)
-                # Read each time: a worker learns its master's options once the test starts.
-                goodput_ms = getattr(environment.parsed_options, "loadbench_goodput_ms", 0)
-                RECORDER.record(response_time, kind, goodput_ms or 0)
                 generation = (context or {}).get(GENERATION_KEY)
+                thresholds = goodput.from_options(environment.parsed_options)
+                good = kind is None and thresholds.is_good(response_time, generation)
+                RECORDER.record(response_time, kind, good)
                 if generation is not None:
                     RECORDER.record_generation(generation, failed=kind is not None)
 

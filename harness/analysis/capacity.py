@@ -4,6 +4,7 @@ CPU at capacity, and closed against open loop at comparable load (figures, then 
 from dataclasses import dataclass
 
 from harness.analysis.formatting import (
+    describe_good,
     describe_slo,
     format_ms,
     format_percent_whole,
@@ -87,10 +88,7 @@ def loop_pairs(runs: list[Run]) -> list[LoopPair]:
 def kept(capacity: CapacityFile, slo: Slo) -> str:
     """What the search's rates kept: the SLO's p95 and failures, or its goodput."""
     if capacity.criterion == "goodput":
-        return (
-            f"{format_percent_whole(slo.min_goodput)} of requests good"
-            f" (within {format_ms(slo.good_within_ms)} ms)"
-        )
+        return f"{format_percent_whole(slo.min_goodput)} of requests good ({describe_good(slo)})"
     return describe_slo(slo)
 
 

@@ -1,7 +1,7 @@
-"""Two sweeps side by side: for each point both hold, throughput and p95 (and the capacity where
-the search ran, and each configuration's capacity where a tune ran) on each side, the change,
-and a verdict from Welch's t-test on the repetitions, or on the windows of the runs when a side
-has only one repetition.
+"""Two sweeps side by side: for each point both hold, throughput and p95 (a generative point's
+TTFT p95, ITL p95 and output tokens/s too), the capacity where the search ran, and each
+configuration's capacity where a tune ran, on each side, the change, and a verdict from Welch's
+t-test on the repetitions, or on the windows of the runs when a side has only one repetition.
 
 A change is "better" or "worse" only when the test finds it significant (p < 0.05); otherwise
 "no significant change". A capacity has one figure per side: it is better or worse when the
@@ -19,6 +19,7 @@ from harness.analysis.capacity import found_capacities
 from harness.analysis.formatting import describe_load
 from harness.analysis.repeats import point_of, repeated
 from harness.analysis.statistics import SIGNIFICANCE, Spread, spread, welch_p_value
+from harness.analysis.streams import STREAM_HIGHER_IS_BETTER, stream_samples
 from harness.analysis.tune import env_settings
 from harness.capacity import CapacityFile
 from harness.record.names import RunName
@@ -29,12 +30,13 @@ from harness.tune.file import TuneFile
 TargetFile = TypeVar("TargetFile", CapacityFile, TuneFile)
 
 BETTER, WORSE, SAME = "better", "worse", "no significant change"
+HIGHER_IS_BETTER = {"throughput", "capacity", *STREAM_HIGHER_IS_BETTER}
 UNTESTED = "not tested"  # fewer than two figures a side: older sweeps recorded no windows
 
 
 @dataclass(frozen=True)
 class Metric:
-    name: str  # "throughput", "p95", "capacity"
+    name: str  # "throughput", "p95", "capacity", or a stream's (harness/analysis/streams.py)
     unit: str
     baseline: Spread
     candidate: Spread
@@ -96,6 +98,7 @@ def compare(
         metrics = [
             _metric("throughput", "req/s", True, *_samples(old, new, "rps")),
             _metric("p95", "ms", False, *_samples(old, new, "p95_ms")),
+            *(_metric(*figure) for figure in stream_samples(old, new)),
         ]
         load = describe_load(point.load)
         across = _across(old_setup, new_setup)
@@ -119,9 +122,7 @@ def regressions(comparison: Comparison, threshold: float) -> list[tuple[PointCom
     found = []
     for point in comparison.points:
         for metric in point.metrics:
-            worse_by = (
-                -metric.change if metric.name in ("throughput", "capacity") else metric.change
-            )
+            worse_by = -metric.change if metric.name in HIGHER_IS_BETTER else metric.change
             if metric.verdict == WORSE and worse_by > threshold:
                 found.append((point, metric))
     return found

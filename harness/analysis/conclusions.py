@@ -7,7 +7,7 @@ compose, cpu: 2 replicas serve ...")."""
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.analysis import capacity, explanations, instrument, sentences
+from harness.analysis import capacity, explanations, instrument, sentences, streams
 from harness.analysis.formatting import plural
 from harness.analysis.tune import tune_sentences
 from harness.capacity import CapacityFile
@@ -81,7 +81,12 @@ def _on_one_setup(
         ),
         Section("What to deploy", deploy),
         Section("Scaling with replicas", figured(lambda: sentences.scaling_sentences(runs))),
-        Section("What limits each scale", figured(lambda: explanations.limit_sentences(runs))),
+        Section(
+            "What limits each scale",
+            figured(
+                lambda: explanations.limit_sentences(runs) + streams.stream_limit_sentences(runs)
+            ),
+        ),
         Section("GPU against CPU", figured(lambda: sentences.gpu_cpu_sentences(runs))),
         Section(
             "Where p95 breaks the SLO", figured(lambda: sentences.slo_break_sentences(runs, slo))

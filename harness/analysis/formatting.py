@@ -48,6 +48,21 @@ def describe_slo(slo: Slo) -> str:
     )
 
 
+def describe_good(slo: Slo) -> str:
+    """What a good request met (locust/goodput.py): "within 500 ms", "TTFT ≤ 200 ms, ITL ≤ 40
+    ms"."""
+    limits = [
+        (words, limit)
+        for words, limit in (
+            ("within", slo.good_within_ms),
+            ("TTFT ≤", slo.ttft_ms),
+            ("ITL ≤", slo.itl_ms),
+        )
+        if limit is not None
+    ]
+    return ", ".join(f"{words} {format_ms(limit)} ms" for words, limit in limits)
+
+
 def describe_load(load: Load) -> str:
     """A run's load as a person says it: "8 users, spawn 4/s", "40 req/s (poisson)", "shape
     spike: 50 → 200 → 50 req/s over 70 s"."""

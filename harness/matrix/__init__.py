@@ -67,12 +67,18 @@ class Slo:
     p95_ms: float
     max_failure_ratio: float
     gate: bool = False  # `make bench` exits 99 when a valid run breaks it
-    goodput_ms: float | None = None  # a success within it is good; None: p95_ms
+    goodput_ms: float | None = None  # a good request's end-to-end latency at most
     min_goodput: float = 0.99  # the capacity search's goodput criterion
+    ttft_ms: float | None = None  # a good request's time to first token at most
+    itl_ms: float | None = None  # a good request's inter-token latency at most
 
     @property
-    def good_within_ms(self) -> float:
-        return self.goodput_ms if self.goodput_ms is not None else self.p95_ms
+    def good_within_ms(self) -> float | None:
+        """The end-to-end threshold of a good request: goodput_ms; without it, p95_ms, unless
+        the SLO judges tokens (ttft_ms, itl_ms), as DistServe's goodput does, alone."""
+        if self.goodput_ms is not None or self.ttft_ms is not None or self.itl_ms is not None:
+            return self.goodput_ms
+        return self.p95_ms
 
 
 @dataclass(frozen=True)

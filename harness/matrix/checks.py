@@ -70,6 +70,7 @@ def check_semantics(name: str, data: dict) -> None:
             f"a folder of {', '.join(IMAGE_SUFFIXES)} files, relative to the repository root",
         )
     _check_prompts(name, data["request"])
+    _check_token_slo(name, data)
     if data.get("tune", {}).get("objective") == "cost" and "cost" not in data:
         raise MatrixError(
             name, "cost", "missing, and tune.objective is cost", "a cost block with replica_hour"
@@ -110,3 +111,18 @@ def _check_prompts(name: str, request: dict) -> None:
         raise MatrixError(name, "request.prompts", problem, allowed) from None
     except ValueError as error:
         raise MatrixError(name, "request.prompts", f"{path}: {error}", allowed) from None
+
+
+def _check_token_slo(name: str, data: dict) -> None:
+    """A TTFT or ITL threshold needs requests that have one: the built-in locustfile measures
+    them for a generative body only (a locustfile of one's own may hand its own over)."""
+    generative = data["request"].get("body") in PAYLOADS.DEFAULT_PATHS
+    built_in = REPO_ROOT / data["locustfile"] == REPO_ROOT / "locust" / "locustfile.py"
+    for key in ("ttft_ms", "itl_ms"):
+        if key in data["slo"] and built_in and not generative:
+            raise MatrixError(
+                name,
+                f"slo.{key}",
+                "set, but the requests are not generative: they have no tokens to time",
+                "request.body openai_chat or openai_completions, or no such threshold",
+            )

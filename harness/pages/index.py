@@ -26,6 +26,7 @@ from harness.pages.closed_loop import along_users_charts, gpu_cpu_charts
 from harness.pages.open_loop import OpenView, open_view
 from harness.pages.render import environment, write_page
 from harness.pages.run import write_run_pages
+from harness.pages.streams import StreamView, stream_view
 from harness.pages.telemetry import (
     BreakdownBar,
     ResourceTable,
@@ -66,6 +67,7 @@ class TargetView:
     runs: list[Run]  # closed loop
     open: OpenView
     tune: TuneView | None
+    streams: StreamView | None  # generative runs: TTFT, ITL, output tokens/s
     replica_groups: list[ReplicaGroup]
     charts: list[charts.Chart]
     legend: list[tuple[str, str]]
@@ -244,6 +246,7 @@ def _target_view(
         runs=closed,
         open=open_view(title, runs, slo, capacity),
         tune=tune,
+        streams=stream_view(title, runs),
         replica_groups=groups,
         charts=along_users_charts(title, closed, slo),
         legend=legend_entries([bar for group in groups for bar in group.bars]),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from harness import charts
 from harness.analysis.capacity import found_capacities
-from harness.analysis.formatting import format_ms, plural
+from harness.analysis.formatting import describe_good, format_ms, plural
 from harness.capacity import CapacityFile
 from harness.matrix import Slo
 from harness.results import Run
@@ -84,7 +84,7 @@ def _goodput_chart(title: str, runs: list[Run], slo: Slo) -> charts.Chart | None
     return charts.line_chart(
         f"{title}: goodput against offered rate",
         "offered requests/s",
-        f"% within {format_ms(slo.good_within_ms)} ms",
+        f"% {describe_good(slo)}",
         series,
         reference=(100 * slo.min_goodput, f"{100 * slo.min_goodput:g}%"),
         hint_unit="%",

@@ -1,6 +1,7 @@
 """A run's own page (S.telemetry.html): its latencies and failures by kind, the run second by
 second (offered and answered, p50/p95/p99, failures, late and dropped arrivals, the requests
-outstanding and, where the stack exports them, its queue and busy replicas), a shape's changes
+outstanding and, where the stack exports them, its queue and busy replicas; a generative run's
+TTFT and output tokens), a shape's changes
 of load and their wake, where a request's time went, where the machine's CPU went (the stack,
 Locust, the harness, the Docker engine, unaccounted), and what every process used over time.
 
@@ -16,6 +17,7 @@ from harness.analysis import limits
 from harness.analysis.instrument import cpu_account
 from harness.latency import LatencyFileError, read_interval_log
 from harness.pages.render import environment, write_page
+from harness.pages.streams import stream_second_charts
 from harness.pages.telemetry import breakdown_bar, legend_entries, node_figures
 from harness.record.names import (
     GPU,
@@ -96,6 +98,8 @@ def _per_second(run: Run) -> list[charts.Chart]:
     waiting = _waiting(run, seconds, opened)
     if waiting:
         made.append(_chart("Waiting, per second", "requests or replicas", waiting))
+    if run.record.stream is not None:
+        made += stream_second_charts(run.directory / run.stem, log)
     return made
 
 

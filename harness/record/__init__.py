@@ -41,7 +41,10 @@ from harness.stack_setup import StackSetup
 # and each node's CPU (resources.nodes). 5: the instrument's own cost: the harness and the Docker
 # engine as members (resources.members, services "harness" and "docker-engine") and the machine's
 # CPU no member used (resources.unaccounted_cpu_mean). 6: generative requests (an
-# OpenAI-compatible server): TTFT, ITL, TPOT and tokens (stream).
+# OpenAI-compatible server): TTFT, ITL, TPOT and tokens (stream); from schema 6 on, with no
+# new field, latency.good counts the requests that met every goodput threshold of the matrix's
+# SLO (end to end, and slo.ttft_ms, slo.itl_ms where given: locust/goodput.py), no longer only
+# the end-to-end one.
 SCHEMA = 6
 STATUSES = ("ok", "failed")
 

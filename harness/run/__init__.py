@@ -15,11 +15,12 @@ from typing import Any
 
 from harness.ceiling import Ceiling
 from harness.generation import GenerationFigures, read_generation
+from harness.generation_files import timing_logs
 from harness.latency import IntervalLog, Latency
 from harness.machine import Machine, git_revision, machine_description
 from harness.matrix import Matrix, RunPoint
 from harness.record import RunRecord, write_record
-from harness.record.names import GENERATION_SUFFIXES, LOG_SUFFIX, RUN_SUFFIXES, RunName
+from harness.record.names import LOG_SUFFIX, RUN_SUFFIXES, RunName
 from harness.run.floor import floor_for, generator_bound
 from harness.run.locust import (
     LOCUST_OVERRUN_S,
@@ -227,8 +228,7 @@ def _reported(
     if log is None:
         return None, None
     start_s, end_s = (windows[0].start_s, end_s) if windows else (0.0, log.window_s)
-    timing_logs = {name: Path(f"{prefix}{suffix}") for name, suffix in GENERATION_SUFFIXES.items()}
-    return log.span(start_s, end_s), read_generation(timing_logs, log, start_s, end_s)
+    return log.span(start_s, end_s), read_generation(timing_logs(prefix), log, start_s, end_s)
 
 
 def _with_last_figures(

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness import REPO_ROOT
-from harness.matrix import Matrix, RunPoint
+from harness import REPO_ROOT, locust_module
+from harness.matrix import Matrix, RunPoint, Slo
 from harness.record.names import HTML_SUFFIX, LOG_SUFFIX, in_repository, locustfiles
 from harness.run import closed_loop, open_loop
 from harness.stack import ReplicaExit, Stack
@@ -78,8 +78,7 @@ def locust_command(
         "0",
         "--loadbench-prefix",
         str(prefix),
-        "--loadbench-goodput-ms",
-        str(matrix.slo.good_within_ms),
+        *goodput_options(matrix.slo),
         # What the built-in locustfile sends; relative to the repository, as the workers of a
         # swarm hold it in their image too.
         "--loadbench-request",
@@ -91,6 +90,12 @@ def locust_command(
     if opened:
         command.append(open_loop.USER_CLASS)  # the one user class this run starts
     return command
+
+
+def goodput_options(slo: Slo) -> list[str]:
+    """The recorder's options for the thresholds a good request meets (locust/goodput.py)."""
+    thresholds = locust_module("goodput").Thresholds(slo.good_within_ms, slo.ttft_ms, slo.itl_ms)
+    return thresholds.command_line()
 
 
 def locust_cpu_saturated(log_text: str) -> bool:

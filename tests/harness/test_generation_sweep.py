@@ -15,7 +15,14 @@ MAX_TOKENS = 41
 PROMPT_WORDS = (8, 32)
 
 
-def generative_sweep(workspace, local_matrix, options: str, **request) -> dict:
+def generative_sweep(
+    workspace,
+    local_matrix,
+    options: str,
+    slo: dict | None = None,
+    ttft_ms_per_token: float = TTFT_MS_PER_TOKEN,
+    **request,
+) -> dict:
     prompts = workspace.root / "prompts.jsonl"
     prompts.write_text(
         "".join(json.dumps({"prompt": " ".join(["word"] * n)}) + "\n" for n in PROMPT_WORDS)
@@ -23,7 +30,7 @@ def generative_sweep(workspace, local_matrix, options: str, **request) -> dict:
     procfile = workspace.root / "Procfile"
     procfile.write_text(
         "model: python -m tests.standin.llm_server --port ${API_PORT} --ttft-ms"
-        f" {TTFT_MS} --ttft-ms-per-token {TTFT_MS_PER_TOKEN} --itl-ms {ITL_MS} {options}\n"
+        f" {TTFT_MS} --ttft-ms-per-token {ttft_ms_per_token} --itl-ms {ITL_MS} {options}\n"
     )
     matrix = {
         **local_matrix,
@@ -34,6 +41,7 @@ def generative_sweep(workspace, local_matrix, options: str, **request) -> dict:
         "ceiling": False,
         "min_requests": 10,
         "stack": {"procfile": str(procfile), "metrics_path": None},
+        "slo": slo or {},
         "request": {
             "body": "openai_chat",
             "model": "stand-in",
@@ -108,3 +116,46 @@ def test_every_kind_of_bad_stream_is_a_failure_of_its_kind(workspace, local_matr
         stream["output_tokens"]["total"]
         > (record["latency"]["requests"] - sum(kinds.values())) * MAX_TOKENS
     )
+
+
+# 20 + 2 × words: 36 ms for the 8-word prompt, 84 ms for the 32-word one.
+GOODPUT_TTFT_MS_PER_TOKEN = 2.0
+
+
+def test_a_ttft_threshold_between_the_two_prompts_keeps_the_short_ones_good(
+    workspace, local_matrix
+):
+    short_ms, long_ms = (TTFT_MS + GOODPUT_TTFT_MS_PER_TOKEN * n for n in PROMPT_WORDS)
+    record = generative_sweep(
+        workspace,
+        local_matrix,
+        "--usage-with-choices",
+        slo={"ttft_ms": (short_ms + long_ms) / 2},
+        ttft_ms_per_token=GOODPUT_TTFT_MS_PER_TOKEN,
+    )
+    latency, stream = record["latency"], record["stream"]
+    # The prompts are drawn at random: how many were short, from the input tokens recorded
+    # (8 a short prompt, 32 a long one).
+    short, long = PROMPT_WORDS
+    drawn_short = (long * stream["requests"] - stream["input_tokens"]["total"]) / (long - short)
+    short_share = drawn_short / stream["requests"]
+    good_share = latency["good"] / latency["requests"]
+    print(f"short prompts {short_share:.3f}, good {good_share:.3f}, of {latency['requests']}")
+    assert latency["failures"] == 0 and 0.2 < short_share < 0.8
+    assert good_share == pytest.approx(short_share, abs=0.02)
+
+
+def test_an_itl_threshold_under_the_stand_ins_leaves_nothing_good(workspace, local_matrix):
+    record = generative_sweep(
+        workspace, local_matrix, "--usage-with-choices", slo={"itl_ms": ITL_MS / 2}
+    )
+    latency = record["latency"]
+    assert latency["requests"] > 0 and latency["failures"] == 0
+    assert latency["good"] == 0
+
+
+def test_an_end_to_end_threshold_over_every_answer_keeps_them_all_good(workspace, local_matrix):
+    # Each answer takes about TTFT + 40 × ITL, some 240 ms: 2 s is far over it.
+    record = generative_sweep(workspace, local_matrix, "", slo={"goodput_ms": 2000})
+    latency = record["latency"]
+    assert latency["requests"] > 0 and latency["good"] == latency["requests"]
