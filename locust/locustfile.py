@@ -80,14 +80,7 @@ class ClassifierUser(FastHttpUser):
         if requests.generative:
             self.generate(requests, payload)
             return
-        with self.client.request(
-            requests.method,
-            requests.path,
-            data=payload.body,
-            headers=payload.headers,
-            name=requests.path,
-            catch_response=True,
-        ) as response:
+        with self._request(requests, payload) as response:
             # Status 0: no answer came (the connection failed or was reset); `error` says why.
             status, error = response.status_code, getattr(response, "error", None)
             try:
@@ -100,21 +93,25 @@ class ClassifierUser(FastHttpUser):
             else:
                 response.failure(problem)
 
-    def generate(self, requests: Requests, payload: Payload) -> None:
-        """One generative request, measured from its send, or in an open loop from its
-        scheduled send (the arrival's time, as its latency is)."""
-        scheduled = getattr(self.client.request_event, "due", None)
-        started = (scheduled() if scheduled else None) or time.monotonic()
-        chat = requests.generative == CHAT
-        with self.client.request(
+    def _request(self, requests: Requests, payload: Payload, **options):
+        """The request as the matrix describes it, its answer judged by the caller."""
+        return self.client.request(
             requests.method,
             requests.path,
             data=payload.body,
             headers=payload.headers,
             name=requests.path,
             catch_response=True,
-            stream=True,
-        ) as response:
+            **options,
+        )
+
+    def generate(self, requests: Requests, payload: Payload) -> None:
+        """One generative request, measured from its send, or in an open loop from its
+        scheduled send (the arrival's time, as its latency is)."""
+        scheduled = getattr(self.client.request_event, "due", None)
+        started = (scheduled() if scheduled else None) or time.monotonic()
+        chat = requests.generative == CHAT
+        with self._request(requests, payload, stream=True) as response:
             status, error = response.status_code, getattr(response, "error", None)
             generation: Generation | None = None
             try:
