@@ -69,6 +69,10 @@ benchmark-rivals:
 example-litserve:
 	MATRIX=examples/litserve/matrix.json REPORTS=reports-litserve $(NOX) -s sweep
 
+.PHONY: example-llm  ## sweep LitServe's OpenAISpec streaming a small language model (examples/llm) into reports-llm/
+example-llm:
+	MATRIX=examples/llm/matrix.json REPORTS=reports-llm $(NOX) -s sweep
+
 .PHONY: example-torchserve  ## Java and TorchServe set up, then its sweep (examples/torchserve) into reports-torchserve/
 example-torchserve:
 	examples/torchserve/setup.sh && MATRIX=examples/torchserve/matrix.json REPORTS=reports-torchserve $(NOX) -s sweep
