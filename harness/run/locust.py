@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import REPO_ROOT, locust_module
+from harness.interrupts import uninterrupted
 from harness.matrix import Matrix, RunPoint, Slo
 from harness.record.names import HTML_SUFFIX, LOG_SUFFIX, in_repository, locustfiles
 from harness.run import closed_loop, open_loop
@@ -159,19 +160,31 @@ def watch(
 def start_locust(
     matrix: Matrix, point: RunPoint, prefix: Path, workers: int, placement: list[str]
 ) -> subprocess.Popen:
-    """Locust at one point, in its own process group, its output in prefix.log."""
+    """Locust at one point, in its own process group, its output in prefix.log.
+
+    An ending signal that comes while it is forked waits until the fork is done: with a
+    `preexec_fn`, Python runs its at-fork hooks (logging's among them) in the parent, and the
+    KeyboardInterrupt a signal raises there is printed and dropped, so a SIGTERM was lost and
+    the sweep ran on. Locust, once started, is stopped with the run."""
     with Path(f"{prefix}{LOG_SUFFIX}").open("wb") as log:
-        return subprocess.Popen(
-            locust_command(matrix, point, prefix, workers, placement),
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # Ctrl-C as a terminal delivers it, even where the harness runs with it ignored
-            # (a background job): it is how Locust is told to stop and write its reports.
-            preexec_fn=_sigint_as_in_a_terminal,
-        )
+        try:
+            with uninterrupted():
+                process = subprocess.Popen(
+                    locust_command(matrix, point, prefix, workers, placement),
+                    cwd=REPO_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    # Ctrl-C as a terminal delivers it, even where the harness runs with it
+                    # ignored (a background job): it is how Locust is told to stop and write
+                    # its reports.
+                    preexec_fn=_sigint_as_in_a_terminal,
+                )
+        except KeyboardInterrupt:
+            stop_group(process)
+            raise
+    return process
 
 
 def _sigint_as_in_a_terminal() -> None:
