@@ -17,8 +17,7 @@ from harness.matrix import Matrix
 from harness.record import RunRecord, read_record
 from harness.record.names import (
     HTML_SUFFIX,
-    LOCUST,
-    LOCUST_WORKER,
+    NOT_THE_STACK,
     RECORD_SUFFIX,
     tune_reports,
 )
@@ -133,11 +132,11 @@ def figures(
 
 def _used(record: RunRecord) -> dict[str, float | None]:
     """The stack's cores, memory and GPU memory during the probe: every process of it (the
-    load generator's excepted)."""
+    load generator's, the harness's and the Docker engine's excepted)."""
     resources = record.resources
     if resources is None:
         return {"cores": None, "rss_mib": None, "gpu_mib": None}
-    stack = [m for m in resources.members if m.service not in (LOCUST, LOCUST_WORKER)]
+    stack = [m for m in resources.members if m.service not in NOT_THE_STACK]
     gpu = [m.gpu_mem_peak_mib for m in stack if m.gpu_mem_peak_mib is not None]
     return {
         "cores": sum(member.cpu_mean for member in stack) / 100,

@@ -9,11 +9,7 @@ from pathlib import Path
 from harness.analysis import limits
 from harness.analysis.explanations import stage_name
 from harness.analysis.formatting import format_ms, format_percent_whole
-from harness.record.names import (
-    LOCUST,
-    MACHINE,
-    RUN_PAGE_SUFFIX,
-)
+from harness.record.names import LOCUST, MACHINE, NOT_THE_STACK, RUN_PAGE_SUFFIX
 from harness.results import Run
 
 # One colour per stage, in the order a request meets them; the client's share is grey.
@@ -147,5 +143,5 @@ def resource_table(runs: list[Run]) -> ResourceTable:
         nodes.update(dict.fromkeys(by_node))
         page = run.directory / f"{run.stem}{RUN_PAGE_SUFFIX}"
         rows.append(ResourceRow(run, dict(cpu), rss, by_node, page if page.is_file() else None))
-    ordered = sorted(services, key=lambda service: (service == LOCUST, service))
+    ordered = sorted(services, key=lambda service: (service in NOT_THE_STACK, service))
     return ResourceTable([*ordered, MACHINE], sorted(members), list(nodes), rows)
