@@ -6,7 +6,6 @@ search at 1 worker, on the matrix's goodput criterion.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.stack.network import free_port
+from tests.docker.sweeps import harness_env
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +55,7 @@ def test_llm_is_swept_at_one_and_two_workers_and_its_capacity_found(tmp_path: Pa
     matrix_path = tmp_path / "matrix.json"
     matrix_path.write_text(json.dumps(matrix))
     reports = tmp_path / "reports"
-    env = {
-        **os.environ,
-        "MATRIX": str(matrix_path),
-        "REPORTS": str(reports),
-        "STACK_DIR": str(tmp_path / "stack"),
-    }
+    env = harness_env(tmp_path)
     env.pop("API_PORT", None)
 
     nox("sweep", env)
