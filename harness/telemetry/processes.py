@@ -76,9 +76,6 @@ class Processes(ABC):
         return list(current.values())
 
     def pids(self) -> set[int]:
-        return set(self.chosen())
-
-    def sampled_pids(self) -> set[int]:
         """The processes the last sample counted."""
         return set(self._known)
 

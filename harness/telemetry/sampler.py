@@ -70,7 +70,7 @@ class Sampler:
         harness = ProcessTree(
             self._processes,
             os.getpid(),
-            excluded=lambda: set().union(*(tree.sampled_pids() for tree in trees)),
+            excluded=lambda: set().union(*(tree.pids() for tree in trees)),
         )
         self._sources.append((Member(HARNESS, ""), harness))
         self._interval_s = interval_s
