@@ -57,9 +57,9 @@ test-long:
 lint:
 	$(NOX) -s lint
 
-.PHONY: benchmark  ## figures of the stack, the load generator, the instrument's weight, the capacity search, the index page with 1,000 runs
+.PHONY: benchmark  ## figures of the stack, the load generator (requests and streams), the instrument's weight, the capacity search, the index page with 1,000 runs
 benchmark:
-	$(NOX) -s benchmark generator-benchmark instrument-benchmark search-benchmark index-benchmark
+	$(NOX) -s benchmark generator-benchmark stream-benchmark instrument-benchmark search-benchmark index-benchmark
 
 .PHONY: benchmark-rivals  ## ours against LitServe and Ray Serve on the same cores (own virtualenv)
 benchmark-rivals:

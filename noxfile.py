@@ -97,6 +97,12 @@ def generator_benchmark(session: nox.Session) -> None:
     session.run(sys.executable, "benchmarks/generator_benchmark.py", *session.posargs)
 
 
+@nox.session(name="stream-benchmark", venv_backend="none", default=False)
+def stream_benchmark(session: nox.Session) -> None:
+    """The streams one Locust process reads well (benchmarks/stream_benchmark.py)."""
+    session.run(sys.executable, "benchmarks/stream_benchmark.py", *session.posargs)
+
+
 @nox.session(name="instrument-benchmark", venv_backend="none", default=False)
 def instrument_benchmark(session: nox.Session) -> None:
     """The harness's own CPU during a run, per backend (benchmarks/instrument_benchmark.py)."""

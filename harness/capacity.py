@@ -4,14 +4,17 @@ its one writer and its one reader (its format: these dataclasses, harness/record
 harness/search.py decides the probes.
 
     {"schema": 3, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
-     "tolerance": 0.05, "arrival": "poisson", "probe_time": "20s", "criterion": "p95",
+     "tolerance": 0.05, "arrival": "poisson", "probe_time": "auto", "criterion": "p95",
      "setup": {"backend": "compose", "stack_env": {"MODEL_NAME": "efficientnet-lite0", ...}},
      "scales": {"2": {"capacity_rps": 183.0, "complete": true, "note": null, "seconds": 412.0,
                       "estimate": {"rps": 196.0,
                                    "source": "the best closed-loop run at this scale"},
                       "probes": [{"rate": 167, "p95_ms": 31.2, "failure_ratio": 0.0, "rps": 166.2,
                                   "valid": true, "within": true, "report": "2_rate167.html",
-                                  "invalid_reasons": [], "ended_early": null}]}}}
+                                  "invalid_reasons": [], "ended_early": null, "attempts": 2830,
+                                  "good_requests": 2790, "settled": true, "ramp": false,
+                                  "turn_rps": null}],
+                      "sure_rps": 183.0}}}
 """
 
 import json
@@ -25,8 +28,9 @@ from harness.record.names import CAPACITY_FILE
 from harness.stack_setup import StackSetup
 
 # 1: without the estimate, the probes' throughput and early ends, the probe time. 2: without
-# the setup (read as unknown).
-SCHEMA = 3
+# the setup (read as unknown). 3: without the probes' request counts and settled verdicts, the
+# ramp, the scale's sure_rps (read as unknown: None).
+SCHEMA = 4
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,13 @@ class Probe:
     rps: float | None = None  # answered successfully per second
     ended_early: str | None = None  # a probe stopped once it had clearly broken the SLO
     goodput: float | None = None  # the share of its requests good within the SLO's threshold
+    attempts: int | None = None  # its requests, the lost ones included (None: files before 4)
+    good_requests: int | None = None  # of them, good by the search's criterion
+    settled: bool | None = (
+        None  # whether `within` is the confidence bound's (harness/search_fit.py)
+    )
+    ramp: bool = False  # the search's first look: a rate rising to `rate`, not a flat one
+    turn_rps: float | None = None  # a ramp's: the rate where its p95 turned over the SLO
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,9 @@ class ScaleCapacity:
     note: str | None = None  # how the search ended, when not by reaching the tolerance
     seconds: float = 0.0  # time spent probing, all sessions together
     estimate: Estimate | None = None
+    sure_rps: float | None = (
+        None  # the highest rate settled within the SLO at the bound's confidence
+    )
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """A generative run's figures (an OpenAI-compatible server's streamed answers), from what
-locust/recorder.py wrote: `S.ttft.hdr`, `S.itl.hdr` and `S.tpot.hdr`, interval logs in the form
-of `S.hdr` of its successful requests' time to first token, inter-token latency and time per
-output token (locust/sse.py defines them), and the token counters of `S.intervals.csv`. Read
+locust/recorder.py wrote: `S.ttft.hdr`, `S.itl.hdr`, `S.tpot.hdr` and `S.chunk_gap.hdr`,
+interval logs in the form of `S.hdr` of its successful requests' time to first token,
+inter-token latency, time per output token and every gap between two content chunks
+(locust/sse.py defines them), and the token counters of `S.intervals.csv`. Read
 over the same seconds as the run's latency, exact to the histograms' precision, percentiles by
 nearest rank as harness/latency.py takes them.
 """
@@ -18,7 +19,11 @@ from harness.latency import (
 )
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
-TOKEN_SOURCES = {"tokens_from_usage": "usage", "tokens_from_chunks": "chunks"}
+TOKEN_SOURCES = {
+    "tokens_from_usage": "usage",
+    "tokens_from_tokenizer": "tokenizer",
+    "tokens_from_chunks": "chunks",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,9 @@ class GenerationFigures:
     """The record's `stream` block: the generative requests answered and read in the measured
     window (`streams` of them streamed), their timings (successes only), their tokens (what a
     failed stream received included) and where the output tokens were counted from: "usage"
-    (the server's), "chunks" (a token a content chunk: fewer than sent where a chunk carries
-    several), "mixed" (both happened)."""
+    (the server's), "tokenizer" (the matrix's, counting the answer's text where the server sent
+    no usage), "chunks" (a token a content chunk: fewer than sent where a chunk carries
+    several), "mixed" (more than one happened)."""
 
     requests: int
     streams: int
@@ -56,6 +62,9 @@ class GenerationFigures:
     output_tokens: Tokens
     output_tokens_per_s: float
     token_source: str
+    # Every gap between two content chunks of the successful streams (None in records before
+    # schema 7): a stall mid-stream, which ITL's mean over the stream spreads thin.
+    chunk_gap_ms: Timing | None = None
 
 
 def read_generation(
@@ -92,6 +101,7 @@ def read_generation(
         ),
         output_tokens_per_s=totals["output_tokens"] / seconds if seconds > 0 else 0.0,
         token_source=sources[0] if len(sources) == 1 else "mixed",
+        chunk_gap_ms=timings["chunk_gap"],
     )
 
 

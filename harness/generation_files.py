@@ -32,7 +32,9 @@ class StreamSecond:
     ttft_p50_ms: float | None  # None: no stream succeeded in that second
     ttft_p95_ms: float | None
     ttft_p99_ms: float | None
-    output_tokens_per_s: float | None  # None: a partial second
+    whole: bool  # not a partial second at the window's ends (WHOLE_SECOND_S)
+    output_tokens_per_s: float
+    streams_in_flight: int | None  # at its end; None: a run recorded before they were counted
 
 
 def timing_logs(prefix: Path) -> dict[str, Path]:
@@ -62,10 +64,13 @@ def read_windows(prefix: Path, windows: Sequence[Window]) -> list[GenerationFigu
 
 
 def stream_seconds(prefix: Path, log: IntervalLog) -> list[StreamSecond]:
-    """Each second of the window: its successful streams' TTFT and its output tokens' rate."""
+    """Each second of the window: its successful streams' TTFT, its output tokens' rate and
+    the streams in flight at its end (opened less closed so far: the recorder counts those in
+    flight when the window opened as opened in its first second)."""
     path = timing_logs(prefix)["ttft"]
     by_start = histograms_by_start(path.read_text().splitlines()) if path.is_file() else {}
-    found = []
+    counted = any("streams_opened" in interval.counters for interval in log.intervals)
+    found, in_flight = [], 0
     for interval in log.intervals:
         # Percentiles alone: a histogram's mean walks every bucket, and a run has many seconds.
         histogram = merge_encoded([by_start.get(start_label(interval.start_s))])
@@ -73,13 +78,15 @@ def stream_seconds(prefix: Path, log: IntervalLog) -> list[StreamSecond]:
         if histogram is not None and histogram.get_total_count():
             ttft = [value / 1000 for value in nearest_rank_values(histogram, TTFT_PERCENTILES)]
         tokens = interval.counters.get("output_tokens", 0)
+        in_flight += interval.counters.get("streams_opened", 0)
+        in_flight -= interval.counters.get("streams_closed", 0)
         found.append(
             StreamSecond(
                 interval.start_s,
                 *ttft,
-                output_tokens_per_s=tokens / interval.length_s
-                if interval.length_s >= WHOLE_SECOND_S
-                else None,
+                whole=interval.length_s >= WHOLE_SECOND_S,
+                output_tokens_per_s=tokens / interval.length_s,
+                streams_in_flight=in_flight if counted else None,
             )
         )
     return found

@@ -4,18 +4,28 @@ scenario asks the same of a system).
 
 It starts from an estimate of the most the stack can serve: the best valid closed-loop
 throughput at this scale and stack setup (harness/stack_setup.py), else the in-process ceiling
-where it describes the stack, else a short closed-loop burst (harness/run/burst.py). The first
+where it describes the stack, else a short closed-loop burst (harness/run/burst.py). With
+`capacity.probe_time` "auto" (the default), a ramp of RAMP_S seconds first raises the rate from
+RAMP_FROM to RAMP_TO of it (harness/probing.py), and where its p95 turned over the SLO becomes
+the estimate. The first
 probe is just under it; then, until one valid probe within the SLO sits below one outside it,
 the search steps down (to the outside probe's answered rate where the stack was overloaded, at
 most SHRINK of it) or up (to just above the estimate, then by GROW); then it closes the bracket,
 interpolating the SLO's p95 between the two in log-latency (clamped to the bracket's middle
-part, so it always shrinks), until they are within `capacity.tolerance` of each other. A server
+part, so it always shrinks), until they are within `capacity.tolerance` of each other. The
+interpolation is a monotone curve through every probe so far (harness/search_fit.py). A server
 that cannot keep up has broken the SLO: the arrivals it makes the generator drop are failures,
 the probe is valid and outside. An invalid probe (the generator fell behind) is run once more,
-and a second invalid one at the same rate ends the search with the reason. A probe that has
-clearly broken the SLO stops early.
+and a second invalid one at the same rate ends the search with the reason.
 
-Every probe is a full open-loop run with its own report (`{models}_rate{R}`). The probes so far
+A probe is within the SLO or outside it as a confidence bound on its p95 says
+(harness/search_fit.py); where the bound cannot tell, by its own p95, and the scale records
+`sure_rps`, the highest rate the bound settled inside. An "auto" probe lasts AUTO_REQUESTS
+requests (AUTO_S seconds at least and at most) and ends as soon as the bound settles it either
+way; any probe ends once it has clearly broken the SLO (harness/verdict.py).
+
+Every probe is a full open-loop run with its own report (`{models}_rate{R}`, the ramp's
+`{models}_shape-capacity-ramp`). The probes so far
 live in capacity.json, so an interrupted search resumes where it stopped, on the same stack
 setup only; the search is deterministic in them.
 """
@@ -25,7 +35,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.figures import slo_breach
 from harness.capacity import (
     CapacityFile,
     Estimate,
@@ -35,42 +44,39 @@ from harness.capacity import (
     read_capacity,
     write_capacity,
 )
-from harness.latency import Latency
 from harness.matrix import Slo
-from harness.record import RunRecord
-from harness.record.names import HTML_SUFFIX, number_label
+from harness.probing import AUTO, POISSON, RAMP_TO, flat_probe, ramp_probe
+from harness.record.names import number_label
 from harness.results import Run, gather
-from harness.run import Enough, served_model
+from harness.run import served_model
 from harness.run.burst import BURST_S, burst_throughput, burst_users
-from harness.run.recorded import log_so_far
+from harness.search_fit import crossing
 from harness.session import ScaleSession
 from harness.stack_setup import StackSetup
+from harness.verdict import good_share
 
 FIRST = 0.9  # the first probe, as a share of the estimate
 ABOVE = 1.1  # where to look for an outside probe first, as a share of the estimate
-SHRINK = 0.7
-GROW = 1.5
+SHRINK = 0.7  # the farthest step down from an outside probe, as a share of its rate
+GROW = 1.5  # and up from an inside one
 OVERLOADED = 0.9  # a probe answering under this share of its rate ran the stack flat out
 MAX_PROBES = 12
 LOWEST_RATE = 0.1  # requests/s: below this, the stack cannot take the load at all
 SIGNIFICANT_DIGITS = 3
-INSIDE = (0.2, 0.8)  # where in the bracket an interpolated probe may fall
-POISSON = "poisson"  # the capacity is the highest Poisson rate, whatever the sweep's arrival
-# A probe has clearly broken the SLO once, after EARLY_SHARE of its time (EARLY_S at least)
-# and EARLY_REQUESTS requests, its p95 so far is CLEARLY times the SLO's, or its failures so far
-# are: an overloaded queue only grows, so the rest of the probe could only be worse.
-EARLY_S = 3.0
-EARLY_SHARE = 0.25
-EARLY_REQUESTS = 50
-CLEARLY = 1.5
+INSIDE = (0.1, 0.9)  # where in the bracket an interpolated probe may fall
+CLOSE = 0.4  # an interpolated probe's step beside the fitted capacity, as a share of tolerance
+ROUNDING = 0.002  # room for a rate's three significant digits
+RAMP_FIRST = 0.75  # the first flat probe after a ramp, as a share of where its p95 turned
 
 
 @dataclass(frozen=True)
 class Step:
-    """What the search does next: probe `rate`, or stop with `note` (None: it converged)."""
+    """What the search does next: probe `rate` (ramp up to it), or stop with `note` (None: it
+    converged)."""
 
     rate: float | None
     note: str | None = None
+    ramp: bool = False
 
 
 def round_rate(rate: float) -> float:
@@ -81,9 +87,23 @@ def round_rate(rate: float) -> float:
 
 
 def next_step(
-    probes: list[Probe], estimate: float, tolerance: float, slo: Slo, criterion: str = "p95"
+    probes: list[Probe],
+    estimate: float,
+    tolerance: float,
+    slo: Slo,
+    criterion: str = "p95",
+    ramp: bool = False,
 ) -> Step:
     """From the probes so far, the next rate to try. Deterministic, so a search resumes."""
+    if ramp and not probes:
+        return Step(round_rate(RAMP_TO * estimate), ramp=True)
+    ramps = [probe for probe in probes if probe.ramp]
+    probes = [probe for probe in probes if not probe.ramp]
+    first = FIRST * estimate
+    if ramps and ramps[0].valid:
+        # A ramp's p95 turns over the SLO only once a queue has grown: later than the rate
+        # that starts it (on the stand-ins, 1.4-1.5 times it). No turn: it took the whole ramp.
+        first = RAMP_FIRST * ramps[0].turn_rps if ramps[0].turn_rps else FIRST * ramps[0].rate
     if len(probes) >= MAX_PROBES:
         return Step(None, f"stopped after {MAX_PROBES} probes without converging")
     if probes and not probes[-1].valid:
@@ -98,67 +118,84 @@ def next_step(
     above = [p for p in valid if not p.within and (inside is None or p.rate > inside.rate)]
     outside = min(above, default=None, key=_rate)
     if inside is None and outside is None:
-        return Step(round_rate(FIRST * estimate))
+        return Step(round_rate(first))
     if inside is None:
-        rate = outside.rate * SHRINK
+        rate = outside.rate * _step(outside, slo, criterion, SHRINK, tolerance)
         if outside.rps is not None and outside.rps < OVERLOADED * outside.rate:
             rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
         if rate < LOWEST_RATE:
             return Step(None, f"outside the SLO even at {outside.rate:g}/s")
         return Step(round_rate(rate))
     if outside is None:
-        if inside.rate * (1 + tolerance) < ABOVE * estimate:
+        if criterion != "p95" and inside.rate * (1 + tolerance) < ABOVE * estimate:
             return Step(round_rate(ABOVE * estimate))
-        return Step(round_rate(inside.rate * GROW))
+        return Step(round_rate(inside.rate * _step(inside, slo, criterion, GROW, tolerance)))
     if (outside.rate - inside.rate) / inside.rate <= tolerance:
         return Step(None)
-    # p95 grows smoothly with the rate: where it meets the SLO is interpolated; a goodput
-    # criterion (or failures) bisects.
-    share = _interpolated(inside, outside, slo.p95_ms) if criterion == "p95" else 0.5
+    share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
         return Step(None)
     return Step(rate)
 
 
+def _step(probe: Probe, slo: Slo, criterion: str, most: float, tolerance: float) -> float:
+    """How far from a probe on one side of the SLO to look for the other side, as a share of
+    its rate: by the square root of how far its p95 is from the SLO's (p95 grows faster than
+    the rate near the capacity), at least as far as would close the bracket (tolerance) and
+    `most` at most; `most` by goodput."""
+    if criterion != "p95" or not probe.p95_ms:
+        return most
+    ratio = math.sqrt(slo.p95_ms / probe.p95_ms)
+    if most > 1:
+        return min(max(ratio, (1 + tolerance) * (1 - ROUNDING)), most)
+    return max(min(ratio, (1 + ROUNDING) / (1 + tolerance)), most)
+
+
 def _rate(probe: Probe) -> float:
     return probe.rate
 
 
-def _interpolated(inside: Probe, outside: Probe, slo_ms: float) -> float:
-    """Where between the two probes p95 meets the SLO, in log-latency; the middle when the
-    outside probe broke it by its failures."""
-    low, high = inside.p95_ms, outside.p95_ms
-    if not low or not high or not low <= slo_ms <= high or high <= low:
+def _closing(
+    valid: list[Probe], inside: Probe, outside: Probe, level: float, tolerance: float
+) -> float:
+    """Where in the bracket to probe next, as a share of it. The fitted capacity is where the
+    share of requests over the SLO meets `level` on the monotone curve through every valid
+    probe. Within tolerance of one end, the next probe goes to the rate that closes the bracket
+    if the fit is right; else CLOSE × tolerance from the fit towards the farther end, so that
+    the probe after it can close it. The middle where the probes do not count their requests
+    (files before schema 4) or the curve does not cross `level` between them."""
+    counted = [probe for probe in valid if probe.attempts]
+    if inside not in counted or outside not in counted:
         return 0.5
-    share = (math.log(slo_ms) - math.log(low)) / (math.log(high) - math.log(low))
+    rates = [probe.rate for probe in counted]
+    over = [1 - (probe.good_requests or 0) / probe.attempts for probe in counted]
+    rate = crossing(rates, over, [probe.attempts for probe in counted], level)
+    if rate is None or not inside.rate < rate < outside.rate:
+        return 0.5
+    closes_above = inside.rate * (1 + tolerance) * (1 - ROUNDING)  # outside there: converged
+    closes_below = outside.rate / (1 + tolerance) * (1 + ROUNDING)  # inside there: converged
+    if rate <= closes_above or rate >= closes_below:
+        rate = closes_above if rate <= closes_above else closes_below
+    elif rate / inside.rate >= outside.rate / rate:
+        rate *= 1 - CLOSE * tolerance
+    else:
+        rate *= 1 + CLOSE * tolerance
+    share = (rate - inside.rate) / (outside.rate - inside.rate)
     return min(max(share, INSIDE[0]), INSIDE[1])
 
 
 def capacity_of(probes: list[Probe]) -> float | None:
-    return max((probe.rate for probe in probes if probe.valid and probe.within), default=None)
+    return max(
+        (probe.rate for probe in probes if probe.valid and probe.within and not probe.ramp),
+        default=None,
+    )
 
 
-def clearly_outside(slo: Slo, probe_s: float) -> Enough:
-    """For a probe: a reason to stop it once it has clearly broken the SLO, else None."""
-
-    def check(prefix: Path) -> str | None:
-        log = log_so_far(prefix)
-        if log is None or log.window_s < max(EARLY_S, EARLY_SHARE * probe_s):
-            return None
-        so_far, dropped = log.whole(), log.counter("dropped")
-        attempts = so_far.requests + dropped
-        if attempts < EARLY_REQUESTS:
-            return None
-        failures = (so_far.failures + dropped) / attempts
-        seconds = f"after {log.window_s:.0f} s"
-        if so_far.p95_ms is not None and so_far.p95_ms > CLEARLY * slo.p95_ms:
-            return f"p95 {so_far.p95_ms:.0f} ms {seconds}, over {CLEARLY:g}× the SLO's"
-        if failures > CLEARLY * max(slo.max_failure_ratio, 0.01):
-            return f"{failures:.0%} failed {seconds}, over {CLEARLY:g}× the SLO's share"
-        return None
-
-    return check
+def sure_of(probes: list[Probe]) -> float | None:
+    """The highest rate the confidence bound settled within the SLO."""
+    settled = [p for p in probes if p.valid and p.within and p.settled and not p.ramp]
+    return max((probe.rate for probe in settled), default=None)
 
 
 def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
@@ -188,19 +225,22 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
         scale.estimate = _estimate(session, reports)
         write_capacity(path, found)
         print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
-    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion)
+    auto = matrix.capacity.probe_time == AUTO
+    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, auto)
     step = next_step(scale.probes, scale.estimate.rps, *settings)
     while step.rate is not None:
         began = time.monotonic()
-        print(f"[probe {len(scale.probes) + 1}] {target} models={models} rate={step.rate:g}/s")
-        point = matrix.open_point(target, models, step.rate, matrix.capacity.probe_time, POISSON)
-        record = session.run(point, enough=clearly_outside(matrix.slo, point.run_time_s))
-        scale.probes.append(_probe(matrix.slo, matrix.capacity.criterion, record))
+        said = f"ramp to {step.rate:g}/s" if step.ramp else f"rate={step.rate:g}/s"
+        print(f"[probe {len(scale.probes) + 1}] {target} models={models} {said}", flush=True)
+        probe = (
+            ramp_probe(session, step.rate) if step.ramp else flat_probe(session, step.rate, auto)
+        )
+        scale.probes.append(probe)
         scale.seconds += time.monotonic() - began
-        scale.capacity_rps = capacity_of(scale.probes)
+        scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
         write_capacity(path, found)
         step = next_step(scale.probes, scale.estimate.rps, *settings)
-    scale.capacity_rps = capacity_of(scale.probes)
+    scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
     scale.complete, scale.note = True, step.note
     write_capacity(path, found)
     print(f"capacity at {models} replica(s): {_said(scale)}", flush=True)
@@ -237,33 +277,6 @@ def _estimate(session: ScaleSession, reports: Path) -> Estimate:
         return Estimate(LOWEST_RATE * 100, "nothing: a burst got no answer")
     users = burst_users(session.matrix, models)
     return Estimate(rps, f"a closed-loop burst of {users} users for {BURST_S} s")
-
-
-def _probe(slo: Slo, criterion: str, record: RunRecord) -> Probe:
-    report = f"{record.name.stem}{HTML_SUFFIX}"
-    stats = record.latency
-    if record.status != "ok" or stats is None:
-        reason = record.failure_reason or "failed"
-        return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
-    return Probe(
-        rate=record.name.load.rate,
-        p95_ms=stats.p95_ms,
-        failure_ratio=stats.failure_ratio,
-        valid=record.valid,
-        within=within_slo(slo, criterion, stats),
-        report=report,
-        invalid_reasons=tuple(record.invalid_reasons or ()),
-        rps=(stats.requests - stats.failures) / stats.seconds if stats.seconds else None,
-        ended_early=record.ended_early,
-        goodput=stats.goodput,
-    )
-
-
-def within_slo(slo: Slo, criterion: str, stats: Latency) -> bool:
-    """Whether a probe kept the SLO, by the search's criterion."""
-    if criterion == "goodput":
-        return stats.goodput is not None and stats.goodput >= slo.min_goodput
-    return slo_breach(slo, stats) is None
 
 
 def _estimated(estimate: Estimate) -> str:

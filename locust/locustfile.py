@@ -16,7 +16,7 @@ from pathlib import Path
 import gevent
 from locust import FastHttpUser, constant, task
 from payloads import CHAT, Payload, Requests, load_requests
-from recorder import GENERATION_KEY
+from recorder import GENERATION_KEY, RECORDER
 from sse import Generation, StreamBroken, read_stream, read_whole
 
 SAMPLE_IMAGES = Path(__file__).parent / "images"
@@ -72,11 +72,11 @@ class ClassifierUser(FastHttpUser):
     def predict(self) -> None:
         self.send()
 
-    def send(self, image: str | None = None) -> None:
-        """One request: the named image of the folder (a replayed trace names them), else one
-        picked at random."""
+    def send(self, traced: object = None) -> None:
+        """One request: what a replayed trace's arrival asks (an image of the folder, or a
+        prompt or its sizes), else one picked at random."""
         requests = prepared(self.environment)
-        payload = requests.pick(image)
+        payload = requests.pick(traced)
         if requests.generative:
             self.generate(requests, payload)
             return
@@ -111,7 +111,7 @@ class ClassifierUser(FastHttpUser):
         scheduled = getattr(self.client.request_event, "due", None)
         started = (scheduled() if scheduled else None) or time.monotonic()
         chat = requests.generative == CHAT
-        with self._request(requests, payload, stream=True) as response:
+        with RECORDER.stream(), self._request(requests, payload, stream=True) as response:
             status, error = response.status_code, getattr(response, "error", None)
             generation: Generation | None = None
             try:
@@ -120,12 +120,12 @@ class ClassifierUser(FastHttpUser):
                         status, (response.content or b"") if status else b"", error
                     )
                 elif requests.stream:
-                    generation = read_stream(
-                        timed_lines(response, requests.stall_timeout_s), chat, started
-                    )
+                    lines = timed_lines(response, requests.stall_timeout_s)
+                    generation = read_stream(lines, chat, started, requests.count_tokens)
                 else:
                     body = response.content or b""
-                    generation = read_whole(body, chat, started, time.monotonic())
+                    ended = time.monotonic()
+                    generation = read_whole(body, chat, started, ended, requests.count_tokens)
             except Exception as failure:  # the answer broke off while it was read
                 problem = requests.problem(0, b"", failure)
             if generation is not None:

@@ -3,10 +3,11 @@
 The harness runs `OpenLoopUser` (one per Locust process) beside the run's locustfile and the
 recorder: `-f recorder.py,openloop.py,locustfile.py OpenLoopUser --loadbench-schedule SPEC ...`.
 Each arrival runs one task of the locustfile's first user class (its requests, its checks), in
-its own greenlet, or, where the schedule names the arrival's image (a trace) and the user can
-send a given one (`send(name)`, as the built-in user), that image; every request it makes is
-reported with its latency measured from the arrival's scheduled time, not from when it was
-sent: a stall counts against every request it held up (coordinated omission, as wrk2 avoids it).
+its own greenlet, or, where the schedule says what the arrival sends (a trace: an image, or a
+prompt or its sizes) and the user can send a given one (`send(what)`, as the built-in user),
+that; every request it makes is reported with its latency measured from the arrival's scheduled
+time, not from when it was sent: a stall counts against every request it held up (coordinated
+omission, as wrk2 avoids it).
 
 The schedule (locust/schedules.py): a flat rate of constant, Poisson or gamma arrivals, a shape
 of phases, or a trace. Every process computes the same seeded schedule and takes every K-th
@@ -25,7 +26,7 @@ import recorder
 from gevent.pool import Pool
 from locust import User, constant, events, task
 from locust.runners import WorkerRunner
-from schedules import arrivals
+from schedules import Sent, arrivals
 
 LATE_MS = 10.0
 DONE_MESSAGE = "loadbench_schedule_done"
@@ -108,7 +109,7 @@ class OpenLoopUser(User):
     @task
     def send_the_schedule(self) -> None:
         started = time.monotonic()
-        for offset, image in self.arrivals:
+        for offset, sent in self.arrivals:
             due = started + offset
             ahead = due - time.monotonic()
             # Arrivals already due (a burst) are spawned together, without yielding between
@@ -122,18 +123,18 @@ class OpenLoopUser(User):
                 continue
             if (time.monotonic() - due) * 1000 > LATE_MS:
                 recorder.count("late")
-            self.pool.spawn(self._arrive, due, image)
+            self.pool.spawn(self._arrive, due, sent)
         self.pool.join()
         self.environment.runner.send_message(DONE_MESSAGE)
         # Returning would start the schedule again: wait for the end of the test instead.
         while True:
             gevent.sleep(1)
 
-    def _arrive(self, due: float, image: str | None) -> None:
+    def _arrive(self, due: float, sent: Sent) -> None:
         self.requests.scheduled[gevent.getcurrent()] = due
         try:
-            if image is not None and hasattr(self.template, "send"):
-                self.template.send(image)
+            if sent is not None and hasattr(self.template, "send"):
+                self.template.send(sent)
             else:
                 random.choice(self.template.tasks)(self.template)
         finally:

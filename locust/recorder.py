@@ -19,11 +19,15 @@ quits:
                         loop's scheduled, late and dropped).
 
 A run of generative requests (an OpenAI-compatible server, locust/sse.py) also writes, per
-second, the TTFT, ITL and TPOT of its successful requests, each in the same form as PREFIX.hdr
-(PREFIX.ttft.hdr, PREFIX.itl.hdr, PREFIX.tpot.hdr), and counts in the intervals file its
-`generations` (requests answered 200 and read), `streams` among them, `output_tokens` (a failed
+second, the TTFT, ITL and TPOT of its successful requests and every gap between two of their
+content chunks, each in the same form as PREFIX.hdr (PREFIX.ttft.hdr, PREFIX.itl.hdr,
+PREFIX.tpot.hdr, PREFIX.chunk_gap.hdr), and counts in the intervals file its
+`generations` (requests answered 200 and read), `streams` among them, `streams_opened` and
+`streams_closed` (generative requests sent and ended, whatever their end; those in flight when
+the window opens count as opened in its first second), `output_tokens` (a failed
 stream's received ones included), `input_tokens`, and where the output tokens were counted from
-(`tokens_from_usage`: the server's usage; `tokens_from_chunks`: a token a content chunk).
+(`tokens_from_usage`: the server's usage; `tokens_from_tokenizer`: the matrix's tokenizer;
+`tokens_from_chunks`: a token a content chunk).
 
 Only this module writes these files; harness/latency.py and harness/generation.py read them.
 """
@@ -33,6 +37,8 @@ import math
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gevent
 import goodput
@@ -53,7 +59,7 @@ REPORT_LAG_S = {True: 4.0, False: 1.0}
 # The key of a request's context under which the built-in locustfile hands its Generation over.
 GENERATION_KEY = "loadbench_generation"
 # A generative request's timings, each a log of its own: PREFIX.{name}.hdr.
-GENERATION_SERIES = ("ttft", "itl", "tpot")
+GENERATION_SERIES = ("ttft", "itl", "tpot", "chunk_gap")
 
 
 class Recorder:
@@ -67,6 +73,7 @@ class Recorder:
         self.window_start: float | None = None
         self.window_end: float | None = None
         self.kinds: set[str] = set()
+        self.streams_in_flight = 0  # this process's generative requests sent and not yet over
 
     def start(self) -> None:
         """The measured window opens once: a shaped run reaches its user counts again and
@@ -78,6 +85,9 @@ class Recorder:
         self.counters.clear()
         self.window_start = time.time()
         self.window_end = None
+        # Those already in flight open the window's count, so that its seconds' opened less
+        # closed is what was in flight (harness/generation_files.py adds them up).
+        self.counters[math.floor(self.window_start)]["streams_opened"] += self.streams_in_flight
 
     def stop(self) -> None:
         if self.window_start is not None and self.window_end is None:
@@ -117,12 +127,27 @@ class Recorder:
         for name, seconds in timings.items():
             if seconds is not None:
                 self.generation[name].record(second, seconds * 1000)
+        for gap in generation.chunk_gaps_s:
+            self.generation["chunk_gap"].record(second, gap * 1000)
 
     def _kept(self, kind: str) -> str:
         if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
             return "other"
         self.kinds.add(kind)
         return kind
+
+    @contextmanager
+    def stream(self) -> Iterator[None]:
+        """A generative request from its send to its end, whatever the end: counted as opened
+        and closed, per second, so that the streams in flight at each second's end are known,
+        summed over every Locust process."""
+        self.streams_in_flight += 1
+        self.count("streams_opened")
+        try:
+            yield
+        finally:
+            self.streams_in_flight -= 1
+            self.count("streams_closed")
 
     def count(self, counter: str, amount: int = 1) -> None:
         if self.measuring:

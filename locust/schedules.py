@@ -19,7 +19,9 @@ Every draw is seeded: a run's schedule is the same each time it runs.
 
 A trace is a CSV file with a header (a column `t`, seconds from the start, and optionally
 `image`, a file of the run's image folder) or a JSON Lines file of objects with the same keys;
-`speed` 2 replays it twice as fast.
+`speed` 2 replays it twice as fast. For a generative request an arrival may instead carry
+`prompt` (its text) or `input_tokens` (a synthetic prompt of that size), and `output_tokens` (its
+max_tokens): a TracedPrompt, which locust/payloads.py turns into the request.
 """
 
 import csv
@@ -27,12 +29,26 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import NamedTuple
 
 SEED = 20261125
+SIZES = ("input_tokens", "output_tokens")
 
 
-def arrivals(spec: dict) -> list[tuple[float, str | None]]:
-    """Every arrival of the run in order: (seconds from its start, the image it sends or None)."""
+class TracedPrompt(NamedTuple):
+    """What a trace's arrival asks a generative request to send; None: the request block's."""
+
+    prompt: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+# What an arrival sends: an image of the folder, a traced prompt, or None (the user's choice).
+Sent = str | TracedPrompt | None
+
+
+def arrivals(spec: dict) -> list[tuple[float, Sent]]:
+    """Every arrival of the run in order: (seconds from its start, what it sends)."""
     if "trace" in spec:
         return read_trace(Path(spec["trace"]), spec.get("speed", 1.0))
     arrival, burstiness = spec.get("arrival", "poisson"), spec.get("burstiness", 1.0)
@@ -120,7 +136,7 @@ def _into(area: float, rate: float, slope: float) -> float:
     return (-rate + math.sqrt(max(0.0, rate * rate + 2 * slope * area))) / slope
 
 
-def read_trace(path: Path, speed: float) -> list[tuple[float, str | None]]:
+def read_trace(path: Path, speed: float) -> list[tuple[float, Sent]]:
     """A trace's arrivals, in order, `speed` times as fast; ValueError naming what is wrong."""
     text = path.read_text()
     if path.suffix == ".jsonl":
@@ -133,5 +149,29 @@ def read_trace(path: Path, speed: float) -> list[tuple[float, str | None]]:
             time = float(row["t"]) / speed
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{path}: arrival {number} has no time `t` in seconds") from None
-        found.append((time, row.get("image") or None))
+        found.append((time, _sent(row, f"{path}: arrival {number}")))
     return sorted(found, key=lambda pair: pair[0])
+
+
+def _sent(row: dict, where: str) -> Sent:
+    """The image a trace's row names, or the prompt or sizes it gives (an empty cell gives
+    none); ValueError saying `where` what is wrong."""
+    image, prompt = row.get("image") or None, row.get("prompt") or None
+    sizes = [_tokens(row.get(key), f"{where}: {key}") for key in SIZES]
+    if prompt is None and sizes == [None, None]:
+        return image
+    if image is not None:
+        raise ValueError(f"{where} names an image and a prompt or its sizes: one or the other")
+    if prompt is not None and sizes[0] is not None:
+        raise ValueError(f"{where} gives a prompt and input_tokens: one or the other")
+    if prompt is not None and not isinstance(prompt, str):
+        raise ValueError(f"{where}: prompt is not text")
+    return TracedPrompt(prompt, *sizes)
+
+
+def _tokens(value, where: str) -> int | None:
+    if isinstance(value, str):  # a CSV cell
+        value = int(value) if value.strip().isdigit() else value.strip() or None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{where} {value!r} is not a positive integer")
+    return value

@@ -1,9 +1,9 @@
 """Make the example's language model, with no download: `python -m examples.llm.build`.
 
-A byte-level BPE tokenizer trained on corpus.txt (public-domain text shipped beside this file)
-and a GPT-2 of random weights, seeded, saved into .cache/llm/; then how fast it generates on one
-core. The server builds it when the folder is missing. The same seed and corpus make the same
-model.
+A byte-level BPE tokenizer trained on locust/corpus.txt (public-domain text, kept where the load
+generator draws synthetic prompts from it) and a GPT-2 of random weights, seeded, saved into
+.cache/llm/; then how fast it generates on one core. The server builds it when the folder is
+missing. The same seed and corpus make the same model.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from examples.llm.model import CACHE, END_OF_TEXT, MODEL_FOLDER, TOKENIZER_FILE, LanguageModel
 
-CORPUS = Path(__file__).with_name("corpus.txt")
+CORPUS = Path(__file__).parents[2] / "locust" / "corpus.txt"
 SEED = 0
 VOCABULARY = 1024  # at most: a few KB of text may not hold that many merges
 # Small enough that one core generates about a hundred tokens a second, so a sweep is quick.

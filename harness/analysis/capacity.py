@@ -11,7 +11,7 @@ from harness.analysis.formatting import (
     format_rps,
     plural,
 )
-from harness.capacity import CapacityFile
+from harness.capacity import CapacityFile, ScaleCapacity
 from harness.matrix import Slo
 from harness.record.names import number_label
 from harness.results import Run
@@ -118,6 +118,7 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
                 ),
                 None,
             )
+            ending += _unsure(scale)
             shaky = unstable.get((capacity.target, found.report)) if found else None
             if shaky:
                 # Near capacity a queue's tail swings: the figure stands, but say how much.
@@ -140,6 +141,20 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
         if cpu is not None and gpu is not None:
             sentences += _gpu_cpu_capacity(found_capacities(cpu), found_capacities(gpu))
     return sentences
+
+
+def _unsure(scale: ScaleCapacity) -> str:
+    """What the capacity's probes could not tell (harness/search_fit.py): nothing for files
+    before schema 4, whose probes were not judged by a bound."""
+    counted = any(probe.settled is not None and not probe.ramp for probe in scale.probes)
+    if not counted or scale.capacity_rps is None or scale.sure_rps == scale.capacity_rps:
+        return ""
+    if scale.sure_rps is None:
+        return "; no probe's p95 was within the SLO at 95% confidence"
+    return (
+        f"; at least {number_label(scale.sure_rps)} req/s at 95% confidence: above it, its"
+        " probes' p95s could not tell"
+    )
 
 
 def _gpu_cpu_capacity(cpu: dict[int, float], gpu: dict[int, float]) -> list[str]:

@@ -17,6 +17,7 @@ from harness.analysis.formatting import (
 )
 from harness.matrix import Slo
 from harness.results import Run
+from harness.seconds import DRAIN_SCHEMA, PhaseChange, fell_at
 
 
 def scaling_sentences(runs: list[Run]) -> list[str]:
@@ -169,33 +170,65 @@ def failure_sentences(runs: list[Run]) -> list[str]:
 
 
 def shape_sentences(runs: list[Run]) -> list[str]:
-    """Each shaped run's rises of load and their wake: a spike's build-up and drain."""
+    """Each shaped run's rises of load and their wake: when the backlog a rise left was gone (the
+    queue itself: the client's outstanding requests, and the stack's own queue where it exports
+    one), then when p95 was back (harness/seconds.py)."""
     sentences = []
     for run in runs:
         if run.kind != "shaped" or not run.measured or not run.record.phase_changes:
             continue
+        phases = run.record.name.load.phases
+        drain_known = run.record.schema >= DRAIN_SCHEMA
         wakes = []
         for change in run.record.phase_changes:
-            back = (
-                f"p95 was back within 10% of its {format_ms(change.p95_before_ms)} ms after"
-                f" {change.back_s:.0f} s"
-                if change.back_s is not None
-                else "p95 was not back within 10% of its level before it by the run's end"
-            )
-            queue = (
-                f", with at most {change.peak_outstanding} requests outstanding"
-                if change.peak_outstanding is not None
-                else ""
-            )
+            drain = _drain(change, fell_at(phases, change.at_s)) if drain_known else None
+            wake = f"{drain}; {_back(change)}" if drain else _back(change)
             wakes.append(
                 f"from {format_rps(change.before)} to {format_rps(change.after)} at"
-                f" {change.at_s:.0f} s, {back}{queue}"
+                f" {change.at_s:.0f} s, {wake}"
             )
         sentences.append(
             f"{run.target}, {plural(run.models, 'replica')}, {describe_load(run.record.name.load)}:"
             f" {'; '.join(wakes)}."
         )
     return sentences
+
+
+def _drain(change: PhaseChange, fell_s: float | None) -> str | None:
+    """When a rise's backlog was gone, after it began and after the load came down; None: a
+    closed loop, whose users wait for their answers (no arrivals outstanding)."""
+    if change.peak_outstanding is None:
+        return None
+    queue = (
+        f" ({change.queue_drained_s:.0f} s by the stack's own queue)"
+        if change.queue_drained_s is not None
+        else ""
+    )
+    backlog = f"the backlog of {change.peak_outstanding} requests"
+    if change.drain_s is None:
+        return f"{backlog} was not gone by the run's end{queue}"
+    if change.drain_s == 0:
+        return f"no backlog built up ({change.peak_outstanding} requests outstanding at most)"
+    if fell_s is None or change.at_s + change.drain_s < fell_s:
+        return f"{backlog} was gone {change.drain_s:.0f} s after the rise{queue}"
+    ended = change.at_s + change.drain_s - fell_s
+    return (
+        f"{backlog} was gone {change.drain_s:.0f} s after the spike began,"
+        f" {ended:.0f} s after it ended{queue}"
+    )
+
+
+def _back(change: PhaseChange) -> str:
+    """When p95 was back: at its level before the rise, or within the SLO where nothing was
+    answered before it (harness/seconds.py)."""
+    level = (
+        "within the SLO's p95"
+        if change.p95_before_ms is None
+        else f"at its level before ({format_ms(change.p95_before_ms)} ms)"
+    )
+    if change.back_s is None:
+        return f"p95 was not back {level} by the run's end"
+    return f"p95 was back {level} after {change.back_s:.0f} s"
 
 
 def generator_sentences(runs: list[Run]) -> list[str]:

@@ -43,7 +43,7 @@ def check_semantics(name: str, data: dict) -> None:
         )
     for key in ("run_time", "capacity.probe_time"):
         text = data["run_time"] if key == "run_time" else data["capacity"].get("probe_time")
-        if text is not None and parse_run_time(text) == 0:
+        if text not in (None, "auto") and parse_run_time(text) == 0:
             raise MatrixError(name, key, f"{text!r} is zero", "a positive time span")
     if "max_run_time" in data and parse_run_time(data["max_run_time"]) < parse_run_time(
         data["run_time"]
@@ -96,10 +96,21 @@ def check_semantics(name: str, data: dict) -> None:
 
 
 def _check_prompts(name: str, request: dict) -> None:
-    """A generative request's prompts file exists and each line is a prompt (what the load
-    generator reads, read here the same way)."""
-    if "prompts" not in request or request.get("body") not in PAYLOADS.DEFAULT_PATHS:
+    """A generative request has one source of prompts: a file whose every line is a prompt, or
+    synthetic sizes within their bounds; its tokenizer file loads (each read here as the load
+    generator reads it)."""
+    if request.get("body") not in PAYLOADS.DEFAULT_PATHS:
         return
+    if "prompts" in request and "synthetic" in request:
+        raise MatrixError(name, "request.synthetic", "given with prompts", "one of them")
+    if "tokenizer" in request:
+        _check_tokenizer(name, REPO_ROOT / request["tokenizer"])
+    if "synthetic" in request:
+        _check_sizes(name, request["synthetic"])
+        return
+    if "prompts" not in request:
+        allowed = "prompts (a file of prompts) or synthetic (their sizes in tokens)"
+        raise MatrixError(name, "request.prompts", "missing", allowed)
     path = REPO_ROOT / request["prompts"]
     allowed = (
         "a JSONL or CSV file, relative to the repository root, of objects with a string prompt"
@@ -111,6 +122,27 @@ def _check_prompts(name: str, request: dict) -> None:
         raise MatrixError(name, "request.prompts", problem, allowed) from None
     except ValueError as error:
         raise MatrixError(name, "request.prompts", f"{path}: {error}", allowed) from None
+
+
+def _check_tokenizer(name: str, path: Path) -> None:
+    allowed = "a tokenizer.json of Hugging Face tokenizers, relative to the repository root"
+    try:
+        PAYLOADS.PromptText(path)
+    except ImportError:
+        problem = "needs the tokenizers package (the harness extra: make setup)"
+        raise MatrixError(name, "request.tokenizer", problem, allowed) from None
+    except Exception as error:  # the library's own error for a file it cannot read
+        problem = f"{path} cannot be loaded ({type(error).__name__})"
+        raise MatrixError(name, "request.tokenizer", problem, allowed) from None
+
+
+def _check_sizes(name: str, synthetic: dict) -> None:
+    for key, sizes in synthetic.items():
+        low, mean, high = sizes["min"], sizes["mean"], sizes.get("max", sizes["mean"])
+        if not low <= mean <= high:
+            bounds = f"min {low}, mean {mean}" + (f", max {sizes['max']}" if "max" in sizes else "")
+            problem = f"{bounds} are out of order"
+            raise MatrixError(name, f"request.synthetic.{key}", problem, "min <= mean <= max")
 
 
 def _check_token_slo(name: str, data: dict) -> None:

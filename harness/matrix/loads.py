@@ -114,7 +114,8 @@ def shaped_load(source: str, name: str, given: list | dict, data: dict, images: 
                 str(error),
                 "a CSV or JSON Lines file of arrival times `t`",
             ) from None
-        named = {image for _, image in arrivals if image is not None}
+        _check_traced_prompts(source, name, arrivals, data["request"])
+        named = {sent for _, sent in arrivals if isinstance(sent, str)}
         missing = sorted(named - {path.name for path in images.iterdir()})
         if missing:
             raise MatrixError(
@@ -148,3 +149,24 @@ def shaped_load(source: str, name: str, given: list | dict, data: dict, images: 
     if seconds <= 0:
         raise MatrixError(source, f"shapes.{name}", "lasts no time", "phases with a ramp or a hold")
     return ShapedLoad(**common, phases=phases, users=users, seconds=seconds)
+
+
+def _check_traced_prompts(source: str, name: str, arrivals: list, request: dict) -> None:
+    """A trace's prompts and sizes need a generative request, whose arrivals send no image."""
+    generative = request.get("body") in locust_module("payloads").DEFAULT_PATHS
+    traced = [sent for _, sent in arrivals if sent is not None and not isinstance(sent, str)]
+    images = [sent for _, sent in arrivals if isinstance(sent, str)]
+    if traced and not generative:
+        raise MatrixError(
+            source,
+            f"shapes.{name}.trace",
+            "gives prompts or token counts, but the requests are not generative",
+            "request.body openai_chat or openai_completions, or a trace of t and image",
+        )
+    if images and generative:
+        raise MatrixError(
+            source,
+            f"shapes.{name}.trace",
+            "names images, but the requests are generative",
+            "prompt, input_tokens, output_tokens beside t",
+        )

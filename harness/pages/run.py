@@ -15,6 +15,8 @@ from pathlib import Path
 from harness import charts
 from harness.analysis import limits
 from harness.analysis.instrument import cpu_account
+from harness.analysis.sentences import shape_sentences
+from harness.generation_files import WHOLE_SECOND_S
 from harness.latency import LatencyFileError, read_interval_log
 from harness.pages.render import environment, write_page
 from harness.pages.streams import stream_second_charts
@@ -31,7 +33,7 @@ from harness.record.names import (
     member_label,
 )
 from harness.results import Run
-from harness.seconds import Second, seconds_of
+from harness.seconds import DRAIN_SCHEMA, Second, seconds_of
 from harness.telemetry.metrics import read_stack_table
 from harness.telemetry.table import node_cpu, read_table
 
@@ -61,6 +63,8 @@ def write_run_pages(reports_dir: Path, runs: list[Run]) -> None:
                 nodes=node_figures(run),
                 charts=_over_time(run.directory / f"{run.stem}{RESOURCES_SUFFIX}"),
                 findings=limits.saturations(run),
+                wakes=shape_sentences([run]),
+                drain_schema=DRAIN_SCHEMA,
                 account=cpu_account(run.record.resources),
                 reports_dir=reports_dir,
             ),
@@ -76,9 +80,15 @@ def _per_second(run: Run) -> list[charts.Chart]:
     except (LatencyFileError, FileNotFoundError):
         return []
     opened = run.kind == "open" or (run.kind == "shaped" and run.record.name.load.opened)
-    seconds = seconds_of(log, opened)
+    every = seconds_of(log, opened)
+    # The window's first and last seconds are partial: their counts would read as a lull, their
+    # few requests' percentiles as noise. Every per-second chart leaves them out, and says so.
+    seconds = [one for one in every if one.length_s >= WHOLE_SECOND_S]
     if not seconds:
         return []
+    left_out = (
+        " (partial seconds at the window's ends left out)" if len(seconds) < len(every) else ""
+    )
     rates = {"offered": [(s.start_s, s.scheduled) for s in seconds]} if opened else {}
     rates["answered"] = [(s.start_s, s.requests) for s in seconds]
     rates["good"] = [(s.start_s, s.good) for s in seconds]  # within the goodput threshold
@@ -91,13 +101,13 @@ def _per_second(run: Run) -> list[charts.Chart]:
         failed["late"] = [(s.start_s, s.late) for s in seconds]
         failed["dropped"] = [(s.start_s, s.dropped) for s in seconds]
     made = [
-        _chart("Requests per second", "requests/s", rates),
-        _chart("Latency per second", "ms", percentiles),
-        _chart("Failures, late and dropped arrivals per second", "requests", failed),
+        _chart(f"Requests per second{left_out}", "requests/s", rates),
+        _chart(f"Latency per second{left_out}", "ms", percentiles),
+        _chart(f"Failures, late and dropped arrivals per second{left_out}", "requests", failed),
     ]
     waiting = _waiting(run, seconds, opened)
     if waiting:
-        made.append(_chart("Waiting, per second", "requests or replicas", waiting))
+        made.append(_chart(f"Waiting, per second{left_out}", "requests or replicas", waiting))
     if run.record.stream is not None:
         made += stream_second_charts(run.directory / run.stem, log)
     return made

@@ -79,16 +79,23 @@ def _tokens_chart(title: str, runs: list[Run]) -> charts.Chart:
 
 
 def stream_second_charts(prefix: Path, log: IntervalLog) -> list[charts.Chart]:
-    """A run's TTFT p50, p95 and p99 and its output tokens, per second of its window."""
-    seconds = stream_seconds(prefix, log)
+    """A run's TTFT p50, p95 and p99, its output tokens and its streams in flight, per second
+    of its window."""
+    every = stream_seconds(prefix, log)
+    # As every per-second chart of the run page (harness/pages/run.py): the window's partial
+    # first and last seconds are left out, and the titles say so.
+    seconds = [one for one in every if one.whole]
+    left_out = (
+        " (partial seconds at the window's ends left out)" if len(seconds) < len(every) else ""
+    )
     ttft = {
         label: [(s.start_s, getattr(s, field)) for s in seconds if getattr(s, field) is not None]
         for label, field in (("p50", "ttft_p50_ms"), ("p95", "ttft_p95_ms"), ("p99", "ttft_p99_ms"))
     }
-    tokens = [
-        (s.start_s, s.output_tokens_per_s) for s in seconds if s.output_tokens_per_s is not None
+    tokens = [(s.start_s, s.output_tokens_per_s) for s in seconds]
+    in_flight = [
+        (s.start_s, s.streams_in_flight) for s in seconds if s.streams_in_flight is not None
     ]
-    partial = len(tokens) < len(seconds)
     made = []
     if any(ttft.values()):
         series = [
@@ -98,20 +105,31 @@ def stream_second_charts(prefix: Path, log: IntervalLog) -> list[charts.Chart]:
         ]
         made.append(
             charts.line_chart(
-                "Time to first token per second", "seconds", "ms", series, hint_unit=" ms"
+                f"Time to first token per second{left_out}",
+                "seconds",
+                "ms",
+                series,
+                hint_unit=" ms",
             )
         )
     if tokens:
-        title = "Output tokens per second" + (
-            " (partial seconds at the window's ends left out)" if partial else ""
-        )
         made.append(
             charts.line_chart(
-                title,
+                f"Output tokens per second{left_out}",
                 "seconds",
                 "tokens/s",
                 [charts.Series("output tokens", tokens, 0)],
                 hint_unit=" tokens/s",
+            )
+        )
+    if in_flight:
+        made.append(
+            charts.line_chart(
+                f"Streams in flight at each second's end{left_out}",
+                "seconds",
+                "streams",
+                [charts.Series("in flight", in_flight, 0)],
+                hint_unit=" streams",
             )
         )
     return made

@@ -44,8 +44,12 @@ from harness.stack_setup import StackSetup
 # OpenAI-compatible server): TTFT, ITL, TPOT and tokens (stream); from schema 6 on, with no
 # new field, latency.good counts the requests that met every goodput threshold of the matrix's
 # SLO (end to end, and slo.ttft_ms, slo.itl_ms where given: locust/goodput.py), no longer only
-# the end-to-end one.
-SCHEMA = 6
+# the end-to-end one. 7: the generator's floor of a streamed run, its own TTFT and ITL
+# (floor.ttft_p50_ms, floor.ttft_p99_ms, floor.itl_p50_ms, floor.itl_p99_ms); each rise's drain
+# (phase_changes.drain_s, phase_changes.queue_drained_s; null in older records), and back_s
+# judged on windows of 200 requests at least (harness/seconds.py); every gap between two
+# content chunks of a stream (stream.chunk_gap_ms).
+SCHEMA = 7
 STATUSES = ("ok", "failed")
 
 

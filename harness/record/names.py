@@ -28,7 +28,12 @@ LOG_SUFFIX = ".log"
 HDR_SUFFIX = ".hdr"
 INTERVALS_SUFFIX = ".intervals.csv"
 # A generative run's timings per request, each in the form of S.hdr (harness/generation.py).
-GENERATION_SUFFIXES = {"ttft": ".ttft.hdr", "itl": ".itl.hdr", "tpot": ".tpot.hdr"}
+GENERATION_SUFFIXES = {
+    "ttft": ".ttft.hdr",
+    "itl": ".itl.hdr",
+    "tpot": ".tpot.hdr",
+    "chunk_gap": ".chunk_gap.hdr",
+}
 RESOURCES_SUFFIX = ".resources.csv"
 # The stack's own figures over time, where it exports them: queue depth and busy replicas.
 STACK_SUFFIX = ".stack.csv"

@@ -111,9 +111,15 @@ class ResourceUse:
 
 @dataclass(frozen=True)
 class Floor:
-    """The load generator's own latency at a run's rate, against a null endpoint."""
+    """The load generator's own latency at a run's rate, against a null endpoint; for a
+    streamed request also its own TTFT and ITL, the null endpoint streaming every token at once
+    (None: no stream was measured, or a record before schema 7)."""
 
     rate: float  # requests/s calibrated at
     workers: int  # Locust processes
     p50_ms: float | None
     p99_ms: float | None
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p99_ms: float | None = None

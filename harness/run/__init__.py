@@ -140,7 +140,7 @@ def execute_run(
             ended_early=ended_early,
             energy_j=observed.energy[0] if observed.energy else None,
             energy_source=observed.energy[1] if observed.energy else None,
-            phase_changes=_phase_changes(point, latency_log),
+            phase_changes=_phase_changes(matrix, point, latency_log, observed),
             floor=calibrated,
             generator_bound=generator_bound(calibrated, latency.p99_ms if latency else None),
         )
@@ -213,11 +213,20 @@ def _windows(
     return split(log, matrix.windows, end_s=end_s, length_s=length), end_s
 
 
-def _phase_changes(point: RunPoint, log: IntervalLog | None) -> tuple[PhaseChange, ...] | None:
-    """A shape's changes of load and their wake; None for any other run."""
+def _phase_changes(
+    matrix: Matrix, point: RunPoint, log: IntervalLog | None, observed: Observed
+) -> tuple[PhaseChange, ...] | None:
+    """A shape's changes of load and their wake, on the client's outstanding requests and the
+    stack's own queue depth where its metrics give one; None for any other run."""
     if not point.shaped or log is None or not point.load.phases:
         return None
-    return phase_changes(log, seconds_of(log, point.opened), point.load.phases)
+    queue_depth = [
+        (taken - log.window_start, snapshot.queue_depth)
+        for taken, snapshot in observed.readings.snapshots
+        if snapshot.queue_depth is not None
+    ]
+    seconds = seconds_of(log, point.opened)
+    return phase_changes(log, seconds, point.load.phases, queue_depth, matrix.slo.p95_ms)
 
 
 def _reported(

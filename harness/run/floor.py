@@ -2,8 +2,9 @@
 payload against a null endpoint the harness serves itself (harness/run/null_server.py), which
 answers at once. Whatever latency it measures there is the generator's, and under every figure
 it measures on the stack: a run whose p99 owes more than GENERATOR_BOUND of itself to the floor
-is generator-bound. With `locust_workers: "auto"`, the number of Locust processes is the one
-whose floor is lowest at the run's rate, trying more while they help.
+is generator-bound. For a streamed request the null endpoint sends every token at once, and the
+floor holds the generator's own TTFT and ITL too. With `locust_workers: "auto"`, the number of
+Locust processes is the one whose floor is lowest at the run's rate, trying more while they help.
 
 Open-loop runs only (a rate to reproduce); each rate and payload is calibrated once per process.
 """
@@ -19,6 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness import REPO_ROOT, locust_module
+from harness.generation import GenerationFigures, read_generation
+from harness.generation_files import timing_logs
+from harness.latency import Latency
 from harness.matrix import Matrix, OpenLoad, RunPoint, ShapedLoad
 from harness.record.parts import Floor
 from harness.run.locust import LOCUST_OVERRUN_S, locust_run_time_s, start_locust, stop_group
@@ -100,28 +104,49 @@ def measure(matrix: Matrix, rate: float, workers: int) -> Floor:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    scratch = Path(tempfile.mkdtemp(prefix=".floor."))
     try:
         _wait_listening(port)
-        host = f"http://127.0.0.1:{port}"
-        null = replace(matrix, host=host)
-        point = null.open_point("null", 1, rate, f"{FLOOR_S}s")
-        locust = start_locust(null, point, scratch / "floor", workers, local_workers(workers))
+        null = replace(matrix, host=f"http://127.0.0.1:{port}")
+        measured, stream = locust_alone(
+            null, null.open_point("null", 1, rate, f"{FLOOR_S}s"), workers
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    streamed = stream is not None and stream.streams > 0
+    ttft = stream.ttft_ms if streamed else None
+    itl = stream.itl_ms if streamed else None
+    return Floor(
+        rate=rate,
+        workers=workers,
+        p50_ms=measured.p50_ms if measured else None,
+        p99_ms=measured.p99_ms if measured else None,
+        ttft_p50_ms=ttft.p50 if ttft else None,
+        ttft_p99_ms=ttft.p99 if ttft else None,
+        itl_p50_ms=itl.p50 if itl else None,
+        itl_p99_ms=itl.p99 if itl else None,
+    )
+
+
+def locust_alone(
+    matrix: Matrix, point: RunPoint, workers: int
+) -> tuple[Latency | None, GenerationFigures | None]:
+    """Locust alone at one point against the matrix's host (no stack, no telemetry, no warm-up):
+    its latency and, for generative requests, its stream figures over the whole window; None
+    where it recorded nothing. The floor's run, and the stream benchmark's."""
+    scratch = Path(tempfile.mkdtemp(prefix=".floor."))
+    prefix = scratch / "floor"
+    try:
+        locust = start_locust(matrix, point, prefix, workers, local_workers(workers))
         try:
             locust.wait(timeout=locust_run_time_s(point) + LOCUST_OVERRUN_S)
         except subprocess.TimeoutExpired:
             pass
         finally:
             stop_group(locust)
-        log = log_so_far(scratch / "floor")
+        log = log_so_far(prefix)
+        if log is None:
+            return None, None
+        return log.whole(), read_generation(timing_logs(prefix), log, 0.0, log.window_s)
     finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
         shutil.rmtree(scratch, ignore_errors=True)
-    measured = log.whole() if log is not None else None
-    return Floor(
-        rate=rate,
-        workers=workers,
-        p50_ms=measured.p50_ms if measured else None,
-        p99_ms=measured.p99_ms if measured else None,
-    )

@@ -3,8 +3,11 @@ real Locust, real HTTP, a real sweep. The stand-in serves every stream at once, 
 are the truth: TTFT = a + b × prompt tokens, then a chunk every itl × k carrying k tokens."""
 
 import json
+import statistics
 
 import pytest
+
+from harness.generation_files import read_log, stream_seconds
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +66,7 @@ def test_ttft_itl_and_tokens_match_the_stand_ins_truth(workspace, local_matrix, 
     )
     stream, latency = record["stream"], record["latency"]
     print(f"k={tokens_per_chunk}: stream {json.dumps(stream)}")
-    assert record["status"] == "ok" and record["schema"] == 6
+    assert record["status"] == "ok" and record["schema"] == 7
     assert (
         latency["failures"] == 0 and stream["requests"] == stream["streams"] == latency["requests"]
     )
@@ -77,8 +80,16 @@ def test_ttft_itl_and_tokens_match_the_stand_ins_truth(workspace, local_matrix, 
     # Per token, whatever the chunking: one that counted chunks would be 4 × off at k = 4.
     assert stream["itl_ms"]["mean"] == pytest.approx(ITL_MS, rel=0.05)
     assert stream["tpot_ms"]["mean"] == pytest.approx(ITL_MS, rel=0.05)
+    # Every gap between chunks is k tokens' time: what vLLM calls ITL.
+    gap = stream["chunk_gap_ms"]
+    assert gap["mean"] == pytest.approx(ITL_MS * tokens_per_chunk, rel=0.05)
+    # Two users, each always in a stream but for the instant between two: 2 in flight.
+    prefix = workspace.reports / "cpu" / "1_2_2"
+    seconds = stream_seconds(prefix, read_log(prefix))
+    in_flight = [second.streams_in_flight for second in seconds]
+    assert set(in_flight) <= {1, 2} and statistics.median(in_flight) == 2, in_flight
     files = set(record["files"])
-    assert {"1_2_2.ttft.hdr", "1_2_2.itl.hdr", "1_2_2.tpot.hdr"} <= files
+    assert {"1_2_2.ttft.hdr", "1_2_2.itl.hdr", "1_2_2.tpot.hdr", "1_2_2.chunk_gap.hdr"} <= files
 
 
 def test_without_usage_tokens_are_counted_by_chunk_and_the_record_says_so(workspace, local_matrix):
@@ -89,6 +100,22 @@ def test_without_usage_tokens_are_counted_by_chunk_and_the_record_says_so(worksp
     assert stream["output_tokens"]["total"] == requests * chunks
     # Counted by chunk, a token is 4 × itl apart: the record says "chunks" beside it.
     assert stream["itl_ms"]["mean"] == pytest.approx(4 * ITL_MS, rel=0.05)
+
+
+def test_without_usage_the_matrixs_tokenizer_counts_the_tokens(workspace, local_matrix):
+    tokenizers = pytest.importorskip("tokenizers", reason="the harness extra (make setup) has it")
+    # The stand-in's tokens are the word "tok": a tokenizer of words counts each.
+    words = tokenizers.Tokenizer(tokenizers.models.WordLevel({"tok": 0, "?": 1}, unk_token="?"))
+    words.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    path = workspace.root / "tokenizer.json"
+    words.save(str(path))
+    record = generative_sweep(
+        workspace, local_matrix, "--tokens-per-chunk 4 --no-usage", tokenizer=str(path)
+    )
+    stream, requests = record["stream"], record["latency"]["requests"]
+    assert stream["token_source"] == "tokenizer" and stream["input_tokens"] is None
+    assert stream["output_tokens"]["total"] == requests * MAX_TOKENS
+    assert stream["itl_ms"]["mean"] == pytest.approx(ITL_MS, rel=0.05)  # per token, not chunk
 
 
 def test_every_kind_of_bad_stream_is_a_failure_of_its_kind(workspace, local_matrix):

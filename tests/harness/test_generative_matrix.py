@@ -10,6 +10,7 @@ from harness import locust_module
 from harness.matrix import MatrixError, load_matrix
 
 payloads = locust_module("payloads")
+SIZE = {"mean": 8}
 
 
 def matrix_with(tmp_path: Path, **request: object) -> Path:
@@ -40,9 +41,29 @@ def matrix_with(tmp_path: Path, **request: object) -> Path:
         ({"stall_timeout_s": 120}, r"request\.stall_timeout_s: 120 is out of range"),
         ({"extra_body": [1]}, r"request\.extra_body: \[1\] is not of type object"),
         ({"model": ""}, r"request\.model: \"\" is not valid"),
-        # Synthetic prompts need a tokenizer: not a source yet.
         ({"prompts": {"synthetic": {"input_tokens": 100}}}, r"request\.prompts: .* type string"),
-        ({"synthetic": True}, r"request\.synthetic: unknown key"),
+        ({"synthetic": True}, r"request\.synthetic: true is not of type object"),
+        (
+            {"synthetic": {"input_tokens": {"mean": 10}}},
+            r"request\.synthetic\.output_tokens: missing",
+        ),
+        (
+            {"synthetic": {"input_tokens": {"mean": 10, "median": 9}, "output_tokens": SIZE}},
+            r"request\.synthetic\.input_tokens\.median: unknown key",
+        ),
+        (
+            {"synthetic": {"input_tokens": {"stddev": 1}, "output_tokens": SIZE}},
+            r"request\.synthetic\.input_tokens\.mean: missing",
+        ),
+        (
+            {"synthetic": {"input_tokens": SIZE, "output_tokens": {"mean": 9, "stddev": -1}}},
+            r"request\.synthetic\.output_tokens\.stddev: -1 is out of range",
+        ),
+        (
+            {"synthetic": {"input_tokens": {"mean": 9, "min": 0}, "output_tokens": SIZE}},
+            r"request\.synthetic\.input_tokens\.min: 0 is out of range",
+        ),
+        ({"tokenizer": ""}, r"request\.tokenizer: \"\" is not valid"),
     ],
 )
 def test_a_bad_value_names_its_key(tmp_path: Path, request_keys: dict, message: str) -> None:
@@ -55,8 +76,64 @@ def test_a_generative_kind_needs_its_prompts(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     del data["request"]["prompts"]
     path.write_text(json.dumps(data))
-    with pytest.raises(MatrixError, match=r"^matrix\.json: request\.prompts: missing"):
+    with pytest.raises(MatrixError, match=r"^matrix\.json: request\.prompts: missing.*synthetic"):
         load_matrix(path)
+
+
+def synthetic_matrix(tmp_path: Path, **request: object) -> Path:
+    """A matrix of the request keys given, with no prompts file unless they name one."""
+    path = matrix_with(tmp_path, **request)
+    if "prompts" in request:
+        return path
+    data = json.loads(path.read_text())
+    del data["request"]["prompts"]
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "message"),
+    [
+        (
+            {"prompts": "p.jsonl", "synthetic": {"input_tokens": SIZE, "output_tokens": SIZE}},
+            r"request\.synthetic: given with prompts",
+        ),
+        (
+            {"synthetic": {"input_tokens": {"mean": 10, "min": 20}, "output_tokens": SIZE}},
+            r"request\.synthetic\.input_tokens: min 20, mean 10 are out of order",
+        ),
+        (
+            {"synthetic": {"input_tokens": SIZE, "output_tokens": {"mean": 10, "max": 9}}},
+            r"request\.synthetic\.output_tokens: min 1, mean 10, max 9 are out of order",
+        ),
+        (
+            {"synthetic": {"input_tokens": SIZE, "output_tokens": SIZE}, "tokenizer": "none.json"},
+            r"request\.tokenizer: .*none\.json cannot be loaded",
+        ),
+    ],
+)
+def test_what_the_schema_cannot_say_of_synthetic_prompts_names_the_key(
+    tmp_path: Path, request_keys: dict, message: str
+) -> None:
+    with pytest.raises(MatrixError, match=rf"^matrix\.json: {message}"):
+        load_matrix(synthetic_matrix(tmp_path, **request_keys))
+
+
+def test_a_tokenizer_that_is_no_tokenizer_names_the_key(tmp_path: Path) -> None:
+    tokenizer = tmp_path / "tokenizer.json"
+    tokenizer.write_text('{"not": "a tokenizer"}')
+    synthetic = {"input_tokens": SIZE, "output_tokens": SIZE}
+    path = synthetic_matrix(tmp_path, synthetic=synthetic, tokenizer=str(tokenizer))
+    with pytest.raises(MatrixError, match=r"^matrix\.json: request\.tokenizer: .*cannot be loaded"):
+        load_matrix(path)
+
+
+def test_the_cli_exits_2_naming_a_synthetic_size_out_of_order(workspace) -> None:
+    synthetic = {"input_tokens": {"mean": 5, "max": 4}, "output_tokens": SIZE}
+    workspace.matrix.write_text(synthetic_matrix(workspace.root, synthetic=synthetic).read_text())
+    result = workspace.run("inv", "sweep", timeout=60)
+    assert result.returncode == 2
+    assert "matrix.json: request.synthetic.input_tokens: " in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from harness import locust_module
 from harness.latency import Latency
 from harness.matrix import MatrixError, Slo, load_matrix
 from harness.run.locust import goodput_options
-from harness.search import within_slo
+from harness.verdict import within_slo
 
 goodput = locust_module("goodput")
 sse = locust_module("sse")

@@ -79,6 +79,7 @@ def full_record(name: RunName) -> RunRecord:
             output_tokens=Tokens(mean=40.9, total=16769),
             output_tokens_per_s=859.9,
             token_source="mixed",
+            chunk_gap_ms=Timing(mean=5.0, p50=4.9, p90=5.3, p95=5.6, p99=9.1, max=31.0),
         ),
         stages=Breakdown(
             stages={
@@ -110,8 +111,8 @@ def full_record(name: RunName) -> RunRecord:
         ended_early="p95 900 ms after 5 s, over 1.5× the SLO's",
         energy_j=5120.5,
         energy_source="RAPL packages",
-        phase_changes=(PhaseChange(30.0, 50.0, 200.0, 21.5, 24.0, 151),),
-        floor=Floor(40.0, 2, 1.1, 3.4),
+        phase_changes=(PhaseChange(30.0, 50.0, 200.0, 21.5, 24.0, 151, 22.5, 21.0),),
+        floor=Floor(40.0, 2, 1.1, 3.4, 2.0, 4.5, 0.01, 0.03),
         generator_bound=True,
     )
 

@@ -42,6 +42,17 @@ def test_a_role_only_chunk_is_no_token_and_usage_with_choices_counts_every_token
     assert generation.token_source == "usage"
     assert generation.itl_s == pytest.approx(0.080 / 11)  # per token, not per chunk
     assert generation.tpot_s == pytest.approx(0.100 / 11)
+    # Every gap between content chunks, the role-only chunk and the usage-only tail aside.
+    assert generation.chunk_gaps_s == pytest.approx((0.040, 0.040))
+
+
+def test_a_stall_mid_stream_shows_in_its_chunk_gaps_and_is_spread_thin_in_itl():
+    lines = [line(1.0 + 0.01 * n, delta("x")) for n in range(1, 10)]
+    lines += [line(1.59 + 0.01 * n, delta("x")) for n in range(1, 11)]  # 500 ms of nothing
+    generation = sse.read_stream([*lines, line(1.8, "[DONE]")], chat=True, started=1.0)
+    assert max(generation.chunk_gaps_s) == pytest.approx(0.510)
+    assert len(generation.chunk_gaps_s) == 18
+    assert generation.itl_s == pytest.approx((1.69 - 1.01) / 18)  # 38 ms: the stall spread thin
 
 
 def test_usage_in_a_chunk_without_choices_and_completions_text():
@@ -56,6 +67,13 @@ def test_usage_in_a_chunk_without_choices_and_completions_text():
     assert generation.problem is None
     assert (generation.output_tokens, generation.token_source) == (2, "usage")
     assert generation.itl_s == pytest.approx(0.02)
+
+
+def test_without_usage_a_tokenizer_counts_the_answers_text():
+    lines = [line(1.1, delta("a b c d ")), line(1.2, delta("e f g")), line(1.3, "[DONE]")]
+    generation = sse.read_stream(lines, True, 1.0, count_tokens=lambda text: len(text.split()))
+    assert (generation.output_tokens, generation.token_source) == (7, "tokenizer")
+    assert generation.itl_s == pytest.approx(0.100 / 6)  # per token counted, not per chunk
 
 
 def test_without_usage_each_content_chunk_counts_as_one_token():

@@ -26,6 +26,7 @@ REQUESTS_A_SECOND = 10
 OUTPUT_TOKENS = 21
 INPUT_TOKENS = 12
 E2E_EXTRA_MS = 3.0  # from the last token to the end of the answer
+OPEN_IN_FLIGHT = 2  # an open-loop run's streams in flight (a closed loop's: its users)
 
 # (replicas, load, TTFT ms, ITL ms)
 POINTS = (
@@ -47,7 +48,7 @@ def write_stream_run(
     folder = reports / "cpu"
     folder.mkdir(parents=True, exist_ok=True)
     prefix = folder / name.stem
-    series = {key: histograms.SecondHistograms() for key in ("latency", "ttft", "itl", "tpot")}
+    series = {key: histograms.SecondHistograms() for key in ("latency", *timing_logs(prefix))}
     e2e_ms = ttft_ms + (OUTPUT_TOKENS - 1) * itl_ms + E2E_EXTRA_MS
     seconds = [int(START) + index for index in range(SECONDS + 1)]
     end = START + SECONDS
@@ -60,11 +61,14 @@ def write_stream_run(
             series["ttft"].record(second, ttft_ms)
             series["itl"].record(second, itl_ms)
             series["tpot"].record(second, (e2e_ms - ttft_ms) / (OUTPUT_TOKENS - 1))
+            for _ in range(OUTPUT_TOKENS - 1):  # a token a chunk
+                series["chunk_gap"].record(second, itl_ms)
         rows.append((second, length, answered))
     paths = {"latency": Path(f"{prefix}{HDR_SUFFIX}"), **timing_logs(prefix)}
     for key, path in paths.items():
         series[key].write(str(path), seconds, START, end)
-    _write_intervals(Path(f"{prefix}{INTERVALS_SUFFIX}"), rows)
+    in_flight = load.users if isinstance(load, ClosedLoad) else OPEN_IN_FLIGHT
+    _write_intervals(Path(f"{prefix}{INTERVALS_SUFFIX}"), rows, in_flight)
     log = read_interval_log(Path(f"{prefix}{HDR_SUFFIX}"), Path(f"{prefix}{INTERVALS_SUFFIX}"))
     record = RunRecord(
         name,
@@ -80,19 +84,21 @@ def write_stream_run(
     return name
 
 
-def _write_intervals(path: Path, rows: list[tuple[int, float, int]]) -> None:
-    """As the recorder writes it: every request good, answered with usage."""
+def _write_intervals(path: Path, rows: list[tuple[int, float, int]], in_flight: int) -> None:
+    """As the recorder writes it: every request good, answered with usage, `in_flight` streams
+    in flight throughout (opened in the first second, then one for each that closed)."""
     counters = ("requests", "failures", "good", "generations", "streams", "output_tokens")
-    counters += ("input_tokens", "tokens_from_usage")
+    counters += ("input_tokens", "tokens_from_usage", "streams_opened", "streams_closed")
     with path.open("w", newline="") as table:
         writer = csv.writer(table)
         writer.writerow(["start_s", "length_s", *counters])
-        for second, length, answered in rows:
+        for index, (second, length, answered) in enumerate(rows):
             begins = max(second, START) - START
             tokens = (answered * OUTPUT_TOKENS, answered * INPUT_TOKENS, answered)
+            opened = answered + (in_flight if index == 0 else 0)
             writer.writerow(
                 [f"{begins:.3f}", f"{length:.3f}", answered, 0, answered, answered, answered]
-                + list(tokens)
+                + [*tokens, opened, answered]
             )
 
 

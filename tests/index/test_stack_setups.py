@@ -11,7 +11,7 @@ from harness.analysis import capacity, figures
 from harness.analysis.conclusions import conclusions
 from harness.analysis.repeats import one_per_point
 from harness.capacity import CapacityFile, capacity_path, read_capacity
-from harness.matrix import ClosedLoad, Matrix, Slo
+from harness.matrix import ClosedLoad, Matrix, ShapedLoad, Slo
 from harness.pages.compare import comparison_of
 from harness.pages.index import build_index
 from harness.results import Run, gather
@@ -137,7 +137,8 @@ def unstarted_session(reports: Path, matrix: Matrix, backend: str, models: int) 
             raise AssertionError("the stack was asked to come up")
 
         def run(self, point, repeat=1, enough=None, floor=False):
-            raise Probed(point.load.rate)
+            shaped = isinstance(point.load, ShapedLoad)  # the ramp: the rate it rises to
+            raise Probed(point.load.phases[-1][0] if shaped else point.load.rate)
 
     command = Command(matrix, "cpu", backend, reports, reports / ".state")
     return NoProbes(command, models, keep_up=False)
@@ -152,7 +153,7 @@ def test_the_capacity_search_starts_from_its_own_backends_runs(mixed: Path, fixt
     # 2 replicas: local served 134.7 req/s, compose at most 121.
     with pytest.raises(Probed) as first:
         search_at_scale(unstarted_session(mixed, fixture_matrix, "compose", 2), force=False)
-    assert first.value.args == (109.0,)  # 0.9 × 121
+    assert first.value.args == (182.0,)  # a ramp to 1.5 × 121
     assert read_capacity(capacity_path(mixed, "cpu")).scales[2].estimate.rps == 121.0
     runs = gather(mixed).runs
     env = fixture_matrix.recorded["stack"]["env"]
@@ -171,7 +172,7 @@ def test_a_capacity_file_of_another_backend_is_not_resumed(
     # On compose the search starts over at 1 replica, from compose's closed loop (100 req/s).
     with pytest.raises(Probed) as first:
         search_at_scale(unstarted_session(mixed, fixture_matrix, "compose", 1), force=False)
-    assert first.value.args == (90.0,)
+    assert first.value.args == (150.0,)  # a ramp to 1.5 × 100
     assert searched.setup.backend == searched_on  # a file before the setup reads as unknown
     assert read_capacity(path).setup.backend == "compose"
 

@@ -61,6 +61,7 @@ def test_the_index_tables_each_streams_ttft_itl_and_tokens(stream_reports, fixtu
         for p in ("p50", "p95", "p99"):
             assert float(cell(row, f"ttft_{p}")) == pytest.approx(ttft_ms, rel=0.001)
             assert float(cell(row, f"itl_{p}")) == pytest.approx(itl_ms, rel=0.001)
+        assert float(cell(row, "chunk_gap_p99")) == pytest.approx(itl_ms, rel=0.001)
         # Every second's requests, 21 tokens each, over the window's seconds: 10 a second.
         tokens_per_s = float(cell(row, "output_tokens_per_s"))
         assert tokens_per_s == pytest.approx(REQUESTS_A_SECOND * OUTPUT_TOKENS, rel=0.01)
@@ -91,18 +92,20 @@ def test_a_run_page_draws_ttft_and_output_tokens_second_by_second(stream_reports
     log = read_interval_log(
         run.directory / f"{run.stem}.hdr", run.directory / f"{run.stem}.intervals.csv"
     )
-    ttft, tokens = stream_second_charts(run.directory / run.stem, log)
-    assert ttft.title == "Time to first token per second"
-    assert [line.label for line in ttft.lines] == ["p50", "p95", "p99"]
-    assert len(ttft.lines[1].markers) == len(log.intervals) == 10
+    ttft, tokens, in_flight = stream_second_charts(run.directory / run.stem, log)
     # The window opens and closes mid-second: those two halves are left out, and said.
-    assert (
-        tokens.title == "Output tokens per second (partial seconds at the window's ends left out)"
-    )
+    left_out = " (partial seconds at the window's ends left out)"
+    assert ttft.title == f"Time to first token per second{left_out}"
+    assert [line.label for line in ttft.lines] == ["p50", "p95", "p99"]
+    assert len(log.intervals) == 10 and len(ttft.lines[1].markers) == 8
+    assert tokens.title == f"Output tokens per second{left_out}"
     hints = [marker.hint for marker in tokens.lines[0].markers]
     assert len(hints) == 8 and all(hint.endswith("tokens/s 210 tokens/s") for hint in hints)
+    # 8 users, each with its stream in flight at every second's end.
+    hints = [marker.hint for marker in in_flight.lines[0].markers]
+    assert len(hints) == 8 and all(hint.endswith(" 8 streams") for hint in hints), hints
     page = (run.directory / f"{run.stem}.telemetry.html").read_text()
-    assert ttft.title in page and tokens.title.replace("'", "&#39;") in page
+    assert all(one.title.replace("'", "&#39;") in page for one in (ttft, tokens, in_flight))
 
 
 def test_compare_judges_ttft_itl_and_tokens(tmp_path: Path, fixture_matrix: Matrix):

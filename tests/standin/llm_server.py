@@ -4,16 +4,24 @@ can show.
     python -m tests.standin.llm_server --port P [--ttft-ms 20] [--ttft-ms-per-token 0.5]
         [--itl-ms 5] [--tokens-per-chunk 1] [--usage-with-choices | --no-usage]
         [--faults not-sse,not-json,error,cut,stall,429 --fault-every 3] [--stall-s 5]
+        [--servers 0] [--arrivals-to FILE]
 
-POST /v1/chat/completions and /v1/completions answer at once, every stream in parallel (no
+POST /v1/chat/completions and /v1/completions answer every stream in parallel by default (no
 queue), so the truth is exact: the first content comes `--ttft-ms` + `--ttft-ms-per-token` ×
 prompt tokens after the request arrived (prompt tokens: the prompt's whitespace-separated
 words), after a role-only chunk (chat) that carries no token; then a chunk every `--itl-ms` ×
 k carrying k tokens (k = `--tokens-per-chunk`, the last chunk what is left), `max_tokens` tokens
-in all (default 16). Usage comes in a last chunk of its own with empty `choices`, as vLLM sends
-it, or with `--usage-with-choices` on the last content chunk, as LitServe does; `--no-usage`
-sends none. `data: [DONE]` ends the stream. `"stream": false` gets the whole answer at the end.
-GET /ready answers {"workers": 1}.
+in all (default 16). With `--servers c`, c servers take the streams in arrival order (FIFO),
+each holding one from its start to its last token: a stream's timeline starts when a server is
+free, so its TTFT adds the time it queued, and the truth of any arrivals is a replay of them
+through the same queue (`replay` below). `--arrivals-to` appends, for each stream, a JSON line
+of when it had fully arrived (this machine's monotonic clock, seconds), its prompt tokens and
+its max_tokens: what the load generator sent is known too.
+
+Usage comes in a last chunk of its own with empty `choices`, as vLLM sends it, or with
+`--usage-with-choices` on the last content chunk, as LitServe does; `--no-usage` sends none.
+`data: [DONE]` ends the stream. `"stream": false` gets the whole answer at the end. GET /ready
+answers {"workers": 1}.
 
 `--faults` gives every `--fault-every`-th request the next fault of the list, in turn: `not-sse`
 (a 200 JSON body), `not-json` (a data line that is not JSON), `error` (an `{"error": ...}` event
@@ -48,11 +56,52 @@ def choice(chat: bool, text: str | None, role: bool = False) -> dict:
     return {"index": 0, "text": text, "finish_reason": None}
 
 
+def first_token_s(options: argparse.Namespace, prompt_tokens: int) -> float:
+    """From a stream's start (a server taking it) to its first content."""
+    return (options.ttft_ms + options.ttft_ms_per_token * prompt_tokens) / 1000
+
+
+def stream_s(options: argparse.Namespace, prompt_tokens: int, max_tokens: int) -> float:
+    """From a stream's start to its last content chunk: what it holds a server for."""
+    chunks = -(-max_tokens // options.tokens_per_chunk)
+    interval = options.itl_ms * options.tokens_per_chunk / 1000
+    return first_token_s(options, prompt_tokens) + interval * (chunks - 1)
+
+
+def replay(options: argparse.Namespace, arrivals: list[dict]) -> list[float]:
+    """Each arrival's TTFT (seconds) through `options.servers` FIFO servers: the truth of a run
+    against this stand-in, from the arrivals it saw (`--arrivals-to`)."""
+    free_at, found = [0.0] * options.servers, []
+    for arrival in sorted(arrivals, key=lambda one: one["at"]):
+        server = min(range(options.servers), key=free_at.__getitem__)
+        start = max(arrival["at"], free_at[server])
+        free_at[server] = start + stream_s(options, arrival["prompt_tokens"], arrival["max_tokens"])
+        found.append(start - arrival["at"] + first_token_s(options, arrival["prompt_tokens"]))
+    return found
+
+
 class Answers:
     def __init__(self, options: argparse.Namespace) -> None:
         self.options = options
         self.faults = itertools.cycle(options.faults) if options.faults else None
         self.served = 0
+        # With servers: when each is free next, kept as numbers (as tests/standin/server.py
+        # does), so that the event loop's delays never stretch a stream.
+        self.free_at = [0.0] * options.servers
+        self.arrivals = open(options.arrivals_to, "a") if options.arrivals_to else None
+
+    def start(self, arrived: float, prompt_tokens: int, max_tokens: int) -> float:
+        """When a stream starts: at once without servers, else when the first is free."""
+        if self.arrivals is not None:
+            line = {"at": arrived, "prompt_tokens": prompt_tokens, "max_tokens": max_tokens}
+            self.arrivals.write(json.dumps(line) + "\n")
+            self.arrivals.flush()
+        if not self.free_at:
+            return arrived
+        server = min(range(len(self.free_at)), key=self.free_at.__getitem__)
+        started = max(arrived, self.free_at[server])
+        self.free_at[server] = started + stream_s(self.options, prompt_tokens, max_tokens)
+        return started
 
     def fault(self) -> str | None:
         self.served += 1
@@ -70,7 +119,8 @@ class Answers:
             return plain(writer, 429, b'{"error": {"message": "stand-in: too many requests"}}')
         if fault == "not-sse":
             return plain(writer, 200, b'{"object": "not a stream"}')
-        first_at = arrived + (options.ttft_ms + options.ttft_ms_per_token * prompt_tokens) / 1000
+        started = self.start(arrived, prompt_tokens, max_tokens)
+        first_at = started + first_token_s(options, prompt_tokens)
         per_chunk = options.tokens_per_chunk
         interval = options.itl_ms * per_chunk / 1000  # seconds between chunks
         sizes = [min(per_chunk, max_tokens - sent) for sent in range(0, max_tokens, per_chunk)]
@@ -172,6 +222,8 @@ async def main() -> None:
     parser.add_argument("--faults", type=faults_option, default=[])
     parser.add_argument("--fault-every", type=int, default=3)
     parser.add_argument("--stall-s", type=float, default=5.0)
+    parser.add_argument("--servers", type=int, default=0, help="0: every stream at once")
+    parser.add_argument("--arrivals-to")
     parser.set_defaults(usage="alone")
     options = parser.parse_args()
     answers = Answers(options)

@@ -1,0 +1,97 @@
+"""How a capacity probe runs: at a flat Poisson rate for as long as its verdict needs (probe_time
+"auto") or for probe_time, or as the search's first look, a ramp of rising rate; each makes the
+Probe the search records (harness/search.py decides which, and at what rate)."""
+
+import math
+from pathlib import Path
+
+from harness.capacity import Probe
+from harness.matrix import Matrix, RunPoint, ShapedLoad, Slo
+from harness.record import RunRecord
+from harness.record.names import HTML_SUFFIX
+from harness.run import Enough
+from harness.run.recorded import log_so_far
+from harness.search_fit import RateAt, ramp_turn
+from harness.session import ScaleSession
+from harness.verdict import CLEARLY, probe_of, until_known
+
+POISSON = "poisson"  # the capacity is the highest Poisson rate, whatever the sweep's arrival
+AUTO = "auto"  # capacity.probe_time: each probe as long as its verdict needs
+# An unsure probe's length: enough requests for its p95 to rest on AUTO_REQUESTS / 20 of them
+# beyond it, within AUTO_S seconds (a settled one ends sooner).
+AUTO_REQUESTS = 320
+AUTO_S = (5, 20)
+RAMP_S = 10
+RAMP_FROM, RAMP_TO = 0.2, 1.5  # the ramp's rates, as shares of the search's estimate
+RAMP_SHAPE = "capacity-ramp"
+
+
+def flat_probe(session: ScaleSession, rate: float, auto: bool) -> Probe:
+    """One probe at a flat rate: as long as its verdict needs (auto), or probe_time."""
+    matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
+    run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
+    point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
+    enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle=auto)
+    record = session.run(point, enough=enough)
+    return probe_of(slo, criterion, record, _prefix(session, record))
+
+
+def auto_seconds(rate: float) -> int:
+    """An auto probe's whole length at `rate`: AUTO_REQUESTS requests, within AUTO_S."""
+    return min(max(math.ceil(AUTO_REQUESTS / rate), AUTO_S[0]), AUTO_S[1])
+
+
+def ramp_probe(session: ScaleSession, top: float) -> Probe:
+    """The search's first look: the rate rising from RAMP_FROM to RAMP_TO of the estimate over
+    RAMP_S seconds, and the rate where its p95 turned over the SLO."""
+    point = ramp_point(session.matrix, session.command.target, session.models, top)
+    record = session.run(point, enough=turned(session.matrix.slo))
+    report = f"{record.name.stem}{HTML_SUFFIX}"
+    log = log_so_far(_prefix(session, record))
+    if record.status != "ok" or record.latency is None or log is None:
+        return Probe(top, None, None, False, False, report, (record.failure_reason or "failed",))
+    rate_at = RateAt(top * RAMP_FROM / RAMP_TO, top, RAMP_S)
+    return Probe(
+        rate=top,
+        p95_ms=record.latency.p95_ms,
+        failure_ratio=record.latency.failure_ratio,
+        valid=True,  # its figures judge nothing: only where it turned is read
+        within=False,
+        report=report,
+        ramp=True,
+        turn_rps=ramp_turn(log, rate_at, session.matrix.slo.p95_ms),
+    )
+
+
+def turned(slo: Slo) -> Enough:
+    """For a ramp: a reason to stop it once its last second's p95 is CLEARLY over the SLO's
+    (what comes after only piles onto the queue)."""
+
+    def check(prefix: Path) -> str | None:
+        log = log_so_far(prefix)
+        if log is None or len(log.intervals) < 2:
+            return None
+        last = log.intervals[-1]
+        p95 = log.span(last.start_s, last.start_s + last.length_s).p95_ms
+        if p95 is None or p95 <= CLEARLY * slo.p95_ms:
+            return None
+        return f"turned: p95 {p95:.0f} ms after {log.window_s:.0f} s"
+
+    return check
+
+
+def ramp_point(matrix: Matrix, target: str, models: int, top: float) -> RunPoint:
+    low = top * RAMP_FROM / RAMP_TO
+    load = ShapedLoad(
+        RAMP_SHAPE,
+        phases=((low, 0.0, 0.0), (top, float(RAMP_S), 0.0)),
+        seconds=float(RAMP_S),
+        arrival=POISSON,
+        max_in_flight=matrix.max_in_flight,
+    )
+    return RunPoint(target, models, load, f"{RAMP_S}s")
+
+
+def _prefix(session: ScaleSession, record: RunRecord) -> Path:
+    """Where a finished run's files lie, less their suffix."""
+    return record.name.path(session.command.reports, "")

@@ -1,0 +1,141 @@
+"""What the capacity search may conclude from its probes: a verdict the requests support, the
+monotone curve through the probes so far, and where a ramp's latency turned upward.
+
+The verdict. A p95 from n requests is a sample's: the share of requests answered within the SLO's
+latency, m of n, estimates the true share s, and the p95 is within the SLO exactly when s ≥ 0.95.
+The k-th smallest of n latencies is an upper bound on the true 95th percentile with confidence
+1 − α when P(Binom(n, 0.95) < k) ≥ 1 − α (an order-statistic bound; MLPerf LoadGen's minimum
+query counts come from the same reasoning), and the j-th a lower bound when P(Binom(n, 0.95) ≥ j)
+≥ 1 − α. Whether either bound is on the SLO's side of its latency needs only m: the upper bound
+is within the SLO when P(Binom(n, 0.95) < m) ≥ 1 − α, the lower bound over it when
+P(Binom(n, 0.95) > m) ≥ 1 − α. Goodput is the same test of the good share against min_goodput.
+A request that failed or was never answered is not within the SLO. The binomial takes the
+requests as independent; a queue's are not (one long busy period delays many), so the bound is
+taken at CONFIDENCE, after at least SETTLE_S seconds, and a probe it leaves unsure runs its whole
+length. There, the bound at UNSURE_CONFIDENCE decides: within the SLO only where its upper bound
+is, more likely than not by a margin (a p95 exactly at the SLO is called outside).
+
+The curve. The share of requests over the SLO grows with the rate: the probes' shares (weighted by
+their requests), made monotone by pooling adjacent violators (isotonic regression), then joined
+by a monotone cubic (PCHIP), meet the SLO's share where the search probes next and where the
+capacity is read, as AIPerf and `vllm bench sweep serve_sla` do with p95 itself.
+"""
+
+from collections.abc import Sequence
+
+from hdrh.histogram import HdrHistogram
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
+from scipy.stats import binom
+
+from harness.latency import IntervalLog, merge_encoded
+
+CONFIDENCE = 0.95
+UNSURE_CONFIDENCE = 0.75
+SETTLE_S = 3.0  # no verdict before this much of a probe: its first seconds hold its warm start
+INSIDE, OUTSIDE = "inside", "outside"
+
+
+def settled(good: int, attempts: int, share: float, confidence: float = CONFIDENCE) -> str | None:
+    """INSIDE when the requests show, at `confidence`, that at least `share` of all would be
+    good; OUTSIDE when they show fewer would; None while they cannot tell."""
+    if attempts <= 0:
+        return None
+    if binom.cdf(good - 1, attempts, share) >= confidence:
+        return INSIDE
+    if binom.sf(good, attempts, share) >= confidence:
+        return OUTSIDE
+    return None
+
+
+def answered_within(histogram: HdrHistogram | None, latency_ms: float) -> int:
+    """How many of the histogram's requests took at most `latency_ms`."""
+    if histogram is None:
+        return 0
+    within = 0
+    for item in histogram.get_recorded_iterator():
+        if item.value_iterated_to > latency_ms * 1000:
+            break
+        within += item.count_at_value_iterated_to
+    return within
+
+
+def good_so_far(log: IntervalLog, latency_ms: float | None) -> tuple[int, int]:
+    """(good, attempts) of the log's requests: good within `latency_ms` (None: by the
+    recorder's goodput counter), attempts counting the arrivals dropped as failures."""
+    whole = log.whole()
+    attempts = whole.requests + log.counter("dropped")
+    if latency_ms is None:
+        return (whole.good or 0), attempts
+    histogram = merge_encoded(one.encoded for one in log.intervals)
+    # A failed request's latency says nothing good: it counts as over the SLO.
+    return max(0, answered_within(histogram, latency_ms) - whole.failures), attempts
+
+
+def pooled(values: Sequence[float], weights: Sequence[float]) -> list[float]:
+    """The non-decreasing sequence nearest `values` by weighted least squares (pool adjacent
+    violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for value, weight in zip(values, weights, strict=True):
+        blocks.append([value, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            value2, weight2, count2 = blocks.pop()
+            value1, weight1, count1 = blocks.pop()
+            total = weight1 + weight2
+            blocks.append([(value1 * weight1 + value2 * weight2) / total, total, count1 + count2])
+    return [mean for mean, _, count in blocks for _ in range(int(count))]
+
+
+def crossing(
+    rates: Sequence[float], over: Sequence[float], weights: Sequence[float], level: float
+) -> float | None:
+    """Where the monotone curve through (rate, share over the SLO) meets `level`, between the
+    highest rate under it and the lowest above; None when the fit does not cross it there."""
+    order = sorted(range(len(rates)), key=rates.__getitem__)
+    xs, ys, ws = [], [], []
+    for index in order:  # probes at one rate: one point, their requests pooled
+        if xs and rates[index] == xs[-1]:
+            total = ws[-1] + weights[index]
+            ys[-1] = (ys[-1] * ws[-1] + over[index] * weights[index]) / total
+            ws[-1] = total
+        else:
+            xs.append(rates[index])
+            ys.append(over[index])
+            ws.append(weights[index])
+    fitted = pooled(ys, ws)
+    below = [i for i, y in enumerate(fitted) if y <= level]
+    above = [i for i, y in enumerate(fitted) if y > level]
+    if not below or not above or below[-1] + 1 != above[0]:
+        return None
+    if len(xs) == 2:
+        low, high = below[-1], above[0]
+        share = (level - fitted[low]) / (fitted[high] - fitted[low])
+        return xs[low] + share * (xs[high] - xs[low])
+    curve = PchipInterpolator(xs, fitted)
+    return float(brentq(lambda rate: curve(rate) - level, xs[below[-1]], xs[above[0]]))
+
+
+def ramp_turn(log: IntervalLog, rate_at: "RateAt", slo_ms: float) -> float | None:
+    """The rate of a ramp's first second whose p95 broke the SLO and whose later seconds did
+    too (a queue that has turned upward stays up); None when no second after it stayed under."""
+    turned = None
+    for interval in log.intervals:
+        p95 = log.span(interval.start_s, interval.start_s + interval.length_s).p95_ms
+        if p95 is None:
+            continue
+        if p95 > slo_ms:
+            turned = turned if turned is not None else rate_at(interval.start_s)
+        else:
+            turned = None
+    return turned
+
+
+class RateAt:
+    """A linear ramp's rate at a second of its measured window."""
+
+    def __init__(self, low: float, high: float, seconds: float) -> None:
+        self.low, self.high, self.seconds = low, high, seconds
+
+    def __call__(self, start_s: float) -> float:
+        middle = min(start_s + 0.5, self.seconds)
+        return self.low + (self.high - self.low) * middle / self.seconds

@@ -1,0 +1,134 @@
+"""A capacity probe's verdict: while it runs, whether it may stop (it has clearly broken the SLO,
+or the confidence bound of harness/search_fit.py has settled it), and once it has run, the Probe
+the search records (within the SLO or not, and whether the bound said so)."""
+
+from pathlib import Path
+
+from harness.analysis.figures import slo_breach
+from harness.capacity import Probe
+from harness.latency import Latency
+from harness.matrix import Slo
+from harness.record import RunRecord
+from harness.record.names import HTML_SUFFIX
+from harness.run import Enough
+from harness.run.recorded import log_so_far
+from harness.search_fit import (
+    INSIDE,
+    OUTSIDE,
+    SETTLE_S,
+    UNSURE_CONFIDENCE,
+    good_so_far,
+    settled,
+)
+
+# A probe has clearly broken the SLO once, after EARLY_SHARE of its time (EARLY_S at least)
+# and EARLY_REQUESTS requests, its p95 so far is CLEARLY times the SLO's, or its failures so far
+# are: an overloaded queue only grows, so the rest of the probe could only be worse.
+EARLY_S = 3.0
+EARLY_SHARE = 0.25
+EARLY_REQUESTS = 50
+CLEARLY = 1.5
+EARLY_MARGIN = 1.25
+
+
+def good_share(slo: Slo, criterion: str) -> float:
+    """The share of requests that must be good: 95 % within p95_ms, or min_goodput."""
+    return slo.min_goodput if criterion == "goodput" else 0.95
+
+
+def good_latency_ms(slo: Slo, criterion: str) -> float | None:
+    """What makes a request good: within p95_ms; None: the recorder's goodput counter."""
+    return None if criterion == "goodput" else slo.p95_ms
+
+
+def until_known(
+    slo: Slo, criterion: str, probe_s: float, min_requests: int, settle: bool
+) -> Enough:
+    """For a probe: a reason to stop it now, else None. It stops once it has clearly broken
+    the SLO; with `settle`, also once the bound has settled its p95 under the SLO's ÷
+    EARLY_MARGIN or over its × EARLY_MARGIN (goodput: its share either way). The margin is for
+    what a short window misses: a queue near its capacity swings over seconds (one long busy
+    period), so a few seconds without one would settle a rate over the capacity inside."""
+
+    def check(prefix: Path) -> str | None:
+        log = log_so_far(prefix)
+        if log is None:
+            return None
+        clearly = _clearly_outside(slo, probe_s, log.window_s, log.whole(), log.counter("dropped"))
+        if clearly or not settle or log.window_s < SETTLE_S:
+            return clearly
+        latency_ms, share = good_latency_ms(slo, criterion), good_share(slo, criterion)
+        for verdict, margin in ((INSIDE, 1 / EARLY_MARGIN), (OUTSIDE, EARLY_MARGIN)):
+            good, attempts = good_so_far(log, latency_ms * margin if latency_ms else None)
+            if attempts >= min_requests and settled(good, attempts, share) == verdict:
+                return f"settled {verdict} the SLO after {log.window_s:.0f} s"
+        return None
+
+    return check
+
+
+def _clearly_outside(
+    slo: Slo, probe_s: float, window_s: float, so_far: Latency, dropped: int
+) -> str | None:
+    attempts = so_far.requests + dropped
+    if window_s < max(EARLY_S, EARLY_SHARE * probe_s) or attempts < EARLY_REQUESTS:
+        return None
+    failures = (so_far.failures + dropped) / attempts
+    seconds = f"after {window_s:.0f} s"
+    if so_far.p95_ms is not None and so_far.p95_ms > CLEARLY * slo.p95_ms:
+        return f"p95 {so_far.p95_ms:.0f} ms {seconds}, over {CLEARLY:g}× the SLO's"
+    if failures > CLEARLY * max(slo.max_failure_ratio, 0.01):
+        return f"{failures:.0%} failed {seconds}, over {CLEARLY:g}× the SLO's share"
+    return None
+
+
+def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe:
+    """The probe a finished run makes: within the SLO where the bound settles it inside, or,
+    unsure, where the bound at UNSURE_CONFIDENCE does, and its failures within the SLO's share."""
+    report = f"{record.name.stem}{HTML_SUFFIX}"
+    stats = record.latency
+    if record.status != "ok" or stats is None:
+        reason = record.failure_reason or "failed"
+        return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
+    log = log_so_far(prefix)
+    good, attempts = good_so_far(log, good_latency_ms(slo, criterion)) if log else (None, None)
+    share = good_share(slo, criterion)
+    verdict = settled(good, attempts, share) if log else None
+    within = within_slo(slo, criterion, stats)  # files of no counts: its own figures
+    if log is not None:
+        leaning = verdict or settled(good, attempts, share, UNSURE_CONFIDENCE)
+        within = leaning == INSIDE and (
+            criterion == "goodput" or _failure_ratio(record, stats) <= slo.max_failure_ratio
+        )
+    return Probe(
+        rate=record.name.load.rate,
+        p95_ms=stats.p95_ms,
+        failure_ratio=stats.failure_ratio,
+        valid=record.valid,
+        within=within,
+        report=report,
+        invalid_reasons=tuple(record.invalid_reasons or ()),
+        rps=(stats.requests - stats.failures) / stats.seconds if stats.seconds else None,
+        ended_early=record.ended_early,
+        goodput=stats.goodput,
+        attempts=attempts,
+        good_requests=good,
+        settled=verdict in (INSIDE, OUTSIDE),
+    )
+
+
+def _failure_ratio(record: RunRecord, stats: Latency) -> float:
+    """Its failures, and arrivals it dropped, among its requests: the requests still out when a
+    settled probe was stopped early are not failures, only cut short."""
+    if not record.ended_early:
+        return stats.failure_ratio
+    dropped = record.schedule.dropped if record.schedule is not None else 0
+    attempts = stats.requests + dropped
+    return (stats.failures + dropped) / attempts if attempts else 0.0
+
+
+def within_slo(slo: Slo, criterion: str, stats: Latency) -> bool:
+    """Whether a probe's own figures kept the SLO, by the search's criterion."""
+    if criterion == "goodput":
+        return stats.goodput is not None and stats.goodput >= slo.min_goodput
+    return slo_breach(slo, stats) is None

@@ -1,0 +1,108 @@
+"""The capacity search's judgement, against what is known: the confidence bound's error rates
+against independent draws of a known share, the monotone fit against a known curve, and the
+steps the search takes from probes whose answers are given."""
+
+import random
+
+import pytest
+
+from harness.capacity import Probe
+from harness.matrix import Slo
+from harness.search import RAMP_FIRST, next_step
+from harness.search_fit import CONFIDENCE, INSIDE, OUTSIDE, crossing, pooled, settled
+
+SLO = Slo(p95_ms=100, max_failure_ratio=0.01)
+
+
+def verdicts(share: float, requests: int, trials: int = 2000) -> dict[str | None, float]:
+    draw = random.Random(7)
+    counts: dict[str | None, int] = {INSIDE: 0, OUTSIDE: 0, None: 0}
+    for _ in range(trials):
+        good = sum(draw.random() < share for _ in range(requests))
+        counts[settled(good, requests, 0.95)] += 1
+    return {verdict: count / trials for verdict, count in counts.items()}
+
+
+@pytest.mark.parametrize("requests", [125, 400])
+def test_a_p95_exactly_at_the_slo_is_settled_wrongly_at_most_as_often_as_the_confidence_allows(
+    requests,
+):
+    found = verdicts(0.95, requests)
+    assert found[INSIDE] <= 1 - CONFIDENCE + 0.01, found
+    assert found[OUTSIDE] <= 1 - CONFIDENCE + 0.01, found
+
+
+def test_the_issues_probe_of_125_requests_whose_p95_is_outside_is_not_called_inside():
+    # At 12.5 req/s on one 40 ms server, about 90 % of requests keep 100 ms: its p95 is over it.
+    # A sample p95 under 100 ms (118 of 125 good or more) comes often; a bound under it, rarely.
+    found = verdicts(0.90, 125)
+    assert found[INSIDE] < 0.01, found
+    assert verdicts(0.995, 400)[INSIDE] > 0.9
+    assert verdicts(0.85, 400)[OUTSIDE] > 0.9
+
+
+def test_pooling_adjacent_violators_gives_the_nearest_non_decreasing_sequence():
+    assert pooled([1, 3, 2, 4], [1, 1, 1, 1]) == [1, 2.5, 2.5, 4]
+    assert pooled([5, 1], [3, 1]) == [4, 4]
+    assert pooled([0.1, 0.2], [1, 1]) == [0.1, 0.2]
+
+
+def test_the_fit_finds_where_a_known_monotone_curve_meets_the_level():
+    def curve(rate: float) -> float:
+        return (rate / 40) ** 4  # 0.05 at 18.9 req/s
+
+    rates = [10, 16, 20, 30]
+    found = crossing(rates, [curve(rate) for rate in rates], [300] * 4, 0.05)
+    assert found == pytest.approx(40 * 0.05**0.25, rel=0.02)
+    # A probe out of order (noise) is pooled with its neighbour, not followed.
+    noisy = crossing([10, 16, 20, 30], [0.01, 0.06, 0.03, 0.3], [300] * 4, 0.05)
+    assert 20 < noisy < 30
+    assert crossing([10, 16], [0.06, 0.07], [300] * 2, 0.05) is None  # never under the level
+
+
+def probe(rate: float, p95_ms: float, within: bool, good: int = 0, attempts: int = 0) -> Probe:
+    return Probe(
+        rate,
+        p95_ms,
+        0.0,
+        True,
+        within,
+        f"1_rate{rate:g}.html",
+        attempts=attempts or None,
+        good_requests=good if attempts else None,
+        settled=bool(attempts),
+    )
+
+
+def test_an_auto_search_ramps_first_then_probes_under_where_the_ramp_turned():
+    first = next_step([], 50.0, 0.05, SLO, ramp=True)
+    assert first.ramp and first.rate == 75.0
+    ramp = Probe(75.0, 900.0, 0.0, True, False, "1_shape-capacity-ramp.html", ramp=True,
+                 turn_rps=48.0)  # fmt: skip
+    assert next_step([ramp], 50.0, 0.05, SLO, ramp=True).rate == RAMP_FIRST * 48.0
+    assert not next_step([ramp], 50.0, 0.05, SLO, ramp=True).ramp
+    assert next_step([], 50.0, 0.05, SLO).rate == 45.0  # a fixed probe time: no ramp
+
+
+def test_a_probe_just_outside_steps_down_only_as_far_as_closes_the_bracket():
+    outside = probe(38.0, 107.0, False)
+    step = next_step([outside], 50.0, 0.05, SLO)
+    assert step.rate == pytest.approx(38.0 / 1.05, rel=0.005)
+    far = next_step([probe(60.0, 900.0, False)], 50.0, 0.05, SLO)
+    assert far.rate == pytest.approx(60.0 * 0.7, rel=0.005)
+
+
+def test_the_bracket_closes_where_the_fitted_curve_meets_the_slo():
+    # 4 % over the SLO at 30/s, 20 % at 40/s: the fitted curve meets 5 % at 30.6/s, within
+    # the tolerance of 30: the next probe is the one that closes the bracket if it is right.
+    probes = [probe(30.0, 90.0, True, 384, 400), probe(40.0, 160.0, False, 320, 400)]
+    step = next_step(probes, 50.0, 0.05, SLO)
+    assert step.rate == pytest.approx(30.0 * 1.05, rel=0.005)
+    # 2 % over at 30/s: it meets 5 % at 31.7/s; the next probe steps 2 % past it, towards the
+    # bracket's farther end, so that the one after can close it.
+    probes = [probe(30.0, 80.0, True, 392, 400), probe(40.0, 160.0, False, 320, 400)]
+    step = next_step(probes, 50.0, 0.05, SLO)
+    assert step.rate == pytest.approx((30 + 10 * 0.03 / 0.18) * 1.02, rel=0.005)
+    # Probes of files before schema 4 count no requests: the bracket is halved.
+    old = [probe(30.0, 80.0, True), probe(40.0, 160.0, False)]
+    assert next_step(old, 50.0, 0.05, SLO).rate == 35.0
