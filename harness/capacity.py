@@ -54,12 +54,21 @@ class Probe:
     turn_rps: float | None = None  # a ramp's: the rate where its p95 turned over the SLO
 
 
+# An estimate's source where a tune seeds the search from a configuration it already measured.
+MEASURED = "the nearest configuration measured"
+
+
 @dataclass(frozen=True)
 class Estimate:
     """The throughput the search started from, and where it came from."""
 
     rps: float
     source: str
+
+    @property
+    def measured(self) -> bool:
+        """A capacity another configuration measured, not a throughput: no ramp to find it."""
+        return self.source.startswith(MEASURED)
 
 
 @dataclass

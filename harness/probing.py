@@ -20,7 +20,7 @@ AUTO = "auto"  # capacity.probe_time: each probe as long as its verdict needs
 # An unsure probe's length: enough requests for its p95 to rest on AUTO_REQUESTS / 20 of them
 # beyond it, within AUTO_S seconds (a settled one ends sooner).
 AUTO_REQUESTS = 320
-AUTO_S = (5, 20)
+AUTO_S = (5, 40)
 RAMP_S = 10
 RAMP_FROM, RAMP_TO = 0.2, 1.5  # the ramp's rates, as shares of the search's estimate
 RAMP_SHAPE = "capacity-ramp"

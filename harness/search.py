@@ -7,7 +7,8 @@ throughput at this scale and stack setup (harness/stack_setup.py), else the in-p
 where it describes the stack, else a short closed-loop burst (harness/run/burst.py). With
 `capacity.probe_time` "auto" (the default), a ramp of RAMP_S seconds first raises the rate from
 RAMP_FROM to RAMP_TO of it (harness/probing.py), and where its p95 turned over the SLO becomes
-the estimate. The first
+the estimate. In a tune, the capacity of the nearest configuration already measured is the
+estimate instead, without a ramp (harness/tuning.py). The first
 probe is just under it; then, until one valid probe within the SLO sits below one outside it,
 the search steps down (to the outside probe's answered rate where the stack was overloaded, at
 most SHRINK of it) or up (to just above the estimate, then by GROW); then it closes the bracket,
@@ -59,6 +60,7 @@ FIRST = 0.9  # the first probe, as a share of the estimate
 ABOVE = 1.1  # where to look for an outside probe first, as a share of the estimate
 SHRINK = 0.7  # the farthest step down from an outside probe, as a share of its rate
 GROW = 1.5  # and up from an inside one
+UNSURE_STEP = 3  # below an unsure probe called outside, step down this many tolerances at least
 OVERLOADED = 0.9  # a probe answering under this share of its rate ran the stack flat out
 MAX_PROBES = 12
 LOWEST_RATE = 0.1  # requests/s: below this, the stack cannot take the load at all
@@ -121,6 +123,10 @@ def next_step(
         return Step(round_rate(first))
     if inside is None:
         rate = outside.rate * _step(outside, slo, criterion, SHRINK, tolerance)
+        if outside.settled is False and not outside.ended_early:
+            # Unsure, called outside: the probe just under it would be as unsure. Far enough
+            # for the bound to settle one inside, then the fit closes the bracket.
+            rate = min(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
         if outside.rps is not None and outside.rps < OVERLOADED * outside.rate:
             rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
         if rate < LOWEST_RATE:
@@ -198,8 +204,16 @@ def sure_of(probes: list[Probe]) -> float | None:
     return max((probe.rate for probe in settled), default=None)
 
 
-def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
-    """Probe at the session's scale until the capacity is found; resumes from capacity.json."""
+def search_at_scale(
+    session: ScaleSession,
+    force: bool,
+    seed: Estimate | None = None,
+    beaten_at: float | None = None,
+) -> ScaleCapacity:
+    """Probe at the session's scale until the capacity is found; resumes from capacity.json.
+    A tune gives `seed`, the capacity of the nearest configuration it measured (no ramp then),
+    and `beaten_at`, the best's capacity: a probe clearly outside the SLO below it ends the
+    search, this configuration cannot beat the best."""
     matrix, target, models = session.matrix, session.command.target, session.models
     reports = session.command.reports
     path = capacity_path(reports, target)
@@ -222,12 +236,13 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
         print(f"capacity at {models} replica(s): already searched, {_said(scale)}", flush=True)
         return scale
     if scale.estimate is None:
-        scale.estimate = _estimate(session, reports)
+        scale.estimate = seed or _estimate(session, reports)
         write_capacity(path, found)
         print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
     auto = matrix.capacity.probe_time == AUTO
-    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, auto)
-    step = next_step(scale.probes, scale.estimate.rps, *settings)
+    ramp = auto and not scale.estimate.measured
+    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, ramp)
+    step = _next(scale, settings, beaten_at)
     while step.rate is not None:
         began = time.monotonic()
         said = f"ramp to {step.rate:g}/s" if step.ramp else f"rate={step.rate:g}/s"
@@ -239,12 +254,28 @@ def search_at_scale(session: ScaleSession, force: bool) -> ScaleCapacity:
         scale.seconds += time.monotonic() - began
         scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
         write_capacity(path, found)
-        step = next_step(scale.probes, scale.estimate.rps, *settings)
+        step = _next(scale, settings, beaten_at)
     scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
     scale.complete, scale.note = True, step.note
     write_capacity(path, found)
     print(f"capacity at {models} replica(s): {_said(scale)}", flush=True)
     return scale
+
+
+def beaten(probes: list[Probe], best_rps: float | None) -> Probe | None:
+    """A probe clearly outside the SLO (settled by the bound, or ended early) at a rate under
+    `best_rps`: the capacity here is below it."""
+    if best_rps is None:
+        return None
+    clearly = [p for p in probes if p.valid and not p.within and (p.settled or p.ended_early)]
+    return next((p for p in clearly if not p.ramp and p.rate < best_rps), None)
+
+
+def _next(scale: ScaleCapacity, settings: tuple, beaten_at: float | None) -> Step:
+    under = beaten(scale.probes, beaten_at)
+    if under is not None:
+        return Step(None, f"outside the SLO at {under.rate:g}/s, under the best's {beaten_at:g}/s")
+    return next_step(scale.probes, scale.estimate.rps, *settings)
 
 
 def closed_loop_estimate(

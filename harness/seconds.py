@@ -160,13 +160,19 @@ def drained(levels: Sequence[tuple[float, float]], at_s: float, end_s: float) ->
     """Seconds from `at_s` until a level (its samples: when, value) fell back, after its peak in
     [at_s, end_s), to within max(DRAIN_SLACK, DRAIN_SHARE) of its mean over the BEFORE_S seconds
     before `at_s` and stayed there SETTLED_S; the crossing is interpolated between samples. 0: it
-    never left; None: no samples before, or not back within the wake."""
+    never left; None: no samples before, or not back within the wake.
+
+    "Stayed there" is judged by the same slack over the highest sample before, not the mean: a
+    queue that is back wanders as it did before the rise (a Poisson second of 5 outstanding
+    where the mean was 1), and a sample of that wander is no backlog; one that climbs past where
+    the level ever went before is."""
     before = [level for when, level in levels if at_s - BEFORE_S <= when < at_s]
     wake = [(when, level) for when, level in levels if at_s <= when < end_s]
     if not before or not wake:
         return None
-    usual = fmean(before)
+    usual, highest = fmean(before), max(before)
     limit = usual + max(DRAIN_SLACK, DRAIN_SHARE * usual)
+    wander = highest + max(DRAIN_SLACK, DRAIN_SHARE * highest)
     peak = max(range(len(wake)), key=lambda index: wake[index][1])
     if wake[peak][1] <= limit:
         return 0.0
@@ -175,7 +181,7 @@ def drained(levels: Sequence[tuple[float, float]], at_s: float, end_s: float) ->
         following = [later for later in wake[index:] if later[0] <= when + SETTLED_S]
         # Seen SETTLED_S on, give or take half a reading (the metrics reader's come every ~1.01 s).
         stays = wake[-1][0] >= when + SETTLED_S - 0.5 and all(
-            later <= limit for _, later in following
+            later <= wander for _, later in following
         )
         if level <= limit and stays:
             was_when, was = wake[index - 1]

@@ -7,12 +7,19 @@ constraint it breaks rules it out; the best by the objective wins. Everything la
 reports/{target}/tune.json after each configuration, and a tune interrupted resumes there, on
 the same stack setup (harness/stack_setup.py): the configurations whose capacity is known are not
 measured again.
+
+What the tune knows saves probes: each configuration's search starts from the capacity of the
+nearest configuration already measured (fewest steps along the axes, then the nearest replica
+count, scaled by replicas), not from a burst and a ramp; and an adaptive tune by capacity stops
+a neighbour's search at its first probe clearly outside the SLO below the best's capacity,
+ruling it out, since it cannot be the best.
 """
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
-from harness.capacity import ScaleCapacity
+from harness.capacity import MEASURED, Estimate, ScaleCapacity
 from harness.matrix import Matrix
 from harness.record import RunRecord, read_record
 from harness.record.names import (
@@ -21,7 +28,7 @@ from harness.record.names import (
     RECORD_SUFFIX,
     tune_reports,
 )
-from harness.search import search_at_scale
+from harness.search import beaten, search_at_scale
 from harness.session import Command, at_each_scale
 from harness.tune.file import (
     FAILED,
@@ -35,7 +42,7 @@ from harness.tune.file import (
     tune_path,
     write_tune,
 )
-from harness.tune.space import Point, key, next_point, start
+from harness.tune.space import Point, distance, key, next_point, start
 
 
 def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
@@ -69,7 +76,10 @@ def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
         if point is None:
             return tried
         print(f"[config {len(at_scale) + 1}] {_said(point)} at {models} replica(s)", flush=True)
-        config = _try(command, point, models, force)
+        seed = _seed(found.configs, point, models, tuning.axes)
+        climbing = tuning.mode == "adaptive" and tuning.objective == "capacity"
+        best = max((c.capacity_rps for c in at_scale if score(c, "capacity")), default=None)
+        config = _try(command, point, models, force, seed, best if climbing else None)
         found.configs.append(config)
         tried.append(config)
         _settle(found, origin)
@@ -80,15 +90,47 @@ def _axes(matrix: Matrix) -> dict[str, list[str]]:
     return {name: list(values) for name, values in matrix.tune.axes.items()}
 
 
-def _try(command: Command, point: Point, models: int, force: bool) -> Config:
-    """One configuration's capacity search, in its own reports folder, and its figures."""
+def _seed(
+    configs: list[Config], point: Point, models: int, axes: dict[str, tuple[str, ...]]
+) -> Estimate | None:
+    """The capacity of the nearest configuration measured, at `models` replicas; the earliest
+    tried among those as near."""
+    measured = [config for config in configs if config.capacity_rps is not None]
+    if not measured:
+        return None
+    near = min(
+        measured,
+        key=lambda c: (distance(c.env, point, axes), abs(math.log(c.models / models))),
+    )
+    said = f"{_said(near.env)} at {near.models} replica(s), {near.capacity_rps:g} req/s"
+    return Estimate(near.capacity_rps * models / near.models, f"{MEASURED}: {said}")
+
+
+def _try(
+    command: Command,
+    point: Point,
+    models: int,
+    force: bool,
+    seed: Estimate | None,
+    beaten_at: float | None,
+) -> Config:
+    """One configuration's capacity search, in its own reports folder, and its figures; ruled
+    out where a probe under `beaten_at`, the best's capacity, was clearly outside the SLO."""
     matrix = command.matrix.with_stack_env({**command.matrix.stack.env, **point})
     reports = tune_reports(command.reports, point)
     own = replace(command, matrix=matrix, reports=reports)
     # Each configuration brings its stack up and down: another one's settings are not its own.
     [scale] = at_each_scale(
-        own, [models], lambda session: search_at_scale(session, force), keep_up=False
+        own,
+        [models],
+        lambda session: search_at_scale(session, force, seed, beaten_at),
+        keep_up=False,
     )
+    if beaten(scale.probes, beaten_at):
+        cut = Config(
+            dict(point), models, RULED_OUT, probes=len(scale.probes), seconds=scale.seconds
+        )
+        return replace(cut, reason=f"{scale.note}: it cannot be the best")
     return figures(own.matrix, reports, command.target, point, models, scale)
 
 

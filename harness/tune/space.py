@@ -103,3 +103,10 @@ def _without_progress(scores: Scores, order: list) -> int:
         else:
             since += 1
     return since
+
+
+def distance(one: Point, other: Point, axes: dict[str, tuple[str, ...]]) -> int:
+    """Steps along the axes from one configuration to the other."""
+    return sum(
+        abs(values.index(one[name]) - values.index(other[name])) for name, values in axes.items()
+    )

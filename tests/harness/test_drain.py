@@ -121,6 +121,12 @@ def test_a_level_that_never_left_drained_at_once_and_one_that_never_came_back_ne
     # A level that dips under its limit once and rises again has not drained there.
     dipping = spike[:13] + [(13.0, 4.0), (14.0, 12.0), (15.0, 2.0), (16.0, 2.0), (17.0, 2.0)]
     assert drained(dipping, 10.0, math.inf) == pytest.approx(4 + 7 / 10)
+    # A level that wandered from 0 to 3 in the 5 s before (mean 1.4), back under 4.4 (1.4 + 3) at
+    # 13.7 s, then 5 and 4, as high as it wandered before (under 3 + 3): drained at 13.7 s.
+    wandering = [(float(second), float(second % 4)) for second in range(10)]
+    wandering += [(10.0, 20.0), (11.0, 30.0), (12.0, 20.0), (13.0, 10.0), (14.0, 2.0)]
+    wandering += [(15.0, 5.0), (16.0, 4.0), (17.0, 0.0), (18.0, 1.0)]
+    assert drained(wandering, 10.0, math.inf) == pytest.approx(3 + 5.6 / 8)
 
 
 @pytest.mark.slow

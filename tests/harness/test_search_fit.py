@@ -85,9 +85,12 @@ def test_an_auto_search_ramps_first_then_probes_under_where_the_ramp_turned():
 
 
 def test_a_probe_just_outside_steps_down_only_as_far_as_closes_the_bracket():
-    outside = probe(38.0, 107.0, False)
+    outside = probe(38.0, 107.0, False, 370, 400)  # settled outside by the bound
     step = next_step([outside], 50.0, 0.05, SLO)
     assert step.rate == pytest.approx(38.0 / 1.05, rel=0.005)
+    # Unsure, called outside: the probe just under it would be as unsure; 3 tolerances down.
+    unsure = probe(38.0, 101.0, False)
+    assert next_step([unsure], 50.0, 0.05, SLO).rate == pytest.approx(38.0 * 0.85, rel=0.005)
     far = next_step([probe(60.0, 900.0, False)], 50.0, 0.05, SLO)
     assert far.rate == pytest.approx(60.0 * 0.7, rel=0.005)
 

@@ -77,3 +77,52 @@ def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, 
 
     again = workspace.run("inv", "tune", timeout=300)
     assert again.returncode == 0 and "stack up" not in again.stdout, "a tune resumes: all known"
+
+
+@pytest.mark.long
+def test_a_tune_seeds_each_search_from_the_nearest_configuration_and_climbs_no_further_than_it_must(
+    workspace, local_matrix
+):
+    # One server of 20 ms serves about 34 req/s within a p95 of 100 ms, one of 40 ms about 10.
+    procfile = workspace.root / "Procfile"
+    procfile.write_text(
+        "standin: python -m tests.standin.server --port ${API_PORT} --service-ms ${SERVICE_MS}"
+        " --servers 1\n"
+    )
+    workspace.write_matrix(
+        **{
+            **local_matrix,
+            "num_models_list": [1],
+            "ceiling": False,
+            "run_time": "8s",
+            "slo": {"p95_ms": 100, "max_failure_ratio": 0.01},
+            "tune": {"env": {"SERVICE_MS": [20, 40]}, "mode": "adaptive"},
+            "stack": {
+                "procfile": str(procfile),
+                "scale_service": None,
+                "env": {"SERVICE_MS": "20"},
+            },
+        }
+    )
+    result = workspace.run("inv", "tune", timeout=600)
+    assert result.returncode == 0, result.stdout
+    tune = json.loads((workspace.reports / "cpu" / "tune.json").read_text())
+    first, second = tune["configs"]
+    assert first["env"] == {"SERVICE_MS": "20"} and tune["best"] == first
+    truth = simulated_capacity(1, 0.020, (100 - 20 - 3) / 1000, 8)
+    assert first["capacity_rps"] == pytest.approx(truth, rel=0.1), first
+
+    def search(folder: str) -> dict:
+        capacity = workspace.reports / "tune" / folder / "cpu" / "capacity.json"
+        return json.loads(capacity.read_text())["scales"]["1"]
+
+    assert not search("SERVICE_MS=20")["estimate"]["source"].startswith("the nearest")
+    seeded = search("SERVICE_MS=40")
+    source = seeded["estimate"]["source"]
+    assert source.startswith("the nearest configuration measured: SERVICE_MS=20 at 1"), source
+    assert seeded["estimate"]["rps"] == first["capacity_rps"]
+    # Its first probe, just under the best's capacity, is already clearly outside the SLO: the
+    # climb rules it out there instead of searching on for a capacity that cannot win.
+    assert not any(probe["ramp"] for probe in seeded["probes"]), "seeded: no ramp"
+    assert second["status"] == "ruled out" and second["probes"] == 1, second
+    assert second["reason"].endswith("it cannot be the best"), second["reason"]
