@@ -35,6 +35,7 @@ Only this module writes these files; harness/latency.py and harness/generation.p
 import csv
 import math
 import re
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -280,6 +281,11 @@ def _attach(environment, **_kwargs) -> None:
     @environment.events.test_stopping.add_listener
     def _window_closes(**_kw) -> None:
         RECORDER.stop()
+        if not isinstance(runner, WorkerRunner):
+            # The harness stops a run early by SIGINT (harness/run/locust.py); one that races
+            # the run's own end would interrupt this process's last writes (Locust then dies
+            # of it, exit -2), and the run stops anyway.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     if not isinstance(runner, MasterRunner):
 
