@@ -1,5 +1,5 @@
-"""nox sessions: sweep(models=N), capacity(models=N) and tune(models=N) for each N of the
-matrix, tests, lint, the benchmarks.
+"""nox sessions: sweep(models=N) and capacity(models=N) for each N of the matrix, the tune,
+tests, lint, the benchmarks.
 
 Run with the project's own nox (.venv/bin/nox, as the Makefile does): every session but one runs
 in that virtualenv (venv_backend "none"), so it installs nothing and starts in seconds; the rivals
@@ -61,10 +61,10 @@ def capacity(session: nox.Session, models: int) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
-@nox.parametrize("models", MATRIX.models_list)
-def tune(session: nox.Session, models: int) -> None:
-    """Each configuration of the matrix's tune block at this many replicas: its capacity."""
-    _invoke(session, "tune", models)
+def tune(session: nox.Session) -> None:
+    """Each configuration of the matrix's tune block at every scale (one: -- --models N), its
+    capacity; one session, since a configuration's scales share its stack where it rescales."""
+    _invoke(session, "tune")
 
 
 @nox.session(venv_backend="none")
@@ -123,15 +123,15 @@ def lint(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "ruff", "format", "--check", *session.posargs)
 
 
-def _invoke(session: nox.Session, task: str, models: int) -> None:
-    """One invoke task at one scale; arguments after `--` pass through."""
+def _invoke(session: nox.Session, task: str, models: int | None = None) -> None:
+    """One invoke task at one scale (None: the task's own choice, every scale); arguments after
+    `--` pass through."""
     session.run(
         sys.executable,
         "-m",
         "invoke",
         task,
-        "--models",
-        str(models),
+        *(["--models", str(models)] if models is not None else []),
         *session.posargs,
         interrupt_timeout=TEARDOWN_GRACE_S,
         terminate_timeout=TEARDOWN_GRACE_S,

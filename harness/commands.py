@@ -50,7 +50,7 @@ from harness.stack import (
 from harness.stack.lifecycle import model_env
 from harness.sweep import sweep_at_scale, sweep_plan
 from harness.tune.file import read_tune, tune_path
-from harness.tuning import tune_at_scale
+from harness.tuning import tune_scales
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -277,8 +277,7 @@ def tune(models: int, target: str, backend: str, force: bool) -> int:
         )
 
     def measure() -> int:
-        for scale in scales:
-            tune_at_scale(command, scale, force)
+        tune_scales(command, scales, force)
         build_index(command.reports, command.matrix)
         best = read_tune(tune_path(command.reports, command.target))
         print(

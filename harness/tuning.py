@@ -1,18 +1,20 @@
-"""A tune at one scale: which configuration of the stack to deploy. Each configuration (the matrix's
-`tune.env` values on top of `stack.env`, at a scale of `num_models_list`) gets its capacity under
-the SLO from the capacity search, in a reports folder of its own (reports/tune/{config}/), and
-its figures at capacity: p95, the stack's cores and memory from telemetry, the cost per million
-inferences where the matrix gives prices, the joules per inference where a counter exists. A
-constraint it breaks rules it out; the best by the objective wins. Everything lands in
-reports/{target}/tune.json after each configuration, and a tune interrupted resumes there, on
-the same stack setup (harness/stack_setup.py): the configurations whose capacity is known are not
-measured again.
+"""A tune: which configuration of the stack to deploy, at which scale. Each configuration (the
+matrix's `tune.env` values on top of `stack.env`, at a scale of `num_models_list`) gets its
+capacity under the SLO from the capacity search, in a reports folder of its own
+(reports/tune/{config}/), and its figures at capacity: p95, the stack's cores and memory from
+telemetry, the cost per million inferences where the matrix gives prices, the joules per
+inference where a counter exists. A constraint it breaks rules it out; the best by the objective
+wins. Everything lands in reports/{target}/tune.json after each configuration, and a tune
+interrupted resumes there, on the same stack setup (harness/stack_setup.py): the configurations
+whose capacity is known are not measured again.
 
 What the tune knows saves probes: each configuration's search starts from the capacity of the
 nearest configuration already measured (fewest steps along the axes, then the nearest replica
 count, scaled by replicas), not from a burst and a ramp; and an adaptive tune by capacity stops
 a neighbour's search at its first probe clearly outside the SLO below the best's capacity,
-ruling it out, since it cannot be the best.
+ruling it out, since it cannot be the best. And a grid tries each configuration at every scale
+of the command in turn, so that a backend that can rescale (swarm) rescales its stack between
+them instead of deploying it again.
 """
 
 import math
@@ -42,48 +44,85 @@ from harness.tune.file import (
     tune_path,
     write_tune,
 )
-from harness.tune.space import Point, distance, key, next_point, start
+from harness.tune.space import Point, distance, grid, key, next_point, start
 
 
-def tune_at_scale(command: Command, models: int, force: bool) -> list[Config]:
-    """Every configuration the tune tries at this scale, each in its stack session."""
-    matrix = command.matrix
-    tuning = matrix.tune
+def tune_scales(command: Command, scales: list[int], force: bool) -> None:
+    """Every configuration the tune tries at these scales, each in its stack session. A grid
+    tries each configuration at every scale in turn, its stack rescaled from one to the next
+    where the backend can (swarm), not deployed again; an adaptive tune climbs at each scale in
+    turn, since where it climbs depends on the scale's results."""
+    tuning = command.matrix.tune
     path = tune_path(command.reports, command.target)
-    found = read_tune(path)
+    found = _tune_file(command, path, scales, force)
+    origin = start(tuning.axes, command.matrix.stack.env)
+    if tuning.mode == "grid":
+        for point in grid(tuning.axes):
+            untried = [models for models in scales if not _tried(found, point, models)]
+            for models in untried:
+                keep_up = models != untried[-1]
+                _measure(command, found, path, origin, point, models, force, keep_up)
+        return
+    for models in scales:
+        while True:
+            at_scale = [config for config in found.configs if config.models == models]
+            scores = {key(config.env): score(config, tuning.objective) for config in at_scale}
+            order = [key(config.env) for config in at_scale]
+            point = next_point(
+                tuning.mode, tuning.axes, origin, scores, order, tuning.max_trials, tuning.patience
+            )
+            if point is None:
+                break
+            _measure(command, found, path, origin, point, models, force, keep_up=False)
+
+
+def _tune_file(command: Command, path: Path, scales: list[int], force: bool) -> TuneFile:
+    """What an earlier tune of the same settings found (with `force`, less these scales'), or
+    a fresh file."""
+    matrix = command.matrix
     fresh = TuneFile(
         command.target,
         matrix.slo,
-        tuning.objective,
-        tuning.mode,
+        matrix.tune.objective,
+        matrix.tune.mode,
         _axes(matrix),
         tolerance=matrix.capacity.tolerance,
         setup=command.setup,
     )
+    found = read_tune(path)
     if found is None or not found.matches(fresh):
-        found = fresh
+        return fresh
     if force:
-        found.configs = [config for config in found.configs if config.models != models]
-    origin = start(tuning.axes, matrix.stack.env)
-    tried: list[Config] = []
-    while True:
-        at_scale = [config for config in found.configs if config.models == models]
-        scores = {key(config.env): score(config, tuning.objective) for config in at_scale}
-        order = [key(config.env) for config in at_scale]
-        point = next_point(
-            tuning.mode, tuning.axes, origin, scores, order, tuning.max_trials, tuning.patience
-        )
-        if point is None:
-            return tried
-        print(f"[config {len(at_scale) + 1}] {_said(point)} at {models} replica(s)", flush=True)
-        seed = _seed(found.configs, point, models, tuning.axes)
-        climbing = tuning.mode == "adaptive" and tuning.objective == "capacity"
-        best = max((c.capacity_rps for c in at_scale if score(c, "capacity")), default=None)
-        config = _try(command, point, models, force, seed, best if climbing else None)
-        found.configs.append(config)
-        tried.append(config)
-        _settle(found, origin)
-        write_tune(path, found)
+        found.configs = [config for config in found.configs if config.models not in scales]
+    return found
+
+
+def _tried(found: TuneFile, point: Point, models: int) -> bool:
+    return any(c.models == models and key(c.env) == key(point) for c in found.configs)
+
+
+def _measure(
+    command: Command,
+    found: TuneFile,
+    path: Path,
+    origin: Point,
+    point: Point,
+    models: int,
+    force: bool,
+    keep_up: bool,
+) -> None:
+    """One configuration at one scale, into the tune file; with `keep_up`, its stack is left up
+    for the same configuration's next scale where the backend can rescale."""
+    tuning = command.matrix.tune
+    at_scale = [config for config in found.configs if config.models == models]
+    print(f"[config {len(found.configs) + 1}] {_said(point)} at {models} replica(s)", flush=True)
+    seed = _seed(found.configs, point, models, tuning.axes)
+    climbing = tuning.mode == "adaptive" and tuning.objective == "capacity"
+    best = max((c.capacity_rps for c in at_scale if score(c, "capacity")), default=None)
+    config = _try(command, point, models, force, seed, best if climbing else None, keep_up)
+    found.configs.append(config)
+    _settle(found, origin)
+    write_tune(path, found)
 
 
 def _axes(matrix: Matrix) -> dict[str, list[str]]:
@@ -113,18 +152,18 @@ def _try(
     force: bool,
     seed: Estimate | None,
     beaten_at: float | None,
+    keep_up: bool,
 ) -> Config:
     """One configuration's capacity search, in its own reports folder, and its figures; ruled
     out where a probe under `beaten_at`, the best's capacity, was clearly outside the SLO."""
     matrix = command.matrix.with_stack_env({**command.matrix.stack.env, **point})
     reports = tune_reports(command.reports, point)
     own = replace(command, matrix=matrix, reports=reports)
-    # Each configuration brings its stack up and down: another one's settings are not its own.
     [scale] = at_each_scale(
         own,
         [models],
         lambda session: search_at_scale(session, force, seed, beaten_at),
-        keep_up=False,
+        keep_up=keep_up,
     )
     if beaten(scale.probes, beaten_at):
         cut = Config(

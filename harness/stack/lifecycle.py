@@ -112,7 +112,11 @@ def bring_up(
     """
     kept = load_stack(state_dir)
     if kept is not None and _kept_for(kept, state_dir, backend, target):
-        return _rescaled(kept, settings, models, state_dir)
+        if _configured_as(kept, settings, target):
+            return _rescaled(kept, settings, models, state_dir)
+        print("stack kept from the last scale runs other settings: deployed again", flush=True)
+        bring_down(kept, state_dir)
+        kept = None
     if kept is not None:
         raise StackError(f"a stack is already up ({state_dir / STATE_FILE}); run `inv down` first")
     env = services_env(settings, target, models)
@@ -169,6 +173,14 @@ def kept_stack(state_dir: Path) -> Stack | None:
 def _kept_for(stack: Stack, state_dir: Path, backend: str, target: str) -> bool:
     kept = kept_stack(state_dir)
     return kept is not None and (stack.backend, stack.target) == (backend, target)
+
+
+def _configured_as(stack: Stack, settings: StackSettings, target: str) -> bool:
+    """Whether a stack runs with these settings, on this host's port: a tune's next
+    configuration does not. (A stack is kept only for the next scale of the same command or
+    sweep, whose settings name the same variables.)"""
+    wanted = {**model_env(settings, target), "API_PORT": str(api_port(settings.host))}
+    return {name: stack.env.get(name) for name in wanted} == wanted
 
 
 def _rescaled(

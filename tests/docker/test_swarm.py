@@ -2,7 +2,9 @@
 as it was found): a nox sweep at 1 then 2 replicas, scaled without a redeploy, with both
 replicas answering and Locust's workers as a service of the stack; a replica killed mid-run
 fails that run and the next passes; a scale whose replicas Swarm cannot place says so rather
-than wait; nothing is left afterwards. And on an engine that is not in swarm mode, the backend
+than wait; a grid tune rescales each configuration's stack from one scale to the next and deploys
+the next configuration anew, as it does a stack a sweep kept with other settings; nothing is left
+afterwards. And on an engine that is not in swarm mode, the backend
 says what to run, exits 2 and starts nothing. (Two nodes: test_swarm_nodes.py.)"""
 
 from __future__ import annotations
@@ -112,6 +114,41 @@ def test_a_sweep_on_swarm_scales_without_redeploying_and_leaves_nothing(
         assert (reports / f"{stem}.html").is_file()
     assert nothing_left(), stack_leftovers()
     print(f"\nswarm sweep at 1 then 2 replicas: {time.monotonic() - started:.0f} s")
+
+
+@pytest.mark.long
+def test_a_grid_tune_rescales_each_configurations_stack_and_deploys_the_next_anew(
+    swarm, tmp_path: Path, free_port: int
+) -> None:
+    # A sweep at 1 replica keeps its stack up for the next scale; the tune's first configuration
+    # runs other settings, so that stack is deployed again, not rescaled.
+    matrix = swarm_matrix(free_port, num_users_list=[2], spawn_rate_list=[2], run_time="4s")
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    sweep = nox_sweep(tmp_path, "sweep(models=1)")
+    assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-2000:]
+    assert "stack kept for the next scale (swarm)" in sweep.stdout
+    tuned = {
+        **matrix,
+        "slo": {"p95_ms": 400, "max_failure_ratio": 0.01},
+        "capacity": {"probe_time": "4s", "tolerance": 0.3},
+        "tune": {"env": {"MAX_WAIT_MS": [0, 5]}},
+    }
+    (tmp_path / "matrix.json").write_text(json.dumps(tuned))
+    with ServiceWatcher() as watcher:
+        tune = nox_sweep(tmp_path, "tune")
+    assert tune.returncode == 0, tune.stdout[-4000:] + tune.stderr[-2000:]
+    said = tune.stdout
+    assert said.count("stack kept from the last scale runs other settings: deployed again") == 1
+    # One deployment per configuration, rescaled from 1 to 2 replicas: no other.
+    assert said.count("stack up: swarm, target cpu, 1 replica(s)") == 2, said[-4000:]
+    assert said.count("stack up: kept from the last scale, 1 -> 2 replica(s)") == 2, said[-4000:]
+    assert "stack up: swarm, target cpu, 2 replica(s)" not in said
+    assert all(len(ids) == 3 for name, ids in watcher.ids.items() if name != "locust-worker")
+    configs = json.loads((tmp_path / "reports" / "cpu" / "tune.json").read_text())["configs"]
+    tried = [(config["env"]["MAX_WAIT_MS"], config["models"]) for config in configs]
+    assert tried == [("0", 1), ("0", 2), ("5", 1), ("5", 2)]
+    assert all(config["status"] == "ok" and config["capacity_rps"] for config in configs), configs
+    assert nothing_left(), stack_leftovers()
 
 
 def test_a_replica_killed_mid_run_fails_that_run_and_the_next_passes(
