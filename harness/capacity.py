@@ -3,7 +3,7 @@ found within the SLO, where the search started, and every probe that found it. T
 its one writer and its one reader (its format: these dataclasses, harness/record/codec.py);
 harness/search.py decides the probes.
 
-    {"schema": 3, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
+    {"schema": 5, "target": "cpu", "slo": {"p95_ms": 500, "max_failure_ratio": 0.01, ...},
      "tolerance": 0.05, "arrival": "poisson", "probe_time": "auto", "criterion": "p95",
      "setup": {"backend": "compose", "stack_env": {"MODEL_NAME": "efficientnet-lite0", ...}},
      "scales": {"2": {"capacity_rps": 183.0, "complete": true, "note": null, "seconds": 412.0,
@@ -13,7 +13,7 @@ harness/search.py decides the probes.
                                   "valid": true, "within": true, "report": "2_rate167.html",
                                   "invalid_reasons": [], "ended_early": null, "attempts": 2830,
                                   "good_requests": 2790, "settled": true, "ramp": false,
-                                  "turn_rps": null}],
+                                  "turn_rps": null, "seconds": 20.0, "last_look": true}],
                       "sure_rps": 183.0}}}
 """
 
@@ -29,8 +29,9 @@ from harness.stack_setup import StackSetup
 
 # 1: without the estimate, the probes' throughput and early ends, the probe time. 2: without
 # the setup (read as unknown). 3: without the probes' request counts and settled verdicts, the
-# ramp, the scale's sure_rps (read as unknown: None).
-SCHEMA = 4
+# ramp, the scale's sure_rps (read as unknown: None). 4: without the probes' measured seconds
+# and the last look (read as unknown and not one).
+SCHEMA = 5
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Probe:
     )
     ramp: bool = False  # the search's first look: a rate rising to `rate`, not a flat one
     turn_rps: float | None = None  # a ramp's: the rate where its p95 turned over the SLO
+    seconds: float | None = None  # how long it measured (None: files before schema 5)
+    last_look: bool = False  # the search's look at its answer for the matrix's whole run_time
 
 
 # An estimate's source where a tune seeds the search from a configuration it already measured.
@@ -84,6 +87,11 @@ class ScaleCapacity:
     sure_rps: float | None = (
         None  # the highest rate settled within the SLO at the bound's confidence
     )
+
+    def found_by(self) -> Probe | None:
+        """The probe that found the capacity: within at its rate, its last look where held."""
+        at = [p for p in self.probes if p.within and not p.ramp and p.rate == self.capacity_rps]
+        return max(at, key=lambda probe: probe.last_look, default=None)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """How a capacity probe runs: at a flat Poisson rate for as long as its verdict needs (probe_time
-"auto") or for probe_time, or as the search's first look, a ramp of rising rate; each makes the
-Probe the search records (harness/search.py decides which, and at what rate)."""
+"auto") or for probe_time; as the search's first look, a ramp of rising rate; as its last, the
+answer's rate held for the matrix's run_time. Each makes the Probe the search records
+(harness/search.py decides which, and at what rate)."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from harness.capacity import Probe
@@ -26,14 +28,20 @@ RAMP_FROM, RAMP_TO = 0.2, 1.5  # the ramp's rates, as shares of the search's est
 RAMP_SHAPE = "capacity-ramp"
 
 
-def flat_probe(session: ScaleSession, rate: float, auto: bool) -> Probe:
-    """One probe at a flat rate: as long as its verdict needs (auto), or probe_time."""
+def flat_probe(session: ScaleSession, rate: float, auto: bool, last_look: bool = False) -> Probe:
+    """One probe at a flat rate: as long as its verdict needs (auto), or probe_time; the last
+    look at the search's answer for the matrix's whole run_time, unless clearly outside."""
     matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
-    run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
+    if last_look:
+        run_time = matrix.run_time
+    else:
+        run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
     point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
-    enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle=auto)
+    settle = auto and not last_look
+    enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle=settle)
     record = session.run(point, enough=enough)
-    return probe_of(slo, criterion, record, _prefix(session, record))
+    probe = probe_of(slo, criterion, record, _prefix(session, record))
+    return replace(probe, last_look=last_look)
 
 
 def auto_seconds(rate: float) -> int:

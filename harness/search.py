@@ -2,28 +2,30 @@
 within the SLO's `p95_ms` and whose failures within its `max_failure_ratio` (MLPerf's server
 scenario asks the same of a system).
 
-It starts from an estimate of the most the stack can serve: the best valid closed-loop
-throughput at this scale and stack setup (harness/stack_setup.py), else the in-process ceiling
-where it describes the stack, else a short closed-loop burst (harness/run/burst.py). With
+It starts from an estimate of the most the stack can serve (harness/search_estimate.py). With
 `capacity.probe_time` "auto" (the default), a ramp of RAMP_S seconds first raises the rate from
 RAMP_FROM to RAMP_TO of it (harness/probing.py), and where its p95 turned over the SLO becomes
 the estimate. In a tune, the capacity of the nearest configuration already measured is the
-estimate instead, without a ramp (harness/tuning.py). The first
-probe is just under it; then, until one valid probe within the SLO sits below one outside it,
-the search steps down (to the outside probe's answered rate where the stack was overloaded, at
-most SHRINK of it) or up (to just above the estimate, then by GROW); then it closes the bracket,
-interpolating the SLO's p95 between the two in log-latency (clamped to the bracket's middle
-part, so it always shrinks), until they are within `capacity.tolerance` of each other. The
-interpolation is a monotone curve through every probe so far (harness/search_fit.py). A server
-that cannot keep up has broken the SLO: the arrivals it makes the generator drop are failures,
-the probe is valid and outside. An invalid probe (the generator fell behind) is run once more,
-and a second invalid one at the same rate ends the search with the reason.
+estimate instead, without a ramp (harness/tuning.py). The first probe is just under it; then,
+until one valid probe within the SLO sits below one outside it, the search steps down (to the
+outside probe's answered rate where the stack was overloaded, at most SHRINK of it) or up (to
+just above the estimate, then by GROW); then it closes the bracket where a monotone curve
+through every probe so far meets the SLO (harness/search_fit.py; clamped to the bracket's middle
+part, so it always shrinks), until the two are within `capacity.tolerance` of each other. A
+server that cannot keep up has broken the SLO: the arrivals it makes the generator drop are
+failures, the probe is valid and outside. An invalid probe (the generator fell behind) is run
+once more, and a second invalid one at the same rate ends the search with the reason.
 
 A probe is within the SLO or outside it as a confidence bound on its p95 says
-(harness/search_fit.py); where the bound cannot tell, by its own p95, and the scale records
-`sure_rps`, the highest rate the bound settled inside. An "auto" probe lasts AUTO_REQUESTS
-requests (AUTO_S seconds at least and at most) and ends as soon as the bound settles it either
-way; any probe ends once it has clearly broken the SLO (harness/verdict.py).
+(harness/search_fit.py); where the bound cannot tell at its confidence, at UNSURE_CONFIDENCE;
+the scale records `sure_rps`, the highest rate the bound settled inside. An "auto" probe lasts
+AUTO_REQUESTS requests (AUTO_S seconds at least and at most) and ends as soon as the bound
+settles it either way; any probe ends once it has clearly broken the SLO (harness/verdict.py).
+Its few seconds steer the search, but may miss how the stack holds a rate over longer (a noisy
+machine's slow spells, a queue's long busy periods): so once the bracket closes, the answer's
+rate is held for the matrix's `run_time` (the last look, unless its probe measured that long
+already). Outside the SLO, the last look overrules the shorter probes within it at its rate and
+above, and the search closes in below it, every probe from then on held as long.
 
 Every probe is a full open-loop run with its own report (`{models}_rate{R}`, the ramp's
 `{models}_shape-capacity-ramp`). The probes so far
@@ -34,7 +36,6 @@ setup only; the search is deterministic in them.
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.capacity import (
     CapacityFile,
@@ -45,15 +46,12 @@ from harness.capacity import (
     read_capacity,
     write_capacity,
 )
-from harness.matrix import Slo
+from harness.matrix import Slo, parse_run_time
 from harness.probing import AUTO, POISSON, RAMP_TO, flat_probe, ramp_probe
 from harness.record.names import number_label
-from harness.results import Run, gather
-from harness.run import served_model
-from harness.run.burst import BURST_S, burst_throughput, burst_users
+from harness.search_estimate import estimate_at_scale
 from harness.search_fit import crossing
 from harness.session import ScaleSession
-from harness.stack_setup import StackSetup
 from harness.verdict import good_share
 
 FIRST = 0.9  # the first probe, as a share of the estimate
@@ -69,16 +67,18 @@ INSIDE = (0.1, 0.9)  # where in the bracket an interpolated probe may fall
 CLOSE = 0.4  # an interpolated probe's step beside the fitted capacity, as a share of tolerance
 ROUNDING = 0.002  # room for a rate's three significant digits
 RAMP_FIRST = 0.75  # the first flat probe after a ramp, as a share of where its p95 turned
+LONG_ENOUGH = 0.9  # a probe that measured this share of the last look's length needs none
 
 
 @dataclass(frozen=True)
 class Step:
-    """What the search does next: probe `rate` (ramp up to it), or stop with `note` (None: it
-    converged)."""
+    """What the search does next: probe `rate` (ramp up to it; hold it as the last look), or
+    stop with `note` (None: it converged)."""
 
     rate: float | None
     note: str | None = None
     ramp: bool = False
+    last_look: bool = False
 
 
 def round_rate(rate: float) -> float:
@@ -95,8 +95,11 @@ def next_step(
     slo: Slo,
     criterion: str = "p95",
     ramp: bool = False,
+    look_s: float | None = None,
 ) -> Step:
-    """From the probes so far, the next rate to try. Deterministic, so a search resumes."""
+    """From the probes so far, the next rate to try. Deterministic, so a search resumes.
+    `look_s`: how long the last look at the answer lasts (None: no last look, every probe is
+    as long already)."""
     if ramp and not probes:
         return Step(round_rate(RAMP_TO * estimate), ramp=True)
     ramps = [probe for probe in probes if probe.ramp]
@@ -109,20 +112,28 @@ def next_step(
     if len(probes) >= MAX_PROBES:
         return Step(None, f"stopped after {MAX_PROBES} probes without converging")
     if probes and not probes[-1].valid:
-        same = [probe for probe in probes if probe.rate == probes[-1].rate]
+        same = [probe for probe in probes if probe.rate == probes[-1].rate and not probe.valid]
         if len(same) >= 2:
             reasons = "; ".join(probes[-1].invalid_reasons)
             # Not always the generator's fault: a probe too short for min_requests is invalid too.
             return Step(None, f"two probes at {probes[-1].rate:g}/s were invalid: {reasons}")
-        return Step(probes[-1].rate)  # once more: the machine may have been busy
-    valid = [probe for probe in probes if probe.valid]
-    inside = max((probe for probe in valid if probe.within), default=None, key=_rate)
+        # Once more, as it was: the machine may have been busy.
+        return Step(probes[-1].rate, last_look=probes[-1].last_look)
+    valid = standing([probe for probe in probes if probe.valid])
+    # The highest rate within; at one rate, its last look (the answer once it is held).
+    inside = max((p for p in valid if p.within), default=None, key=lambda p: (p.rate, p.last_look))
     above = [p for p in valid if not p.within and (inside is None or p.rate > inside.rate)]
     outside = min(above, default=None, key=_rate)
+    # Once a last look was outside, short probes are known to read high here: every probe from
+    # then on is held as long.
+    held = any(probe.last_look and not probe.within for probe in valid)
     if inside is None and outside is None:
         return Step(round_rate(first))
     if inside is None:
         rate = outside.rate * _step(outside, slo, criterion, SHRINK, tolerance)
+        if outside.last_look:
+            # Shorter probes just under it were within: the capacity is near.
+            rate = max(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
         if outside.settled is False and not outside.ended_early:
             # Unsure, called outside: the probe just under it would be as unsure. Far enough
             # for the bound to settle one inside, then the fit closes the bracket.
@@ -131,18 +142,37 @@ def next_step(
             rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
         if rate < LOWEST_RATE:
             return Step(None, f"outside the SLO even at {outside.rate:g}/s")
-        return Step(round_rate(rate))
+        return Step(round_rate(rate), last_look=held)
     if outside is None:
         if criterion != "p95" and inside.rate * (1 + tolerance) < ABOVE * estimate:
             return Step(round_rate(ABOVE * estimate))
         return Step(round_rate(inside.rate * _step(inside, slo, criterion, GROW, tolerance)))
     if (outside.rate - inside.rate) / inside.rate <= tolerance:
-        return Step(None)
+        return _answer(inside, look_s)
     share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
+        return _answer(inside, look_s)
+    return Step(rate, last_look=held)
+
+
+def standing(valid: list[Probe]) -> list[Probe]:
+    """The valid probes whose verdicts stand: a last look outside the SLO overrules the shorter
+    probes within it at its rate and above (its longer window saw what theirs missed)."""
+    overruling = [probe.rate for probe in valid if probe.last_look and not probe.within]
+    if not overruling:
+        return valid
+    lowest = min(overruling)
+    return [p for p in valid if p.last_look or not p.within or p.rate < lowest]
+
+
+def _answer(inside: Probe, look_s: float | None) -> Step:
+    """The bracket has closed on `inside`: the answer, after a last look at it for `look_s`
+    where it measured less (its few seconds may have missed how the stack holds the rate)."""
+    short = inside.seconds is not None and inside.seconds < LONG_ENOUGH * (look_s or 0)
+    if look_s is None or inside.last_look or not short:
         return Step(None)
-    return Step(rate)
+    return Step(inside.rate, last_look=True)
 
 
 def _step(probe: Probe, slo: Slo, criterion: str, most: float, tolerance: float) -> float:
@@ -192,16 +222,14 @@ def _closing(
 
 
 def capacity_of(probes: list[Probe]) -> float | None:
-    return max(
-        (probe.rate for probe in probes if probe.valid and probe.within and not probe.ramp),
-        default=None,
-    )
+    flat = standing([probe for probe in probes if probe.valid and not probe.ramp])
+    return max((probe.rate for probe in flat if probe.within), default=None)
 
 
 def sure_of(probes: list[Probe]) -> float | None:
     """The highest rate the confidence bound settled within the SLO."""
-    settled = [p for p in probes if p.valid and p.within and p.settled and not p.ramp]
-    return max((probe.rate for probe in settled), default=None)
+    flat = standing([probe for probe in probes if probe.valid and not probe.ramp])
+    return max((probe.rate for probe in flat if probe.within and probe.settled), default=None)
 
 
 def search_at_scale(
@@ -236,20 +264,23 @@ def search_at_scale(
         print(f"capacity at {models} replica(s): already searched, {_said(scale)}", flush=True)
         return scale
     if scale.estimate is None:
-        scale.estimate = seed or _estimate(session, reports)
+        scale.estimate = seed or estimate_at_scale(session, reports)
         write_capacity(path, found)
         print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
     auto = matrix.capacity.probe_time == AUTO
     ramp = auto and not scale.estimate.measured
-    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, ramp)
+    look_s = parse_run_time(matrix.run_time) if auto else None
+    settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, ramp, look_s)
     step = _next(scale, settings, beaten_at)
     while step.rate is not None:
         began = time.monotonic()
         said = f"ramp to {step.rate:g}/s" if step.ramp else f"rate={step.rate:g}/s"
+        said += f" for {matrix.run_time}, the last look" if step.last_look else ""
         print(f"[probe {len(scale.probes) + 1}] {target} models={models} {said}", flush=True)
-        probe = (
-            ramp_probe(session, step.rate) if step.ramp else flat_probe(session, step.rate, auto)
-        )
+        if step.ramp:
+            probe = ramp_probe(session, step.rate)
+        else:
+            probe = flat_probe(session, step.rate, auto, step.last_look)
         scale.probes.append(probe)
         scale.seconds += time.monotonic() - began
         scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
@@ -276,38 +307,6 @@ def _next(scale: ScaleCapacity, settings: tuple, beaten_at: float | None) -> Ste
     if under is not None:
         return Step(None, f"outside the SLO at {under.rate:g}/s, under the best's {beaten_at:g}/s")
     return next_step(scale.probes, scale.estimate.rps, *settings)
-
-
-def closed_loop_estimate(
-    runs: list[Run], target: str, models: int, setup: StackSetup
-) -> Estimate | None:
-    """The best valid closed-loop throughput at this scale, among the runs of this target on
-    this setup only: another backend's, or other settings', is another stack's."""
-    closed = [
-        run.stats.rps
-        for run in runs
-        if run.kind == "closed"
-        and run.counts
-        and (run.target, run.models, run.setup) == (target, models, setup)
-    ]
-    return Estimate(max(closed), "the best closed-loop run at this scale") if closed else None
-
-
-def _estimate(session: ScaleSession, reports: Path) -> Estimate:
-    """The most the stack can serve at this scale, from what says it best."""
-    target, models = session.command.target, session.models
-    swept = closed_loop_estimate(gather(reports).runs, target, models, session.command.setup)
-    if swept is not None:
-        return swept
-    stack = session.up()  # measures the ceiling first, where the matrix asks for it
-    ceiling = session.ceiling
-    if ceiling is not None and ceiling.describes(served_model(session.ready)):
-        return Estimate(models * ceiling.images_per_s, "the replicas' in-process ceiling")
-    rps = burst_throughput(session.matrix, stack, target, models)
-    if rps is None:
-        return Estimate(LOWEST_RATE * 100, "nothing: a burst got no answer")
-    users = burst_users(session.matrix, models)
-    return Estimate(rps, f"a closed-loop burst of {users} users for {BURST_S} s")
 
 
 def _estimated(estimate: Estimate) -> str:

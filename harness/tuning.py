@@ -180,7 +180,7 @@ def figures(
     base = Config(dict(env), models, FAILED, probes=len(scale.probes), seconds=scale.seconds)
     if scale.capacity_rps is None:
         return replace(base, reason=scale.note or "no rate within the SLO")
-    probe = next(p for p in scale.probes if p.within and p.rate == scale.capacity_rps)
+    probe = scale.found_by()
     stem = probe.report.removesuffix(HTML_SUFFIX)
     record = read_record(reports / target / f"{stem}{RECORD_SUFFIX}")
     used = _used(record)

@@ -114,6 +114,7 @@ def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe
         attempts=attempts,
         good_requests=good,
         settled=verdict in (INSIDE, OUTSIDE),
+        seconds=record.measured_s,
     )
 
 

@@ -110,14 +110,7 @@ def capacity_sentences(capacities: list[CapacityFile], slo: Slo, runs: list[Run]
                 )
                 continue
             ending = f"; the search ended early: {scale.note}" if scale.note else ""
-            found = next(
-                (
-                    probe
-                    for probe in scale.probes
-                    if probe.within and probe.rate == scale.capacity_rps
-                ),
-                None,
-            )
+            found = scale.found_by()
             ending += _unsure(scale)
             shaky = unstable.get((capacity.target, found.report)) if found else None
             if shaky:

@@ -1,14 +1,16 @@
 """The capacity search's judgement, against what is known: the confidence bound's error rates
 against independent draws of a known share, the monotone fit against a known curve, and the
-steps the search takes from probes whose answers are given."""
+steps the search takes from probes whose answers are given, and the last look that confirms or
+overrules its answer."""
 
 import random
+from dataclasses import replace
 
 import pytest
 
 from harness.capacity import Probe
 from harness.matrix import Slo
-from harness.search import RAMP_FIRST, next_step
+from harness.search import RAMP_FIRST, capacity_of, next_step
 from harness.search_fit import CONFIDENCE, INSIDE, OUTSIDE, crossing, pooled, settled
 
 SLO = Slo(p95_ms=100, max_failure_ratio=0.01)
@@ -109,3 +111,44 @@ def test_the_bracket_closes_where_the_fitted_curve_meets_the_slo():
     # Probes of files before schema 4 count no requests: the bracket is halved.
     old = [probe(30.0, 80.0, True), probe(40.0, 160.0, False)]
     assert next_step(old, 50.0, 0.05, SLO).rate == 35.0
+
+
+def test_a_closed_bracket_holds_its_answer_for_the_run_time_before_it_is_the_answer():
+    # 30/s within in a probe of 5 s, 31.4/s outside: closed. 30/s is held for 20 s first.
+    short = [
+        replace(probe(30.0, 90.0, True, 398, 400), seconds=5.0),
+        replace(probe(31.4, 130.0, False, 300, 400), seconds=5.0),
+    ]
+    step = next_step(short, 50.0, 0.05, SLO, look_s=20.0)
+    assert step.rate == 30.0 and step.last_look
+    # Within for its 20 s: the answer stands.
+    held = [*short, replace(probe(30.0, 95.0, True, 1590, 1600), seconds=20.0, last_look=True)]
+    assert next_step(held, 50.0, 0.05, SLO, look_s=20.0).rate is None
+    assert capacity_of(held) == 30.0
+    # A probe that measured the run time already needs no last look; nor a fixed probe time.
+    long = [replace(short[0], seconds=19.5), short[1]]
+    assert next_step(long, 50.0, 0.05, SLO, look_s=20.0).rate is None
+    assert next_step(short, 50.0, 0.05, SLO).rate is None
+    # An invalid last look is run again as the last look.
+    lost = [*short, replace(held[-1], valid=False, within=False)]
+    again = next_step(lost, 50.0, 0.05, SLO, look_s=20.0)
+    assert again.rate == 30.0 and again.last_look
+
+
+def test_a_last_look_outside_overrules_the_short_probes_within_at_its_rate_and_above():
+    probes = [
+        replace(probe(27.0, 70.0, True, 400, 400), seconds=5.0),
+        replace(probe(30.0, 90.0, True, 398, 400), seconds=5.0),
+        replace(probe(31.4, 130.0, False, 300, 400), seconds=5.0),
+        replace(probe(30.0, 120.0, False, 1400, 1600), seconds=20.0, last_look=True),
+    ]
+    # 30/s no longer counts as within: the answer is 27/s for now, and the search closes in
+    # between 27 and 30, not at 30 again, with probes as long as the last look: short ones
+    # read high here.
+    assert capacity_of(probes) == 27.0
+    step = next_step(probes, 50.0, 0.05, SLO, look_s=20.0)
+    assert 27.0 < step.rate < 30.0 and step.last_look
+    # With no probe within under it, it steps down three tolerances, not by its p95 alone.
+    alone = [replace(probe(30.0, 400.0, False, 1200, 1600), seconds=20.0, last_look=True)]
+    down = next_step(alone, 50.0, 0.05, SLO, look_s=20.0)
+    assert down.rate == pytest.approx(30.0 * 0.85, rel=0.005) and down.last_look

@@ -15,7 +15,8 @@ from harness.matrix import ClosedLoad, Matrix, ShapedLoad, Slo
 from harness.pages.compare import comparison_of
 from harness.pages.index import build_index
 from harness.results import Run, gather
-from harness.search import closed_loop_estimate, search_at_scale
+from harness.search import search_at_scale
+from harness.search_estimate import closed_loop_estimate
 from harness.session import Command, ScaleSession
 from harness.stack_setup import StackSetup, setup_names
 from harness.tune.file import TuneFile
