@@ -126,7 +126,7 @@ def test_a_grid_tune_rescales_each_configurations_stack_and_deploys_the_next_ane
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
     sweep = nox_sweep(tmp_path, "sweep(models=1)")
     assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-2000:]
-    assert "stack kept for the next scale (swarm)" in sweep.stdout
+    assert "stack kept up for the next scale (swarm)" in sweep.stdout
     tuned = {
         **matrix,
         "slo": {"p95_ms": 400, "max_failure_ratio": 0.01},

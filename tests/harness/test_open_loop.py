@@ -254,7 +254,8 @@ def test_the_capacity_search_finds_m_d_c_capacities_from_nothing(workspace, loca
         scale = capacity_scale(workspace, models)
         assert scale["complete"] and scale["note"] is None, scale
         assert scale["estimate"]["source"].startswith("a closed-loop burst"), scale["estimate"]
-        assert len(scale["probes"]) <= 8, [probe["rate"] for probe in scale["probes"]]
+        # The ramp, the bracket, and the last look (and those after it, where it is outside).
+        assert len(scale["probes"]) <= 10, [probe["rate"] for probe in scale["probes"]]
         assert scale["capacity_rps"] == pytest.approx(truth, rel=0.05), scale["probes"]
         for probe in scale["probes"]:
             assert probe["valid"], probe
