@@ -169,8 +169,9 @@ def standing(valid: list[Probe]) -> list[Probe]:
 def _answer(inside: Probe, look_s: float | None) -> Step:
     """The bracket has closed on `inside`: the answer, after a last look at it for `look_s`
     where it measured less (its few seconds may have missed how the stack holds the rate)."""
-    short = inside.seconds is not None and inside.seconds < LONG_ENOUGH * (look_s or 0)
-    if look_s is None or inside.last_look or not short:
+    if look_s is None or inside.last_look or inside.seconds is None:
+        return Step(None)  # no last look asked, one held already, or a file that cannot tell
+    if inside.seconds >= LONG_ENOUGH * look_s:
         return Step(None)
     return Step(inside.rate, last_look=True)
 
