@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 SLO_MS = 200.0
 # Each server holds 60 MiB: one server's stand-in stays under the limit, two go over it.
 MIB_PER_SERVER = 60
-MAX_RSS_MIB = 110
+MAX_RSS_MIB = 120
+# A Python interpreter with the stand-in's imports: 20 to 40 MiB on the machines we have seen.
+INTERPRETER_MIB = 50
 
 
 @pytest.mark.long
@@ -57,7 +59,9 @@ def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, 
         # The capacity is measured, whatever the constraint then says.
         assert config["capacity_rps"] == pytest.approx(truth, rel=0.05), config
         assert config["p95_ms"] <= SLO_MS
-        assert config["rss_mib"] == pytest.approx(20 + MIB_PER_SERVER * int(servers), abs=15)
+        # What the servers hold, on top of an interpreter whose own size varies by machine.
+        held = MIB_PER_SERVER * int(servers)
+        assert held < config["rss_mib"] < held + INTERPRETER_MIB, config
         assert 0 < config["cores"] < 1
         hours = (0.5 * 1 + 0.1) / (config["capacity_rps"] * 3600) * 1e6
         assert config["cost_per_million"] == pytest.approx(hours)
@@ -68,6 +72,9 @@ def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, 
         assert (config["status"] == "ruled out") == ruled_out, config
         if ruled_out:
             assert config["reason"].startswith("breaks rss_mib"), config["reason"]
+    for service_ms in ("20", "40"):
+        more = configs[("2", service_ms)]["rss_mib"] - configs[("1", service_ms)]["rss_mib"]
+        assert more == pytest.approx(MIB_PER_SERVER, abs=10), "a second server holds its own"
     # Two servers of 20 ms serve the most, but hold too much memory: the best is one of 20 ms.
     assert tune["best"]["env"] == {"SERVERS": "1", "SERVICE_MS": "20"}
     assert tune["default"]["env"] == {"SERVERS": "1", "SERVICE_MS": "20"}
