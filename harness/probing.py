@@ -13,7 +13,7 @@ from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX
 from harness.run import Enough
 from harness.run.recorded import log_so_far
-from harness.search_fit import RateAt, ramp_turn
+from harness.search_fit import INSIDE, OUTSIDE, RateAt, ramp_turn
 from harness.session import ScaleSession
 from harness.verdict import CLEARLY, probe_of, until_known
 
@@ -30,15 +30,17 @@ RAMP_SHAPE = "capacity-ramp"
 
 def flat_probe(session: ScaleSession, rate: float, auto: bool, last_look: bool = False) -> Probe:
     """One probe at a flat rate: as long as its verdict needs (auto), or probe_time; the last
-    look at the search's answer for the matrix's whole run_time, unless clearly outside."""
+    look at the search's answer for the matrix's whole run_time, unless settled outside."""
     matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
     if last_look:
         run_time = matrix.run_time
     else:
         run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
     point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
-    settle = auto and not last_look
-    enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle=settle)
+    # A short probe ends once settled either way; the last look only once settled outside
+    # (within, it is held whole: the slow spells it is for may come late).
+    settle = () if not auto else (OUTSIDE,) if last_look else (INSIDE, OUTSIDE)
+    enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle)
     record = session.run(point, enough=enough)
     probe = probe_of(slo, criterion, record, _prefix(session, record))
     return replace(probe, last_look=last_look)

@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.capacity import MEASURED, Estimate, ScaleCapacity
-from harness.matrix import Matrix
+from harness.matrix import Matrix, parse_run_time
+from harness.probing import AUTO
 from harness.record import RunRecord, read_record
 from harness.record.names import (
     HTML_SUFFIX,
@@ -30,7 +31,8 @@ from harness.record.names import (
     RECORD_SUFFIX,
     tune_reports,
 )
-from harness.search import beaten, search_at_scale
+from harness.search import search_at_scale
+from harness.search_steps import beaten, held
 from harness.session import Command, at_each_scale
 from harness.tune.file import (
     FAILED,
@@ -116,10 +118,12 @@ def _measure(
     tuning = command.matrix.tune
     at_scale = [config for config in found.configs if config.models == models]
     print(f"[config {len(found.configs) + 1}] {_said(point)} at {models} replica(s)", flush=True)
-    seed = _seed(found.configs, point, models, tuning.axes)
+    seed = nearest_estimate(found.configs, point, models, tuning.axes)
     climbing = tuning.mode == "adaptive" and tuning.objective == "capacity"
     best = max((c.capacity_rps for c in at_scale if score(c, "capacity")), default=None)
-    config = _try(command, point, models, force, seed, best if climbing else None, keep_up)
+    rival = best_held(found.configs, tuning.objective)
+    beaten_at = best if climbing else None
+    config = _try(command, point, models, force, seed, beaten_at, rival, keep_up)
     found.configs.append(config)
     _settle(found, origin)
     write_tune(path, found)
@@ -129,20 +133,33 @@ def _axes(matrix: Matrix) -> dict[str, list[str]]:
     return {name: list(values) for name, values in matrix.tune.axes.items()}
 
 
-def _seed(
+def nearest_estimate(
     configs: list[Config], point: Point, models: int, axes: dict[str, tuple[str, ...]]
 ) -> Estimate | None:
-    """The capacity of the nearest configuration measured, at `models` replicas; the earliest
-    tried among those as near."""
+    """The capacity of the nearest configuration measured, at `models` replicas (the earliest
+    tried among those as near): from another scale, scaled as the nearest configuration
+    measured at both scaled, else by replicas."""
     measured = [config for config in configs if config.capacity_rps is not None]
     if not measured:
         return None
-    near = min(
-        measured,
-        key=lambda c: (distance(c.env, point, axes), abs(math.log(c.models / models))),
-    )
+
+    def nearest(among: list[Config]) -> Config:
+        return min(
+            among,
+            key=lambda c: (distance(c.env, point, axes), abs(math.log(c.models / models))),
+        )
+
+    near = nearest(measured)
     said = f"{_said(near.env)} at {near.models} replica(s), {near.capacity_rps:g} req/s"
-    return Estimate(near.capacity_rps * models / near.models, f"{MEASURED}: {said}")
+    at = {(key(c.env), c.models): c.capacity_rps for c in measured}
+    both = [c for c in measured if c.models == near.models and (key(c.env), models) in at]
+    if near.models == models or not both:
+        return Estimate(near.capacity_rps * models / near.models, f"{MEASURED}: {said}")
+    # Replicas share the machine: they rarely scale linearly, and each configuration alike.
+    like = nearest(both)
+    scaling = at[(key(like.env), models)] / like.capacity_rps
+    said += f", scaled {scaling:.2f}× as {_said(like.env)} from {near.models} to {models}"
+    return Estimate(near.capacity_rps * scaling, f"{MEASURED}: {said}")
 
 
 def _try(
@@ -152,17 +169,29 @@ def _try(
     force: bool,
     seed: Estimate | None,
     beaten_at: float | None,
+    rival: Config | None,
     keep_up: bool,
 ) -> Config:
     """One configuration's capacity search, in its own reports folder, and its figures; ruled
-    out where a probe under `beaten_at`, the best's capacity, was clearly outside the SLO."""
+    out where a probe under `beaten_at`, the best's capacity, was clearly outside the SLO. Its
+    answer is held for the run_time (the search's last look) only where its short probes' may
+    beat `rival`, the best held so far: elsewhere the look cannot change the pick."""
     matrix = command.matrix.with_stack_env({**command.matrix.stack.env, **point})
     reports = tune_reports(command.reports, point)
     own = replace(command, matrix=matrix, reports=reports)
+
+    def unheld(scale: ScaleCapacity) -> str | None:
+        short = figures(own.matrix, reports, command.target, point, models, scale)
+        objective = matrix.tune.objective
+        if rival is None or (score(short, objective) or -math.inf) > score(rival, objective):
+            return None
+        under = f"{_said(rival.env)} at {rival.models} replica(s)"
+        return f"not held for {matrix.run_time}: its short probes put it under {under}"
+
     [scale] = at_each_scale(
         own,
         [models],
-        lambda session: search_at_scale(session, force, seed, beaten_at),
+        lambda session: search_at_scale(session, force, seed, beaten_at, unheld),
         keep_up=keep_up,
     )
     if beaten(scale.probes, beaten_at):
@@ -188,6 +217,8 @@ def figures(
     config = replace(
         base,
         status=OK,
+        reason=scale.note,
+        held=held(probe, parse_run_time(matrix.run_time)) if _looks(matrix) else None,
         capacity_rps=scale.capacity_rps,
         p95_ms=probe.p95_ms,
         report=str((reports / target / probe.report).relative_to(reports.parent.parent)),
@@ -229,11 +260,22 @@ def _used(record: RunRecord) -> dict[str, float | None]:
 def _settle(tune: TuneFile, origin: Point) -> None:
     """The best configuration by the objective, and the stack's own settings at the best's
     scale (else at any), to say what the tune gained."""
-    ranked = [config for config in tune.configs if score(config, tune.objective) is not None]
-    tune.best = max(ranked, key=lambda config: score(config, tune.objective), default=None)
+    tune.best = best_held(tune.configs, tune.objective)
     defaults = [config for config in tune.configs if key(config.env) == key(origin)]
     same_scale = [c for c in defaults if tune.best is not None and c.models == tune.best.models]
     tune.default = (same_scale or defaults or [None])[0]
+
+
+def _looks(matrix: Matrix) -> bool:
+    """Whether its searches hold their answers for the run_time: with "auto" probes only."""
+    return matrix.capacity.probe_time == AUTO
+
+
+def best_held(configs: list[Config], objective: str) -> Config | None:
+    """The best by the objective, an answer held for the run_time before one that was not
+    (which the tune skipped only below a held one's score)."""
+    ranked = [config for config in configs if score(config, objective) is not None]
+    return max(ranked, key=lambda c: (c.held is not False, score(c, objective)), default=None)
 
 
 def _said(point: Point) -> str:

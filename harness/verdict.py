@@ -42,13 +42,14 @@ def good_latency_ms(slo: Slo, criterion: str) -> float | None:
 
 
 def until_known(
-    slo: Slo, criterion: str, probe_s: float, min_requests: int, settle: bool
+    slo: Slo, criterion: str, probe_s: float, min_requests: int, settle: tuple[str, ...]
 ) -> Enough:
     """For a probe: a reason to stop it now, else None. It stops once it has clearly broken
-    the SLO; with `settle`, also once the bound has settled its p95 under the SLO's ÷
-    EARLY_MARGIN or over its × EARLY_MARGIN (goodput: its share either way). The margin is for
-    what a short window misses: a queue near its capacity swings over seconds (one long busy
-    period), so a few seconds without one would settle a rate over the capacity inside."""
+    the SLO; once the bound has settled its p95 under the SLO's ÷ EARLY_MARGIN, where `settle`
+    holds INSIDE, or over its × EARLY_MARGIN, where it holds OUTSIDE (goodput: its share either
+    way). The margin is for what a short window misses: a queue near its capacity swings over
+    seconds (one long busy period), so a few seconds without one would settle a rate over the
+    capacity inside."""
 
     def check(prefix: Path) -> str | None:
         log = log_so_far(prefix)
@@ -59,6 +60,8 @@ def until_known(
             return clearly
         latency_ms, share = good_latency_ms(slo, criterion), good_share(slo, criterion)
         for verdict, margin in ((INSIDE, 1 / EARLY_MARGIN), (OUTSIDE, EARLY_MARGIN)):
+            if verdict not in settle:
+                continue
             good, attempts = good_so_far(log, latency_ms * margin if latency_ms else None)
             if attempts >= min_requests and settled(good, attempts, share) == verdict:
                 return f"settled {verdict} the SLO after {log.window_s:.0f} s"

@@ -70,6 +70,9 @@ def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
         f" best by {OBJECTIVES[tune.objective]})"
     )
     details = [f"{count} {status}" for status, count in counts.items() if count and status != OK]
+    short = sum(c.status == OK and c.held is False for c in tune.configs)
+    if short:
+        details.append(f"{short} known by short probes only, under the best held")
     sentences = [
         f"{tune.target}: {describe_best(tune, currency)}",
         f"{tried}" + (f"; {', '.join(details)}" if details else "") + ".",

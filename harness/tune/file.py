@@ -9,7 +9,7 @@ these dataclasses, harness/record/codec.py); harness/tune/space.py decides what 
      "status": "ok", "reason": null, "capacity_rps": 172.0, "p95_ms": 310.2, "cores": 1.9,
      "rss_mib": 820.0, "gpu_mib": null, "cost_per_million": 0.41,
      "joules_per_inference": null, "report": "tune/MAX_BATCH=16/cpu/2_rate172.html",
-     "probes": 5, "seconds": 58.1}], "best": {...}, "default": {...}}
+     "probes": 5, "seconds": 58.1, "held": true}], "best": {...}, "default": {...}}
 """
 
 import json
@@ -22,7 +22,7 @@ from harness.record.codec import CodecError, from_data, to_data
 from harness.record.names import TUNE_FILE
 from harness.stack_setup import StackSetup
 
-SCHEMA = 2  # 1: without the setup (read as unknown)
+SCHEMA = 3  # 2: without each configuration's `held` (read as unknown); 1: nor the setup
 OK, FAILED, RULED_OUT = "ok", "failed", "ruled out"
 # A constraint of the matrix's tune block, and the figure of a configuration it bounds.
 LIMITS = {"max_cores": "cores", "max_rss_mib": "rss_mib", "max_gpu_mib": "gpu_mib"}
@@ -47,6 +47,10 @@ class Config:
     report: str | None = None  # the capacity probe's report, relative to the reports folder
     probes: int = 0
     seconds: float = 0.0  # the capacity search's time
+    # Its capacity held for the matrix's run_time (the search's last look, or probes as long);
+    # False: short probes' only, which put it under the best held; None: a fixed probe_time
+    # (no last look), or unknown (schema 2).
+    held: bool | None = None
 
     @property
     def capacity_per_core(self) -> float | None:

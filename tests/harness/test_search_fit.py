@@ -10,8 +10,8 @@ import pytest
 
 from harness.capacity import Probe
 from harness.matrix import Slo
-from harness.search import RAMP_FIRST, capacity_of, next_step
 from harness.search_fit import CONFIDENCE, INSIDE, OUTSIDE, crossing, pooled, settled
+from harness.search_steps import RAMP_FIRST, capacity_of, next_step
 
 SLO = Slo(p95_ms=100, max_failure_ratio=0.01)
 
@@ -135,20 +135,23 @@ def test_a_closed_bracket_holds_its_answer_for_the_run_time_before_it_is_the_ans
     assert again.rate == 30.0 and again.last_look
 
 
-def test_a_last_look_outside_overrules_the_short_probes_within_at_its_rate_and_above():
+def test_a_last_look_outside_overrules_every_short_probe_within():
     probes = [
         replace(probe(27.0, 70.0, True, 400, 400), seconds=5.0),
         replace(probe(30.0, 90.0, True, 398, 400), seconds=5.0),
         replace(probe(31.4, 130.0, False, 300, 400), seconds=5.0),
         replace(probe(30.0, 120.0, False, 1400, 1600), seconds=20.0, last_look=True),
     ]
-    # 30/s no longer counts as within: the answer is 27/s for now, and the search closes in
-    # between 27 and 30, not at 30 again, with probes as long as the last look: short ones
-    # read high here.
-    assert capacity_of(probes) == 27.0
+    # Neither 30/s nor 27/s counts as within any more: short probes read high here. No answer
+    # for now, and the search steps down from the look by its p95, with probes as long.
+    assert capacity_of(probes) is None
     step = next_step(probes, 50.0, 0.05, SLO, look_s=20.0)
-    assert 27.0 < step.rate < 30.0 and step.last_look
-    # With no probe within under it, it steps down three tolerances, not by its p95 alone.
+    assert step.rate == pytest.approx(30.0 * (100 / 120) ** (1 / 3), rel=0.005) and step.last_look
+    # A look unsure of it, its p95 at the SLO: the capacity is just under, one step closes.
+    unsure = [*probes[:3], replace(probes[3], p95_ms=101.0, settled=False, good_requests=1515)]
+    closing = next_step(unsure, 50.0, 0.05, SLO, look_s=20.0)
+    assert closing.rate == pytest.approx(30.0 / 1.05, rel=0.005) and closing.last_look
+    # A look far outside steps down three tolerances, not by its p95 alone.
     alone = [replace(probe(30.0, 400.0, False, 1200, 1600), seconds=20.0, last_look=True)]
     down = next_step(alone, 50.0, 0.05, SLO, look_s=20.0)
     assert down.rate == pytest.approx(30.0 * 0.85, rel=0.005) and down.last_look

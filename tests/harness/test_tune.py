@@ -1,7 +1,8 @@
 """The tune against a stand-in whose capacity is known for each setting: c FIFO servers of D ms
 each (M/D/c), read from the stack's environment, each holding a known amount of memory. The grid
-finds each configuration's capacity within the search's tolerance, picks the right best, and a
-memory constraint rules out exactly the configurations that break it."""
+finds each configuration's capacity (within the search's tolerance where it held the answer for
+the run_time, within 10 % where short probes put it under the best held), picks the right best,
+and a memory constraint rules out exactly the configurations that break it."""
 
 import json
 
@@ -56,8 +57,11 @@ def test_a_grid_tune_measures_every_configuration_and_picks_the_best(workspace, 
         wait_s = (SLO_MS - int(service_ms) - 3) / 1000  # the p95 of the rest of the time
         # The long-run truth (600 s of the queue): probes last as long as their verdict needs.
         truth = simulated_capacity(int(servers), int(service_ms) / 1000, wait_s, 600)
-        # The capacity is measured, whatever the constraint then says.
-        assert config["capacity_rps"] == pytest.approx(truth, rel=0.05), config
+        # The capacity is measured, whatever the constraint then says: held for the run_time
+        # where it could be the best (the first tried), by short probes only elsewhere.
+        first = (servers, service_ms) == ("1", "20")
+        assert config["held"] is first, config
+        assert config["capacity_rps"] == pytest.approx(truth, rel=0.05 if first else 0.1), config
         assert config["p95_ms"] <= SLO_MS
         # What the servers hold, on top of an interpreter whose own size varies by machine.
         held = MIB_PER_SERVER * int(servers)
