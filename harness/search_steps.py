@@ -140,7 +140,7 @@ def next_step(
             # Just above the estimate first, at most: where it was measured (a tune's seed, a
             # burst) it is near, and a p95 mostly service time overstates the room left.
             rate = min(rate, ABOVE * estimate)
-        return Step(round_rate(rate))
+        return Step(round_rate(rate), last_look=as_long)
     if (outside.rate - inside.rate) / inside.rate <= tolerance:
         return _answer(inside, look_s)
     share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
