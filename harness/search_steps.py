@@ -25,8 +25,9 @@ settles it either way; any probe ends once it has clearly broken the SLO (harnes
 Its few seconds steer the search, but may miss how the stack holds a rate over longer (a noisy
 machine's slow spells, a queue's long busy periods): so once the bracket closes, the answer's
 rate is held for the matrix's `run_time` (the last look, unless its probe measured that long
-already). Outside the SLO, the last look overrules every shorter probe within it, at its rate and
-below, and the search closes in below it, every probe from then on held as long.
+already; it ends early only once settled outside). Outside the SLO, the last look overrules
+every shorter probe within it, at its rate and below, and the search closes in below it, every
+probe from then on held as long.
 
 Each step is decided from the probes so far alone (harness/search.py runs them), so an
 interrupted search resumes where it stopped.
@@ -122,8 +123,12 @@ def next_step(
     if inside is None:
         rate = outside.rate * _step(outside, slo, criterion, SHRINK, tolerance)
         if outside.last_look:
-            # Shorter probes under it were within: the capacity is near. Unsure, it is just
-            # under: the step that would close the bracket.
+            # Shorter probes under it were within: the capacity is near. Where its p95 puts it
+            # within two steps that close a bracket, the next look goes one (within there, it
+            # closes the bracket: a look saved); else by its p95, three tolerances at most.
+            closing = (1 + ROUNDING) / (1 + tolerance)
+            if rate >= outside.rate * closing**2:
+                rate = outside.rate * closing
             rate = max(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
         elif outside.settled is False and not outside.ended_early:
             # Unsure, called outside: the probe just under it would be as unsure. Far enough

@@ -143,14 +143,15 @@ def test_a_last_look_outside_overrules_every_short_probe_within():
         replace(probe(30.0, 120.0, False, 1400, 1600), seconds=20.0, last_look=True),
     ]
     # Neither 30/s nor 27/s counts as within any more: short probes read high here. No answer
-    # for now, and the search steps down from the look by its p95, with probes as long.
+    # for now; its p95 puts the capacity within two closing steps of it, so the next look goes
+    # where, within, it closes the bracket.
     assert capacity_of(probes) is None
     step = next_step(probes, 50.0, 0.05, SLO, look_s=20.0)
-    assert step.rate == pytest.approx(30.0 * (100 / 120) ** (1 / 3), rel=0.005) and step.last_look
-    # A look unsure of it, its p95 at the SLO: the capacity is just under, one step closes.
-    unsure = [*probes[:3], replace(probes[3], p95_ms=101.0, settled=False, good_requests=1515)]
-    closing = next_step(unsure, 50.0, 0.05, SLO, look_s=20.0)
-    assert closing.rate == pytest.approx(30.0 / 1.05, rel=0.005) and closing.last_look
+    assert step.rate == pytest.approx(30.0 / 1.05, rel=0.005) and step.last_look
+    # Farther outside, it steps down by its p95, with probes as long.
+    farther = [*probes[:3], replace(probes[3], p95_ms=150.0)]
+    down = next_step(farther, 50.0, 0.05, SLO, look_s=20.0)
+    assert down.rate == pytest.approx(30.0 * (100 / 150) ** (1 / 3), rel=0.005) and down.last_look
     # A look far outside steps down three tolerances, not by its p95 alone.
     alone = [replace(probe(30.0, 400.0, False, 1200, 1600), seconds=20.0, last_look=True)]
     down = next_step(alone, 50.0, 0.05, SLO, look_s=20.0)
