@@ -10,9 +10,9 @@ estimate instead, without a ramp (harness/tuning.py). The first probe is just un
 until one valid probe within the SLO sits below one outside it, the search steps down (to the
 outside probe's answered rate where the stack was overloaded, at most SHRINK of it) or up (by
 its p95's distance from the SLO's, GROW at most, and no further than just above the estimate
-while under it); then it closes the bracket where a monotone curve
-through every probe so far meets the SLO (harness/search_fit.py; clamped to the bracket's middle
-part, so it always shrinks), until the two are within `capacity.tolerance` of each other. A
+while under it); then it closes the bracket where a monotone curve through every probe so far
+meets the SLO (harness/search_fit.py; clamped to the bracket's middle part, so it always
+shrinks), until the two are within `capacity.tolerance` of each other. A
 server that cannot keep up has broken the SLO: the arrivals it makes the generator drop are
 failures, the probe is valid and outside. An invalid probe (the generator fell behind) is run
 once more, and a second invalid one at the same rate ends the search with the reason.
@@ -43,10 +43,11 @@ from harness.search_fit import crossing
 from harness.verdict import good_share
 
 FIRST = 0.9  # the first probe, as a share of the estimate
-ABOVE = 1.1  # where to look for an outside probe first, as a share of the estimate
+ABOVE = 1.1  # the farthest step up while under the estimate, as a share of it
 SHRINK = 0.7  # the farthest step down from an outside probe, as a share of its rate
 GROW = 1.5  # and up from an inside one
-UNSURE_STEP = 3  # below an unsure probe called outside, step down this many tolerances at least
+# Below an unsure probe called outside, step down this many tolerances at least (SHRINK at most).
+UNSURE_STEP = 3
 OVERLOADED = 0.9  # a probe answering under this share of its rate ran the stack flat out
 MAX_PROBES = 12
 LOWEST_RATE = 0.1  # requests/s: below this, the stack cannot take the load at all
@@ -133,7 +134,7 @@ def next_step(
         elif outside.settled is False and not outside.ended_early:
             # Unsure, called outside: the probe just under it would be as unsure. Far enough
             # for the bound to settle one inside, then the fit closes the bracket.
-            rate = min(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
+            rate = min(rate, outside.rate * max(1 - UNSURE_STEP * tolerance, SHRINK))
         if outside.rps is not None and outside.rps < OVERLOADED * outside.rate:
             rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
         if rate < LOWEST_RATE:

@@ -17,6 +17,7 @@ from harness.search_fit import (
     OUTSIDE,
     SETTLE_S,
     UNSURE_CONFIDENCE,
+    can_lean_inside,
     good_so_far,
     settled,
 )
@@ -87,7 +88,8 @@ def _clearly_outside(
 
 def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe:
     """The probe a finished run makes: within the SLO where the bound settles it inside, or,
-    unsure, where the bound at UNSURE_CONFIDENCE does, and its failures within the SLO's share."""
+    unsure, where the bound at UNSURE_CONFIDENCE does (by its own figures where it has too few
+    requests for that), and its failures within the SLO's share."""
     report = f"{record.name.stem}{HTML_SUFFIX}"
     stats = record.latency
     if record.status != "ok" or stats is None:
@@ -97,8 +99,10 @@ def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe
     good, attempts = good_so_far(log, good_latency_ms(slo, criterion)) if log else (None, None)
     share = good_share(slo, criterion)
     verdict = settled(good, attempts, share) if log else None
-    within = within_slo(slo, criterion, stats)  # files of no counts: its own figures
-    if log is not None:
+    # Its own figures where the files count no requests, or too few for the bound to lean
+    # inside even were all good (a short probe at a low rate: a slow LLM's few streams).
+    within = within_slo(slo, criterion, stats)
+    if log is not None and (verdict or can_lean_inside(attempts, share)):
         leaning = verdict or settled(good, attempts, share, UNSURE_CONFIDENCE)
         within = leaning == INSIDE and (
             criterion == "goodput" or _failure_ratio(record, stats) <= slo.max_failure_ratio

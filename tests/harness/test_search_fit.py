@@ -10,7 +10,15 @@ import pytest
 
 from harness.capacity import Probe
 from harness.matrix import Slo
-from harness.search_fit import CONFIDENCE, INSIDE, OUTSIDE, crossing, pooled, settled
+from harness.search_fit import (
+    CONFIDENCE,
+    INSIDE,
+    OUTSIDE,
+    can_lean_inside,
+    crossing,
+    pooled,
+    settled,
+)
 from harness.search_steps import RAMP_FIRST, capacity_of, next_step
 
 SLO = Slo(p95_ms=100, max_failure_ratio=0.01)
@@ -156,3 +164,19 @@ def test_a_last_look_outside_overrules_every_short_probe_within():
     alone = [replace(probe(30.0, 400.0, False, 1200, 1600), seconds=20.0, last_look=True)]
     down = next_step(alone, 50.0, 0.05, SLO, look_s=20.0)
     assert down.rate == pytest.approx(30.0 * 0.85, rel=0.005) and down.last_look
+
+
+def test_below_an_unsure_probe_outside_a_coarse_tolerance_steps_down_no_further_than_shrink():
+    # Three tolerances of 25 % would be 75 % down: the search went 10.6 → 2.65 → 0.662 req/s on
+    # a slow LLM, each probe too short to settle, and ended with too few requests to judge.
+    unsure = replace(probe(10.6, 700.0, False, 59, 64), settled=False)
+    step = next_step([unsure], 11.8, 0.25, SLO, criterion="goodput")
+    assert step.rate == pytest.approx(10.6 * 0.7, rel=0.005)
+
+
+def test_too_few_requests_to_lean_inside_even_were_all_good_leave_the_probe_its_own_figures():
+    # 1 − 0.95^n ≥ 0.6 from n = 18: fewer, every one good, still could not lean inside.
+    assert not can_lean_inside(17, 0.95) and can_lean_inside(18, 0.95)
+    assert not can_lean_inside(0, 0.95)
+    # And the bound itself agrees: 17 of 17 good is unsure at 60 %, 18 of 18 leans inside.
+    assert settled(17, 17, 0.95, 0.6) is None and settled(18, 18, 0.95, 0.6) == INSIDE
