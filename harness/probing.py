@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.capacity import Probe
-from harness.matrix import Matrix, RunPoint, ShapedLoad, Slo
+from harness.matrix import Matrix, RunPoint, ShapedLoad, Slo, parse_run_time
 from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX
 from harness.run import Enough
@@ -44,6 +44,12 @@ def flat_probe(session: ScaleSession, rate: float, auto: bool, last_look: bool =
     record = session.run(point, enough=enough)
     probe = probe_of(slo, criterion, record, _prefix(session, record))
     return replace(probe, last_look=last_look)
+
+
+def look_seconds(matrix: Matrix) -> float | None:
+    """How long the last look at a search's answer lasts: the matrix's run_time with "auto"
+    probes; None with a fixed probe_time, whose probes are all as long as it already."""
+    return parse_run_time(matrix.run_time) if matrix.capacity.probe_time == AUTO else None
 
 
 def auto_seconds(rate: float) -> int:

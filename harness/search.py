@@ -20,8 +20,7 @@ from harness.capacity import (
     read_capacity,
     write_capacity,
 )
-from harness.matrix import parse_run_time
-from harness.probing import AUTO, POISSON, flat_probe, ramp_probe
+from harness.probing import AUTO, POISSON, flat_probe, look_seconds, ramp_probe
 from harness.record.names import number_label
 from harness.search_estimate import estimate_at_scale
 from harness.search_steps import Step, beaten, capacity_of, next_step, round_rate, sure_of
@@ -71,7 +70,7 @@ def search_at_scale(
         print(f"capacity at {models} replica(s): from {_estimated(scale.estimate)}", flush=True)
     auto = matrix.capacity.probe_time == AUTO
     ramp = auto and not scale.estimate.measured
-    look_s = parse_run_time(matrix.run_time) if auto else None
+    look_s = look_seconds(matrix)
     settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, ramp, look_s)
     step = _next(scale, settings, beaten_at, unheld)
     while step.rate is not None:

@@ -55,7 +55,7 @@ def settled(good: int, attempts: int, share: float, confidence: float = CONFIDEN
 def can_lean_inside(attempts: int, share: float, confidence: float = UNSURE_CONFIDENCE) -> bool:
     """Whether `attempts` requests, every one good, would show at `confidence` that `share` of
     all would be (fewer than 18 at 95 % and 60 % never can: too few to lean either way)."""
-    return attempts > 0 and 1 - share**attempts >= confidence
+    return settled(attempts, attempts, share, confidence) == INSIDE
 
 
 def answered_within(histogram: HdrHistogram | None, latency_ms: float) -> int:

@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.capacity import MEASURED, Estimate, ScaleCapacity
-from harness.matrix import Matrix, parse_run_time
-from harness.probing import AUTO
+from harness.matrix import Matrix
+from harness.probing import look_seconds
 from harness.record import RunRecord, read_record
 from harness.record.names import (
     HTML_SUFFIX,
@@ -209,7 +209,7 @@ def figures(
     base = Config(dict(env), models, FAILED, probes=len(scale.probes), seconds=scale.seconds)
     if scale.capacity_rps is None:
         return replace(base, reason=scale.note or "no rate within the SLO")
-    probe = scale.found_by()
+    probe, look_s = scale.found_by(), look_seconds(matrix)
     stem = probe.report.removesuffix(HTML_SUFFIX)
     record = read_record(reports / target / f"{stem}{RECORD_SUFFIX}")
     used = _used(record)
@@ -218,7 +218,7 @@ def figures(
         base,
         status=OK,
         reason=scale.note,
-        held=held(probe, parse_run_time(matrix.run_time)) if _looks(matrix) else None,
+        held=None if look_s is None else held(probe, look_s),
         capacity_rps=scale.capacity_rps,
         p95_ms=probe.p95_ms,
         report=str((reports / target / probe.report).relative_to(reports.parent.parent)),
@@ -264,11 +264,6 @@ def _settle(tune: TuneFile, origin: Point) -> None:
     defaults = [config for config in tune.configs if key(config.env) == key(origin)]
     same_scale = [c for c in defaults if tune.best is not None and c.models == tune.best.models]
     tune.default = (same_scale or defaults or [None])[0]
-
-
-def _looks(matrix: Matrix) -> bool:
-    """Whether its searches hold their answers for the run_time: with "auto" probes only."""
-    return matrix.capacity.probe_time == AUTO
 
 
 def best_held(configs: list[Config], objective: str) -> Config | None:
