@@ -123,7 +123,8 @@ def described(probe: dict) -> str:
     p95 = f"{probe['p95_ms']:.0f}" if probe["p95_ms"] is not None else "-"
     verdict = "in" if probe["within"] else "out"
     sure = "" if probe.get("settled") in (True, None) else "?"
-    return f"{kind}{probe['rate']:g}:{p95}ms:{verdict}{sure}"
+    seconds = f":{probe['seconds']:.0f}s" if probe.get("seconds") is not None else ""
+    return f"{kind}{probe['rate']:g}:{p95}ms:{verdict}{sure}{seconds}"
 
 
 def main() -> int:

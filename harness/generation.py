@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.latency import (
     IntervalLog,
     histograms_by_start,
+    mean_of,
     merge_encoded,
     nearest_rank_values,
     start_label,
@@ -111,6 +112,4 @@ def _timing(encoded: list[str | None]) -> Timing | None:
         return None
     values = nearest_rank_values(histogram, PERCENTILES.values())
     figures = {name: value / 1000 for name, value in zip(PERCENTILES, values, strict=True)}
-    return Timing(
-        mean=histogram.get_mean_value() / 1000, max=histogram.get_max_value() / 1000, **figures
-    )
+    return Timing(mean=mean_of(histogram) / 1000, max=histogram.get_max_value() / 1000, **figures)

@@ -33,7 +33,7 @@ class StreamSecond:
     ttft_p95_ms: float | None
     ttft_p99_ms: float | None
     whole: bool  # not a partial second at the window's ends (WHOLE_SECOND_S)
-    output_tokens_per_s: float
+    output_tokens_per_s: float | None  # None: a second of no length (a run stopped on its edge)
     streams_in_flight: int | None  # at its end; None: a run recorded before they were counted
 
 
@@ -85,7 +85,7 @@ def stream_seconds(prefix: Path, log: IntervalLog) -> list[StreamSecond]:
                 interval.start_s,
                 *ttft,
                 whole=interval.length_s >= WHOLE_SECOND_S,
-                output_tokens_per_s=tokens / interval.length_s,
+                output_tokens_per_s=tokens / interval.length_s if interval.length_s else None,
                 streams_in_flight=in_flight if counted else None,
             )
         )

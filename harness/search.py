@@ -26,6 +26,7 @@ from harness.search_estimate import estimate_at_scale
 from harness.search_steps import Step, beaten, capacity_of, next_step, round_rate, sure_of
 from harness.session import ScaleSession
 
+LOOK_AWAITED = "short probes only so far, its last look awaited"
 # Asked by the search before its last look, with the scale so far: why the look is not worth
 # its time (the search then ends on its short probes' answer), or None to hold it.
 Unheld = Callable[[ScaleCapacity], str | None]
@@ -37,12 +38,15 @@ def search_at_scale(
     seed: Estimate | None = None,
     beaten_at: float | None = None,
     unheld: Unheld | None = None,
+    until_look: bool = False,
 ) -> ScaleCapacity:
     """Probe at the session's scale until the capacity is found; resumes from capacity.json.
     A tune gives `seed`, the capacity of the nearest configuration it measured (no ramp then),
     `beaten_at`, the best's capacity: a probe clearly outside the SLO below it ends the
-    search, this configuration cannot beat the best; and `unheld`, which may skip the last
-    look where the short probes' answer already cannot change the tune's pick."""
+    search, this configuration cannot beat the best; `unheld`, which may skip the last look
+    where the short probes' answer already cannot change the tune's pick; and `until_look`,
+    which stops the search before its first last look and leaves it open (not `complete`),
+    with its short probes' answer, for a later call to hold or skip."""
     matrix, target, models = session.matrix, session.command.target, session.models
     reports = session.command.reports
     path = capacity_path(reports, target)
@@ -72,7 +76,7 @@ def search_at_scale(
     ramp = auto and not scale.estimate.measured
     look_s = look_seconds(matrix)
     settings = (matrix.capacity.tolerance, matrix.slo, matrix.capacity.criterion, ramp, look_s)
-    step = _next(scale, settings, beaten_at, unheld)
+    step = _next(scale, settings, beaten_at, unheld, until_look)
     while step.rate is not None:
         began = time.monotonic()
         said = f"ramp to {step.rate:g}/s" if step.ramp else f"rate={step.rate:g}/s"
@@ -86,22 +90,28 @@ def search_at_scale(
         scale.seconds += time.monotonic() - began
         scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
         write_capacity(path, found)
-        step = _next(scale, settings, beaten_at, unheld)
+        step = _next(scale, settings, beaten_at, unheld, until_look)
     scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)
-    scale.complete, scale.note = True, step.note
+    scale.complete, scale.note = step.note != LOOK_AWAITED, step.note
     write_capacity(path, found)
     print(f"capacity at {models} replica(s): {_said(scale)}", flush=True)
     return scale
 
 
 def _next(
-    scale: ScaleCapacity, settings: tuple, beaten_at: float | None, unheld: Unheld | None
+    scale: ScaleCapacity,
+    settings: tuple,
+    beaten_at: float | None,
+    unheld: Unheld | None,
+    until_look: bool,
 ) -> Step:
     under = beaten(scale.probes, beaten_at)
     if under is not None:
         return Step(None, f"outside the SLO at {under.rate:g}/s, under the best's {beaten_at:g}/s")
     step = next_step(scale.probes, scale.estimate.rps, *settings)
     first_look = step.last_look and not any(probe.last_look for probe in scale.probes)
+    if first_look and until_look:
+        return Step(None, LOOK_AWAITED)
     why = unheld(scale) if first_look and unheld is not None else None
     return step if why is None else Step(None, why)
 

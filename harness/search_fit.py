@@ -10,13 +10,18 @@ query counts come from the same reasoning), and the j-th a lower bound when P(Bi
 is within the SLO when P(Binom(n, 0.95) < m) ≥ 1 − α, the lower bound over it when
 P(Binom(n, 0.95) > m) ≥ 1 − α. Goodput is the same test of the good share against min_goodput.
 A request that failed or was never answered is not within the SLO. The binomial takes the
-requests as independent; a queue's are not (one long busy period delays many), so the bound is
-taken at CONFIDENCE, after at least SETTLE_S seconds, and a probe it leaves unsure runs its whole
-length. There, the bound at UNSURE_CONFIDENCE decides: within the SLO only where its upper bound
-is, more likely than not by a margin (a p95 exactly at the SLO is called outside); at 75 % the
-search landed 12 % under an M/D/1 of 40 ms. Its own p95 would not do: a window of a few hundred
-requests mostly misses the long busy periods that make a queue's long-run tail, so its p95 reads
-low near the capacity (an M/D/1 of 40 ms: 99 ms at 10.5 req/s, whose p95 over 3,000 s is over
+requests as independent; a queue's are not (one long busy period delays many): near the capacity
+the share good varies from one second to the next 2 to 90 times as much as independent requests
+would make it vary (the real stack and the stand-ins, by batch means over the seconds). A
+probe's verdict is therefore the bound on as many requests as that design effect leaves
+(`settled_together`), at CONFIDENCE. While a probe runs, the bound on its requests as counted
+stops it early, after at least SETTLE_S seconds and with a margin on the SLO's latency
+(harness/verdict.py); a probe left unsure runs its whole length. There, the bound at
+UNSURE_CONFIDENCE on its requests as counted decides which way it leans: within the SLO only where
+its upper bound is, more likely than not by a margin (a p95 exactly at the SLO is called outside);
+at 75 % the search landed 12 % under an M/D/1 of 40 ms. Its own p95 would not do: a window of a few
+hundred requests mostly misses the long busy periods that make a queue's long-run tail, so its p95
+reads low near the capacity (an M/D/1 of 40 ms: 99 ms at 10.5 req/s, whose p95 over 3,000 s is over
 100 ms from 9.5), and the search would land 10 % high.
 
 The curve. The share of requests over the SLO grows with the rate: the probes' shares (weighted by
@@ -27,16 +32,16 @@ capacity is read, as AIPerf and `vllm bench sweep serve_sla` do with p95 itself.
 
 from collections.abc import Sequence
 
-from hdrh.histogram import HdrHistogram
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
 from scipy.stats import binom
 
-from harness.latency import IntervalLog, merge_encoded
+from harness.latency import IntervalLog, answered_within, merge_encoded
 
 CONFIDENCE = 0.95
 UNSURE_CONFIDENCE = 0.6
 SETTLE_S = 3.0  # no verdict before this much of a probe: its first seconds hold its warm start
+MIN_SECONDS = 5  # seconds of requests for their spread to say how they vary together
 INSIDE, OUTSIDE = "inside", "outside"
 
 
@@ -58,18 +63,6 @@ def can_lean_inside(attempts: int, share: float, confidence: float = UNSURE_CONF
     return settled(attempts, attempts, share, confidence) == INSIDE
 
 
-def answered_within(histogram: HdrHistogram | None, latency_ms: float) -> int:
-    """How many of the histogram's requests took at most `latency_ms`."""
-    if histogram is None:
-        return 0
-    within = 0
-    for item in histogram.get_recorded_iterator():
-        if item.value_iterated_to > latency_ms * 1000:
-            break
-        within += item.count_at_value_iterated_to
-    return within
-
-
 def good_so_far(log: IntervalLog, latency_ms: float | None) -> tuple[int, int]:
     """(good, attempts) of the log's requests: good within `latency_ms` (None: by the
     recorder's goodput counter), attempts counting the arrivals dropped as failures."""
@@ -80,6 +73,49 @@ def good_so_far(log: IntervalLog, latency_ms: float | None) -> tuple[int, int]:
     histogram = merge_encoded(one.encoded for one in log.intervals)
     # A failed request's latency says nothing good: it counts as over the SLO.
     return max(0, answered_within(histogram, latency_ms) - whole.failures), attempts
+
+
+def good_by_second(log: IntervalLog, latency_ms: float | None) -> list[tuple[int, int]]:
+    """Each second's (good, attempts), counted as good_so_far counts the whole."""
+    seconds = []
+    for one in log.intervals:
+        failures = one.counters.get("failures", 0)
+        histogram = merge_encoded([one.encoded])
+        answered = 0 if histogram is None else histogram.get_total_count()
+        if latency_ms is None:
+            good = one.counters.get("good", 0)
+        else:
+            good = max(0, answered_within(histogram, latency_ms) - failures)
+        seconds.append((good, answered + one.counters.get("dropped", 0)))
+    return seconds
+
+
+def design_effect(seconds: Sequence[tuple[int, int]]) -> float:
+    """How many times the variance of the good share, estimated from how it varies from one
+    second to the next (batch means, as a ratio over the seconds), exceeds what independent
+    requests would give it (Kish's design effect); 1 at least, and 1 with fewer than
+    MIN_SECONDS seconds of requests or a share of 0 or 1, where it cannot be told."""
+    counted = [(good, attempts) for good, attempts in seconds if attempts]
+    attempts = sum(attempts for _, attempts in counted)
+    good = sum(good for good, _ in counted)
+    if len(counted) < MIN_SECONDS or good in (0, attempts):
+        return 1.0
+    share = good / attempts
+    spread = sum((g - share * a) ** 2 for g, a in counted) * len(counted) / (len(counted) - 1)
+    return max(1.0, spread / (share * (1 - share) * attempts))
+
+
+def settled_together(
+    seconds: Sequence[tuple[int, int]], share: float, confidence: float = CONFIDENCE
+) -> str | None:
+    """settled() for requests that come in seconds which vary together (a queue's busy
+    period delays many): on as many independent requests as their design effect leaves."""
+    good = sum(good for good, _ in seconds)
+    attempts = sum(attempts for _, attempts in seconds)
+    effective = max(1, round(attempts / design_effect(seconds))) if attempts else 0
+    return settled(
+        round(good * effective / attempts) if attempts else 0, effective, share, confidence
+    )
 
 
 def pooled(values: Sequence[float], weights: Sequence[float]) -> list[float]:

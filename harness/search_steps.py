@@ -23,11 +23,12 @@ the scale records `sure_rps`, the highest rate the bound settled inside. An "aut
 AUTO_REQUESTS requests (AUTO_S seconds at least and at most) and ends as soon as the bound
 settles it either way; any probe ends once it has clearly broken the SLO (harness/verdict.py).
 Its few seconds steer the search, but may miss how the stack holds a rate over longer (a noisy
-machine's slow spells, a queue's long busy periods): so once the bracket closes, the answer's
-rate is held for the matrix's `run_time` (the last look, unless its probe measured that long
-already; it ends early only once settled outside). Outside the SLO, the last look overrules
-every shorter probe within it, at its rate and below, and the search closes in below it, every
-probe from then on held as long.
+machine's slow spells, a queue's long busy periods): so once the bracket closes, the answer's rate
+is held for the matrix's `run_time` (the last look, unless its probe measured that long already; it
+ends early only once settled outside); where the bound left the answer unsure, one closing step
+under it, and within, that rate is the answer. Outside the SLO, the last look overrules every
+shorter probe within it, at its rate and below, and the search closes in below it, every probe from
+then on held as long.
 
 Each step is decided from the probes so far alone (harness/search.py runs them), so an
 interrupted search resumes where it stopped.
@@ -46,7 +47,8 @@ FIRST = 0.9  # the first probe, as a share of the estimate
 ABOVE = 1.1  # the farthest step up while under the estimate, as a share of it
 SHRINK = 0.7  # the farthest step down from an outside probe, as a share of its rate
 GROW = 1.5  # and up from an inside one
-# Below an unsure probe called outside, step down this many tolerances at least (SHRINK at most).
+# Below an unsure probe called outside under another, step down this many tolerances at least
+# (SHRINK at most).
 UNSURE_STEP = 3
 OVERLOADED = 0.9  # a probe answering under this share of its rate ran the stack flat out
 MAX_PROBES = 12
@@ -54,7 +56,10 @@ LOWEST_RATE = 0.1  # requests/s: below this, the stack cannot take the load at a
 SIGNIFICANT_DIGITS = 3
 INSIDE = (0.1, 0.9)  # where in the bracket an interpolated probe may fall
 CLOSE = 0.4  # an interpolated probe's step beside the fitted capacity, as a share of tolerance
-ROUNDING = 0.002  # room for a rate's three significant digits
+# Room for a rate's three significant digits, which move it by up to half a unit of the third
+# (0.5 % at the bottom of a decade: 122.6 becomes 123): a step meant to close the bracket that
+# rounding carried past it costs a probe.
+ROUNDING = 0.006
 RAMP_FIRST = 0.75  # the first flat probe after a ramp, as a share of where its p95 turned
 LONG_ENOUGH = 0.9  # a probe that measured this share of the last look's length needs none
 # Near a queue's capacity its latency grows as the rate to this power at least (M/M/1's wait,
@@ -131,9 +136,10 @@ def next_step(
             if rate >= outside.rate * closing**2:
                 rate = outside.rate * closing
             rate = max(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
-        elif outside.settled is False and not outside.ended_early:
-            # Unsure, called outside: the probe just under it would be as unsure. Far enough
-            # for the bound to settle one inside, then the fit closes the bracket.
+        elif _unsure(outside) and any(_unsure(p) and p.rate > outside.rate for p in above):
+            # Unsure, called outside, under another so: the search is walking down through
+            # probes as unsure, a tolerance at a time. Far enough for the bound to settle one
+            # inside, then the fit closes the bracket.
             rate = min(rate, outside.rate * max(1 - UNSURE_STEP * tolerance, SHRINK))
         if outside.rps is not None and outside.rps < OVERLOADED * outside.rate:
             rate = min(rate, FIRST * outside.rps)  # what it served flat out bounds the capacity
@@ -148,11 +154,11 @@ def next_step(
             rate = min(rate, ABOVE * estimate)
         return Step(round_rate(rate), last_look=as_long)
     if (outside.rate - inside.rate) / inside.rate <= tolerance:
-        return _answer(inside, look_s)
+        return _answer(inside, valid, look_s, tolerance)
     share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
-        return _answer(inside, look_s)
+        return _answer(inside, valid, look_s, tolerance)
     return Step(rate, last_look=as_long)
 
 
@@ -165,12 +171,25 @@ def standing(valid: list[Probe]) -> list[Probe]:
     return [p for p in valid if p.last_look or not p.within]
 
 
-def _answer(inside: Probe, look_s: float | None) -> Step:
+def _answer(inside: Probe, valid: list[Probe], look_s: float | None, tolerance: float) -> Step:
     """The bracket has closed on `inside`: the answer, after a last look at it for `look_s`
-    where it measured less (its few seconds may have missed how the stack holds the rate)."""
+    where it measured less (its few seconds may have missed how the stack holds the rate).
+    Where the bound left `inside` unsure, the look goes one closing step under it: a short
+    window near the capacity mostly misses the long busy periods a look sees, so a look at an
+    unsure answer mostly comes back outside, and the look one step under it follows (or at a
+    probe the bound settled within, between the two); within, the look under it is the answer
+    (the unsure probe above it, within the tolerance)."""
     if look_s is None or inside.seconds is None or held(inside, look_s):
         return Step(None)  # no last look asked, or a file that cannot tell
-    return Step(inside.rate, last_look=True)
+    if inside.settled is not False:
+        return Step(inside.rate, last_look=True)
+    under = round_rate(inside.rate * (1 + ROUNDING) / (1 + tolerance))
+    # A probe the bound settled within between the two is as near, and surer.
+    sure = [p.rate for p in valid if p.within and p.settled and under < p.rate < inside.rate]
+    under = max(sure, default=under)
+    if any(probe.within and held(probe, look_s) and probe.rate >= under for probe in valid):
+        return Step(None)
+    return Step(under, last_look=True)
 
 
 def held(probe: Probe, look_s: float) -> bool:
@@ -189,6 +208,11 @@ def _step(probe: Probe, slo: Slo, criterion: str, most: float, tolerance: float)
     if most > 1:
         return min(max(ratio, (1 + tolerance) * (1 - ROUNDING)), most)
     return max(min(ratio, (1 + ROUNDING) / (1 + tolerance)), most)
+
+
+def _unsure(probe: Probe) -> bool:
+    """Whether the bound left the probe unsure, and nothing stopped it early."""
+    return probe.settled is False and not probe.ended_early
 
 
 def _rate(probe: Probe) -> float:
@@ -225,8 +249,17 @@ def _closing(
 
 
 def capacity_of(probes: list[Probe]) -> float | None:
+    """The highest rate within the SLO; once a last look held one, the highest held (a short
+    probe above it is the unsure answer the look went under)."""
     flat = standing([probe for probe in probes if probe.valid and not probe.ramp])
-    return max((probe.rate for probe in flat if probe.within), default=None)
+    looks = [probe for probe in flat if probe.last_look and probe.within]
+    return max((probe.rate for probe in looks or flat if probe.within), default=None)
+
+
+def short_answer(probes: list[Probe]) -> float | None:
+    """The answer the short probes gave before the first last look; None without a look."""
+    first = next((i for i, probe in enumerate(probes) if probe.last_look), None)
+    return None if first is None else capacity_of(probes[:first])
 
 
 def sure_of(probes: list[Probe]) -> float | None:

@@ -14,7 +14,9 @@ count, scaled by replicas), not from a burst and a ramp; and an adaptive tune by
 a neighbour's search at its first probe clearly outside the SLO below the best's capacity,
 ruling it out, since it cannot be the best. And a grid tries each configuration at every scale
 of the command in turn, so that a backend that can rescale (swarm) rescales its stack between
-them instead of deploying it again.
+them instead of deploying it again. A grid's searches stop before their last look; then the
+looks follow, best short answer first, only where they may change the pick
+(harness/tune/holding.py).
 """
 
 import math
@@ -31,8 +33,8 @@ from harness.record.names import (
     RECORD_SUFFIX,
     tune_reports,
 )
-from harness.search import search_at_scale
-from harness.search_steps import beaten, held
+from harness.search import LOOK_AWAITED, search_at_scale
+from harness.search_steps import beaten, held, short_answer
 from harness.session import Command, at_each_scale
 from harness.tune.file import (
     FAILED,
@@ -46,13 +48,15 @@ from harness.tune.file import (
     tune_path,
     write_tune,
 )
-from harness.tune.space import Point, distance, grid, key, next_point, start
+from harness.tune.holding import best_held, short_kept, why_unheld
+from harness.tune.space import Point, distance, grid, key, next_point, said, start
 
 
 def tune_scales(command: Command, scales: list[int], force: bool) -> None:
     """Every configuration the tune tries at these scales, each in its stack session. A grid
     tries each configuration at every scale in turn, its stack rescaled from one to the next
-    where the backend can (swarm), not deployed again; an adaptive tune climbs at each scale in
+    where the backend can (swarm), not deployed again, each search stopped before its last
+    look; then the looks that may change the pick. An adaptive tune climbs at each scale in
     turn, since where it climbs depends on the scale's results."""
     tuning = command.matrix.tune
     path = tune_path(command.reports, command.target)
@@ -63,7 +67,8 @@ def tune_scales(command: Command, scales: list[int], force: bool) -> None:
             untried = [models for models in scales if not _tried(found, point, models)]
             for models in untried:
                 keep_up = models != untried[-1]
-                _measure(command, found, path, origin, point, models, force, keep_up)
+                _measure(command, found, path, origin, point, models, force, keep_up, True)
+        _hold_contenders(command, found, path, origin)
         return
     for models in scales:
         while True:
@@ -112,21 +117,48 @@ def _measure(
     models: int,
     force: bool,
     keep_up: bool,
+    until_look: bool = False,
 ) -> None:
     """One configuration at one scale, into the tune file; with `keep_up`, its stack is left up
-    for the same configuration's next scale where the backend can rescale."""
+    for the same configuration's next scale where the backend can rescale; with `until_look`,
+    its search stops before its last look (a grid's first pass)."""
     tuning = command.matrix.tune
     at_scale = [config for config in found.configs if config.models == models]
-    print(f"[config {len(found.configs) + 1}] {_said(point)} at {models} replica(s)", flush=True)
+    print(f"[config {len(found.configs) + 1}] {said(point)} at {models} replica(s)", flush=True)
     seed = nearest_estimate(found.configs, point, models, tuning.axes)
     climbing = tuning.mode == "adaptive" and tuning.objective == "capacity"
     best = max((c.capacity_rps for c in at_scale if score(c, "capacity")), default=None)
     rival = best_held(found.configs, tuning.objective)
     beaten_at = best if climbing else None
-    config = _try(command, point, models, force, seed, beaten_at, rival, keep_up)
+    kept = short_kept(at_scale)
+    config = _try(
+        command, point, models, force, seed, beaten_at, (rival, kept), keep_up, until_look
+    )
     found.configs.append(config)
     _settle(found, origin)
     write_tune(path, found)
+
+
+def _hold_contenders(command: Command, found: TuneFile, path: Path, origin: Point) -> None:
+    """A grid's second pass: the configurations whose search awaits its last look, best short
+    answer first, each held (its search resumed) where, read as the looks at its scale kept
+    theirs, it may beat the best held so far; the others keep their short answer, and why."""
+    objective = command.matrix.tune.objective
+    while awaiting := [config for config in found.configs if config.reason == LOOK_AWAITED]:
+        config = max(awaiting, key=lambda c: score(c, objective) or -math.inf)
+        held_so_far = [c for c in found.configs if c.held is not False]
+        at_scale = [c for c in found.configs if c.models == config.models]
+        best = best_held(held_so_far, objective)
+        why = why_unheld(config, best, short_kept(at_scale), command.matrix)
+        if why is None:
+            print(f"[look] {said(config.env)} at {config.models} replica(s)", flush=True)
+            point, no_rival = dict(config.env), (None, None)
+            held = _try(command, point, config.models, False, None, None, no_rival, False)
+        else:
+            held = replace(config, reason=why)
+        found.configs[found.configs.index(config)] = held
+        _settle(found, origin)
+        write_tune(path, found)
 
 
 def _axes(matrix: Matrix) -> dict[str, list[str]]:
@@ -150,16 +182,16 @@ def nearest_estimate(
         )
 
     near = nearest(measured)
-    said = f"{_said(near.env)} at {near.models} replica(s), {near.capacity_rps:g} req/s"
+    source = f"{said(near.env)} at {near.models} replica(s), {near.capacity_rps:g} req/s"
     at = {(key(c.env), c.models): c.capacity_rps for c in measured}
     both = [c for c in measured if c.models == near.models and (key(c.env), models) in at]
     if near.models == models or not both:
-        return Estimate(near.capacity_rps * models / near.models, f"{MEASURED}: {said}")
+        return Estimate(near.capacity_rps * models / near.models, f"{MEASURED}: {source}")
     # Replicas share the machine: they rarely scale linearly, and each configuration alike.
     like = nearest(both)
     scaling = at[(key(like.env), models)] / like.capacity_rps
-    said += f", scaled {scaling:.2f}× as {_said(like.env)} from {near.models} to {models}"
-    return Estimate(near.capacity_rps * scaling, f"{MEASURED}: {said}")
+    source += f", scaled {scaling:.2f}× as {said(like.env)} from {near.models} to {models}"
+    return Estimate(near.capacity_rps * scaling, f"{MEASURED}: {source}")
 
 
 def _try(
@@ -169,29 +201,30 @@ def _try(
     force: bool,
     seed: Estimate | None,
     beaten_at: float | None,
-    rival: Config | None,
+    rival: tuple[Config | None, float | None],
     keep_up: bool,
+    until_look: bool = False,
 ) -> Config:
     """One configuration's capacity search, in its own reports folder, and its figures; ruled
     out where a probe under `beaten_at`, the best's capacity, was clearly outside the SLO. Its
     answer is held for the run_time (the search's last look) only where its short probes' may
-    beat `rival`, the best held so far: elsewhere the look cannot change the pick."""
+    beat the best held so far (`rival`: it, and the share of their short answer the looks at
+    this scale kept): elsewhere the look cannot change the pick."""
     matrix = command.matrix.with_stack_env({**command.matrix.stack.env, **point})
     reports = tune_reports(command.reports, point)
     own = replace(command, matrix=matrix, reports=reports)
+    best, kept = rival
 
     def unheld(scale: ScaleCapacity) -> str | None:
         short = figures(own.matrix, reports, command.target, point, models, scale)
-        objective = matrix.tune.objective
-        if rival is None or (score(short, objective) or -math.inf) > score(rival, objective):
-            return None
-        under = f"{_said(rival.env)} at {rival.models} replica(s)"
-        return f"not held for {matrix.run_time}: its short probes put it under {under}"
+        return why_unheld(short, best, kept, own.matrix)
 
     [scale] = at_each_scale(
         own,
         [models],
-        lambda session: search_at_scale(session, force, seed, beaten_at, unheld),
+        lambda session: search_at_scale(
+            session, force, seed, beaten_at, None if until_look else unheld, until_look
+        ),
         keep_up=keep_up,
     )
     if beaten(scale.probes, beaten_at):
@@ -199,7 +232,8 @@ def _try(
             dict(point), models, RULED_OUT, probes=len(scale.probes), seconds=scale.seconds
         )
         return replace(cut, reason=f"{scale.note}: it cannot be the best")
-    return figures(own.matrix, reports, command.target, point, models, scale)
+    config = figures(own.matrix, reports, command.target, point, models, scale)
+    return replace(config, short_rps=short_answer(scale.probes) if config.held else None)
 
 
 def figures(
@@ -264,14 +298,3 @@ def _settle(tune: TuneFile, origin: Point) -> None:
     defaults = [config for config in tune.configs if key(config.env) == key(origin)]
     same_scale = [c for c in defaults if tune.best is not None and c.models == tune.best.models]
     tune.default = (same_scale or defaults or [None])[0]
-
-
-def best_held(configs: list[Config], objective: str) -> Config | None:
-    """The best by the objective, an answer held for the run_time before one that was not
-    (which the tune skipped only below a held one's score)."""
-    ranked = [config for config in configs if score(config, objective) is not None]
-    return max(ranked, key=lambda c: (c.held is not False, score(c, objective)), default=None)
-
-
-def _said(point: Point) -> str:
-    return ", ".join(f"{name}={value}" for name, value in point.items())

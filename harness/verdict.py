@@ -18,8 +18,10 @@ from harness.search_fit import (
     SETTLE_S,
     UNSURE_CONFIDENCE,
     can_lean_inside,
+    good_by_second,
     good_so_far,
     settled,
+    settled_together,
 )
 
 # A probe has clearly broken the SLO once, after EARLY_SHARE of its time (EARLY_S at least)
@@ -56,7 +58,9 @@ def until_known(
         log = log_so_far(prefix)
         if log is None:
             return None
-        clearly = _clearly_outside(slo, probe_s, log.window_s, log.whole(), log.counter("dropped"))
+        clearly = _clearly_outside(
+            slo, probe_s, log.window_s, log.whole(), log.counter("dropped"), min_requests
+        )
         if clearly or not settle or log.window_s < SETTLE_S:
             return clearly
         latency_ms, share = good_latency_ms(slo, criterion), good_share(slo, criterion)
@@ -72,10 +76,13 @@ def until_known(
 
 
 def _clearly_outside(
-    slo: Slo, probe_s: float, window_s: float, so_far: Latency, dropped: int
+    slo: Slo, probe_s: float, window_s: float, so_far: Latency, dropped: int, min_requests: int
 ) -> str | None:
+    """Stopped sooner, the probe would be invalid: it holds `min_requests` first."""
     attempts = so_far.requests + dropped
-    if window_s < max(EARLY_S, EARLY_SHARE * probe_s) or attempts < EARLY_REQUESTS:
+    if window_s < max(EARLY_S, EARLY_SHARE * probe_s) or attempts < max(
+        EARLY_REQUESTS, min_requests
+    ):
         return None
     failures = (so_far.failures + dropped) / attempts
     seconds = f"after {window_s:.0f} s"
@@ -87,18 +94,21 @@ def _clearly_outside(
 
 
 def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe:
-    """The probe a finished run makes: within the SLO where the bound settles it inside, or,
-    unsure, where the bound at UNSURE_CONFIDENCE does (by its own figures where it has too few
-    requests for that), and its failures within the SLO's share."""
+    """The probe a finished run makes: within the SLO where the bound, on the requests its
+    seconds' spread leaves independent, settles it inside, or, unsure, where the bound at
+    UNSURE_CONFIDENCE on its requests as counted leans inside (by its own figures where it has
+    too few requests for that), and its failures within the SLO's share."""
     report = f"{record.name.stem}{HTML_SUFFIX}"
     stats = record.latency
     if record.status != "ok" or stats is None:
         reason = record.failure_reason or "failed"
         return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
     log = log_so_far(prefix)
-    good, attempts = good_so_far(log, good_latency_ms(slo, criterion)) if log else (None, None)
+    latency_ms = good_latency_ms(slo, criterion)
+    good, attempts = good_so_far(log, latency_ms) if log else (None, None)
+    seconds = good_by_second(log, latency_ms) if log else []
     share = good_share(slo, criterion)
-    verdict = settled(good, attempts, share) if log else None
+    verdict = settled_together(seconds, share) if log else None
     # Its own figures where the files count no requests, or too few for the bound to lean
     # inside even were all good (a short probe at a low rate: a slow LLM's few streams).
     within = within_slo(slo, criterion, stats)

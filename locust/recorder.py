@@ -265,6 +265,22 @@ def _options(parser) -> None:
     )
 
 
+def _close_the_window_on_sigint() -> None:
+    """The harness stops a run early by SIGINT (harness/run/locust.py). Locust then writes its
+    HTML report before anything else, its event loop held meanwhile (a tenth of a second and
+    more): the window closes at the signal, so that what the run could not do once asked to stop
+    (an open loop's arrivals due while the report was written) is not counted against it."""
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        return  # ignored, or the default that ends the process: no stop to measure up to
+
+    def _stopping(signum, frame) -> None:
+        RECORDER.stop()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, _stopping)
+
+
 @events.init.add_listener
 def _attach(environment, **_kwargs) -> None:
     runner = environment.runner
@@ -277,6 +293,9 @@ def _attach(environment, **_kwargs) -> None:
     @environment.events.spawning_complete.add_listener
     def _window_opens(user_count: int, **_kw) -> None:
         RECORDER.start()
+
+    if not isinstance(runner, WorkerRunner):
+        _close_the_window_on_sigint()
 
     @environment.events.test_stopping.add_listener
     def _window_closes(**_kw) -> None:

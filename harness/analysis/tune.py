@@ -4,6 +4,7 @@ beats on both capacity and its p95, or on capacity and capacity per core)."""
 
 from harness.analysis.formatting import describe_slo, format_ms, format_rps, plural
 from harness.tune.file import OK, Config, TuneFile, score
+from harness.tune.space import said
 
 OBJECTIVES = {
     "capacity": "the most requests/s within the SLO",
@@ -19,14 +20,17 @@ def settings(config: Config) -> str:
 
 def env_settings(config: Config) -> str:
     """Its settings alone: MAX_BATCH=8, MAX_WAIT_MS=2."""
-    return ", ".join(f"{name}={value}" for name, value in config.env.items())
+    return said(config.env)
 
 
 def ranked(tune: TuneFile) -> list[Config]:
-    """Every configuration, the best by the objective first; those without a score last."""
+    """Every configuration, the best by the objective first: those held for the run_time (or
+    with no last look to hold) before those known by short probes only, whose figures read
+    high (the tune skipped their look where, read as the looks at their scale kept theirs,
+    they could not beat the best held); those without a score last."""
     with_score = [config for config in tune.configs if score(config, tune.objective) is not None]
     without = [config for config in tune.configs if score(config, tune.objective) is None]
-    with_score.sort(key=lambda config: score(config, tune.objective), reverse=True)
+    with_score.sort(key=lambda c: (c.held is not False, score(c, tune.objective)), reverse=True)
     return with_score + without
 
 
@@ -49,6 +53,13 @@ def describe_best(tune: TuneFile, currency: str = "$") -> str:
     default = tune.default
     if default == best:
         said += "; the stack's own settings are already the best tried"
+    elif default is not None and default.status == OK and default.held is False:
+        # Short probes read high: against a held answer, their figure would understate the gain.
+        said += (
+            f"; the stack's own settings ({settings(default)}) were known by short probes only"
+            f" ({format_rps(default.capacity_rps)} req/s, which read high), not held: they"
+            " could not beat it"
+        )
     elif default is not None and default.status == OK and default.capacity_rps:
         gain = best.capacity_rps / default.capacity_rps - 1
         said += (
@@ -84,13 +95,16 @@ def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
 
 
 def pareto(configs: list[Config], better_second: str, lower_is_better: bool) -> list[Config]:
-    """The configurations no other beats on capacity and on the second figure at once."""
+    """The configurations no other beats on capacity and on the second figure at once, among
+    those held for the run_time (a short answer reads high: it would push held ones off)."""
 
     def second(config: Config) -> float | None:
         value = getattr(config, better_second)
         return None if value is None else (-value if lower_is_better else value)
 
-    scored = [c for c in configs if c.status == OK and second(c) is not None]
+    scored = [
+        c for c in configs if c.status == OK and c.held is not False and second(c) is not None
+    ]
     return [
         config
         for config in scored

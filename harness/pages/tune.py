@@ -1,5 +1,6 @@
 """The page's tune part: the configurations tried, the best by the objective first, and the
-Pareto fronts (capacity against p95 at capacity, capacity against capacity per core)."""
+Pareto fronts (capacity against p95 at capacity, capacity against capacity per core) of those
+held."""
 
 from dataclasses import dataclass
 

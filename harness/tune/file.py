@@ -3,13 +3,14 @@ replicas, its figures at capacity, or why it has none), the best by the objectiv
 stack's defaults for comparison. This module is its one writer and its one reader (its format:
 these dataclasses, harness/record/codec.py); harness/tune/space.py decides what to try.
 
-    {"schema": 2, "target": "cpu", "objective": "capacity", "mode": "grid",
+    {"schema": 4, "target": "cpu", "objective": "capacity", "mode": "grid",
      "axes": {"MAX_BATCH": ["1", "16"]}, "setup": {"backend": "compose", "stack_env": {...}},
      "configs": [{"env": {"MAX_BATCH": "16"}, "models": 2,
      "status": "ok", "reason": null, "capacity_rps": 172.0, "p95_ms": 310.2, "cores": 1.9,
      "rss_mib": 820.0, "gpu_mib": null, "cost_per_million": 0.41,
      "joules_per_inference": null, "report": "tune/MAX_BATCH=16/cpu/2_rate172.html",
-     "probes": 5, "seconds": 58.1, "held": true}], "best": {...}, "default": {...}}
+     "probes": 5, "seconds": 58.1, "held": true, "short_rps": 181.0}], "best": {...},
+     "default": {...}}
 """
 
 import json
@@ -22,7 +23,9 @@ from harness.record.codec import CodecError, from_data, to_data
 from harness.record.names import TUNE_FILE
 from harness.stack_setup import StackSetup
 
-SCHEMA = 3  # 2: without each configuration's `held` (read as unknown); 1: nor the setup
+# 3: without each configuration's `short_rps`; 2: nor its `held` (read as unknown); 1: nor the
+# setup.
+SCHEMA = 4
 OK, FAILED, RULED_OUT = "ok", "failed", "ruled out"
 # A constraint of the matrix's tune block, and the figure of a configuration it bounds.
 LIMITS = {"max_cores": "cores", "max_rss_mib": "rss_mib", "max_gpu_mib": "gpu_mib"}
@@ -51,6 +54,8 @@ class Config:
     # False: short probes' only, which put it under the best held; None: a fixed probe_time
     # (no last look), or unknown (schema 2).
     held: bool | None = None
+    # Where it was held by a last look: the answer its short probes gave before the look.
+    short_rps: float | None = None
 
     @property
     def capacity_per_core(self) -> float | None:

@@ -110,3 +110,7 @@ def distance(one: Point, other: Point, axes: dict[str, tuple[str, ...]]) -> int:
     return sum(
         abs(values.index(one[name]) - values.index(other[name])) for name, values in axes.items()
     )
+
+
+def said(point: Point) -> str:
+    return ", ".join(f"{name}={value}" for name, value in point.items())

@@ -2,7 +2,8 @@
 each (M/D/c), read from the stack's environment, each holding a known amount of memory. The grid
 finds each configuration's capacity (within the search's tolerance where it held the answer for
 the run_time, within 10 % where short probes put it under the best held), picks the right best,
-and a memory constraint rules out exactly the configurations that break it."""
+and a memory constraint rules out exactly the configurations that break it; it holds its looks
+after every configuration's short probes, best first, only where they may change the pick."""
 
 import json
 
@@ -103,25 +104,13 @@ def test_a_tune_seeds_each_search_from_the_nearest_configuration_and_climbs_no_f
     workspace, local_matrix
 ):
     # One server of 20 ms serves about 34 req/s within a p95 of 100 ms, one of 40 ms about 10.
-    procfile = workspace.root / "Procfile"
-    procfile.write_text(
-        "standin: python -m tests.standin.server --port ${API_PORT} --service-ms ${SERVICE_MS}"
-        " --servers 1\n"
-    )
-    workspace.write_matrix(
-        **{
-            **local_matrix,
-            "num_models_list": [1],
-            "ceiling": False,
-            "run_time": "8s",
-            "slo": {"p95_ms": 100, "max_failure_ratio": 0.01},
-            "tune": {"env": {"SERVICE_MS": [20, 40]}, "mode": "adaptive"},
-            "stack": {
-                "procfile": str(procfile),
-                "scale_service": None,
-                "env": {"SERVICE_MS": "20"},
-            },
-        }
+    tune_of_standins(
+        workspace,
+        local_matrix,
+        "--service-ms ${SERVICE_MS} --servers 1",
+        {"env": {"SERVICE_MS": [20, 40]}, "mode": "adaptive"},
+        {"SERVICE_MS": "20"},
+        "8s",
     )
     result = workspace.run("inv", "tune", timeout=600)
     assert result.returncode == 0, result.stdout
@@ -145,3 +134,61 @@ def test_a_tune_seeds_each_search_from_the_nearest_configuration_and_climbs_no_f
     assert not any(probe["ramp"] for probe in seeded["probes"]), "seeded: no ramp"
     assert second["status"] == "ruled out" and second["probes"] == 1, second
     assert second["reason"].endswith("it cannot be the best"), second["reason"]
+
+
+@pytest.mark.long
+def test_a_grid_holds_its_looks_last_best_first_and_only_where_they_may_change_the_pick(
+    workspace, local_matrix
+):
+    # One, two and three servers of 20 ms: about 34, 83 and 130 req/s within a p95 of 100 ms.
+    # The probes at those rates are shorter than the run_time of 20 s: each answer needs a look.
+    tune_of_standins(
+        workspace,
+        local_matrix,
+        "--service-ms 20 --servers ${SERVERS}",
+        {"env": {"SERVERS": [1, 2, 3]}},
+        {"SERVERS": "1"},
+        "20s",
+    )
+    result = workspace.run("inv", "tune", timeout=900)
+    assert result.returncode == 0, result.stdout
+    said = result.stdout
+    tune = json.loads((workspace.reports / "cpu" / "tune.json").read_text())
+    configs = {config["env"]["SERVERS"]: config for config in tune["configs"]}
+    # Every configuration's short probes first, then the look at the best short answer alone:
+    # read as that look kept its short answer, the others cannot beat it.
+    assert said.count("[look]") == 1 and said.rindex("[config 3]") < said.index("[look]"), said
+    assert "[look] SERVERS=3 at 1 replica(s)" in said
+    best = configs["3"]
+    assert tune["best"]["env"] == {"SERVERS": "3"} and best["held"], best
+    assert 0 < best["capacity_rps"] <= best["short_rps"], best
+    truth = simulated_capacity(3, 0.020, (100 - 20 - 3) / 1000, 600)
+    assert best["capacity_rps"] == pytest.approx(truth, rel=0.1), best
+    for servers in ("1", "2"):
+        config = configs[servers]
+        assert config["held"] is False and config["short_rps"] is None, config
+        assert config["reason"].startswith("not held for 20s: its short probes"), config
+        assert config["reason"].endswith("put it under SERVERS=3 at 1 replica(s)"), config
+        assert config["capacity_rps"] < best["capacity_rps"], config
+    again = workspace.run("inv", "tune", timeout=300)
+    assert again.returncode == 0 and "stack up" not in again.stdout, "a tune resumes: all known"
+
+
+def tune_of_standins(
+    workspace, local_matrix: dict, options: str, tune: dict, env: dict, run_time: str
+) -> None:
+    """A matrix tuning the stand-in (tests/standin/server.py `options`) at 1 replica, under a
+    p95 of 100 ms."""
+    procfile = workspace.root / "Procfile"
+    procfile.write_text(f"standin: python -m tests.standin.server --port ${{API_PORT}} {options}\n")
+    workspace.write_matrix(
+        **{
+            **local_matrix,
+            "num_models_list": [1],
+            "ceiling": False,
+            "run_time": run_time,
+            "slo": {"p95_ms": 100, "max_failure_ratio": 0.01},
+            "tune": tune,
+            "stack": {"procfile": str(procfile), "scale_service": None, "env": env},
+        }
+    )

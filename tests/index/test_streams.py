@@ -4,11 +4,13 @@ second by second, `inv compare` judging TTFT p95, ITL p95 and output tokens/s, a
 drawn by a real browser."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.analysis.comparison import BETTER, SAME, WORSE, compare, regressions
+from harness.generation_files import stream_seconds
 from harness.latency import read_interval_log
 from harness.matrix import ClosedLoad, Matrix
 from harness.pages.index import build_index
@@ -106,6 +108,21 @@ def test_a_run_page_draws_ttft_and_output_tokens_second_by_second(stream_reports
     assert len(hints) == 8 and all(hint.endswith(" 8 streams") for hint in hints), hints
     page = (run.directory / f"{run.stem}.telemetry.html").read_text()
     assert all(one.title.replace("'", "&#39;") in page for one in (ttft, tokens, in_flight))
+
+
+def test_a_last_second_of_no_length_is_left_out_not_divided_by(stream_reports, fixture_matrix):
+    # A probe stopped on a second's edge leaves a last second of length 0: its rate is None,
+    # and the charts, which draw whole seconds only, draw the rest (it broke the index once).
+    run = next(run for run in gather(stream_reports).runs if run.stem == "1_8_4")
+    log = read_interval_log(
+        run.directory / f"{run.stem}.hdr", run.directory / f"{run.stem}.intervals.csv"
+    )
+    last = replace(log.intervals[-1], start_s=log.window_s, length_s=0.0)
+    edged = replace(log, intervals=[*log.intervals, last])
+    every = stream_seconds(run.directory / run.stem, edged)
+    assert every[-1].output_tokens_per_s is None and not every[-1].whole
+    _, tokens, _ = stream_second_charts(run.directory / run.stem, edged)
+    assert len(tokens.lines[0].markers) == 8
 
 
 def test_compare_judges_ttft_itl_and_tokens(tmp_path: Path, fixture_matrix: Matrix):

@@ -1,0 +1,40 @@
+"""What the page says of a tune whose configurations were not all held for the run_time: the held
+best leads the ranking and the sentence, and a short answer, which reads high, is not set against
+it as if it were held."""
+
+from dataclasses import replace
+
+from harness.analysis.tune import describe_best, pareto, ranked
+from harness.matrix import Slo
+from harness.tune.file import OK, Config, TuneFile
+
+
+def config(batch: str, rps: float, held: bool) -> Config:
+    return Config({"MAX_BATCH": batch}, 2, OK, capacity_rps=rps, held=held)
+
+
+def test_the_held_best_leads_and_short_answers_follow_it_however_high_they_read():
+    best, default, other = (
+        config("4", 112.0, True),
+        config("16", 115.0, False),
+        config("1", 124.0, False),
+    )
+    tune = TuneFile("cpu", Slo(200, 0.01), "capacity", "grid", {"MAX_BATCH": ["1", "4", "16"]})
+    tune.configs, tune.best, tune.default = [default, other, best], best, default
+    assert ranked(tune) == [best, other, default]
+    said = describe_best(tune)
+    assert said.startswith("deploy MAX_BATCH=4 at 2 replicas: 112.0 req/s")
+    assert "own settings (MAX_BATCH=16 at 2 replicas) were known by short probes only" in said
+    assert "capacity against" not in said, "no gain measured against a short answer"
+    # A held default: the gain, as before.
+    tune.default = config("16", 100.0, True)
+    assert "+12% capacity against the stack's own settings" in describe_best(tune)
+
+
+def test_a_short_answer_pushes_no_held_configuration_off_the_pareto_front():
+    held = [
+        replace(config("4", 112.0, True), p95_ms=180.0),
+        replace(config("1", 100.0, True), p95_ms=120.0),
+    ]
+    short = replace(config("16", 124.0, False), p95_ms=110.0)
+    assert pareto([*held, short], "p95_ms", lower_is_better=True) == held
