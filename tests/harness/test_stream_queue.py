@@ -20,6 +20,12 @@ STAND_IN = argparse.Namespace(
     servers=SERVERS, ttft_ms=20.0, ttft_ms_per_token=0.5, itl_ms=2.0, tokens_per_chunk=1
 )
 TTFT_SLO_MS = 60.0  # good: queued under 30 ms
+# The capacity search's: good queued under 60 ms. Under 30 ms, 90 % good falls at 14.3 streams/s,
+# where the good share moves 1 point in 3 % of the rate: the 3 ms the harness adds to a TTFT on a
+# loaded machine move that capacity 4 %, and one 20 s window of the seeded schedule reads it up to
+# 7 % high, so the test would measure the machine and the seed, not the search. Here 90 % good
+# falls at 21.0 streams/s: 3 ms move it 1.4 %, a 20 s window reads it 3 % high.
+CAPACITY_TTFT_SLO_MS = 90.0
 
 
 def streaming_matrix(workspace, local_matrix: dict, options: str, **fields) -> None:
@@ -51,8 +57,8 @@ def streaming_matrix(workspace, local_matrix: dict, options: str, **fields) -> N
     workspace.write_matrix(**matrix)
 
 
-def good_share(ttfts_s: list[float]) -> float:
-    return sum(ttft <= TTFT_SLO_MS / 1000 for ttft in ttfts_s) / len(ttfts_s)
+def good_share(ttfts_s: list[float], slo_ms: float = TTFT_SLO_MS) -> float:
+    return sum(ttft <= slo_ms / 1000 for ttft in ttfts_s) / len(ttfts_s)
 
 
 def test_an_open_loop_runs_goodput_is_the_replay_of_its_arrivals_through_the_queue(
@@ -86,9 +92,9 @@ def test_an_open_loop_runs_goodput_is_the_replay_of_its_arrivals_through_the_que
     assert measured == pytest.approx(truth, abs=0.04)
 
 
-def simulated_goodput_capacity(seconds: float) -> float:
-    """The highest Poisson rate at which at least 90 % of streams are good, through the
-    stand-in's queue fed the seeded schedule of `seconds` at that rate."""
+def simulated_goodput_capacity(seconds: float, slo_ms: float) -> float:
+    """The highest Poisson rate at which at least 90 % of streams are good within `slo_ms`,
+    through the stand-in's queue fed the seeded schedule of `seconds` at that rate."""
     schedules = locust_module("schedules")
 
     def share(rate: float) -> float:
@@ -96,7 +102,7 @@ def simulated_goodput_capacity(seconds: float) -> float:
             {"at": at, "prompt_tokens": PROMPT_WORDS, "max_tokens": MAX_TOKENS}
             for at in schedules.schedule(rate, "poisson", seconds)
         ]
-        return good_share(llm_server.replay(STAND_IN, arrivals))
+        return good_share(llm_server.replay(STAND_IN, arrivals), slo_ms)
 
     low, high = 1.0, SERVERS / llm_server.stream_s(STAND_IN, PROMPT_WORDS, MAX_TOKENS)
     while high - low > 0.1:
@@ -112,6 +118,7 @@ def test_the_capacity_search_by_goodput_finds_the_queues_capacity(workspace, loc
         local_matrix,
         "",
         run_time="20s",
+        slo={"ttft_ms": CAPACITY_TTFT_SLO_MS, "min_goodput": 0.9},
         capacity={"criterion": "goodput", "tolerance": 0.03},
     )
     result = workspace.run("inv", "capacity", "--models", "1", timeout=900)
@@ -119,7 +126,7 @@ def test_the_capacity_search_by_goodput_finds_the_queues_capacity(workspace, loc
     scale = json.loads((workspace.reports / "cpu" / "capacity.json").read_text())["scales"]["1"]
     # The long-run truth (600 s of the queue): probes run as long as their verdict needs, and the
     # search answers for the rate a deployment would sustain, not one 20 s window's.
-    truth = simulated_goodput_capacity(600)
+    truth = simulated_goodput_capacity(600, CAPACITY_TTFT_SLO_MS)
     print(f"capacity {scale['capacity_rps']} against {truth:.1f}: {scale['probes']}")
     assert scale["complete"] and scale["note"] is None, scale
     assert scale["capacity_rps"] == pytest.approx(truth, rel=0.05)
