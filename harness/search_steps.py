@@ -12,7 +12,8 @@ outside probe's answered rate where the stack was overloaded, at most SHRINK of 
 its p95's distance from the SLO's, GROW at most, and no further than just above the estimate
 while under it); then it closes the bracket where a monotone curve through every probe so far
 meets the SLO (harness/search_fit.py; clamped to the bracket's middle part, so it always
-shrinks), until the two are within `capacity.tolerance` of each other. A
+shrinks), until the two are within `capacity.tolerance` of each other (a closing probe that
+could only send the last look back to a settled inside end is not run). A
 server that cannot keep up has broken the SLO: the arrivals it makes the generator drop are
 failures, the probe is valid and outside. An invalid probe (the generator fell behind) is run
 once more, and a second invalid one at the same rate ends the search with the reason.
@@ -159,6 +160,12 @@ def next_step(
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
         return _answer(inside, valid, look_s, tolerance)
+    if (
+        look_s is not None
+        and not as_long
+        and _looks_under_it_anyway(inside, outside, rate, tolerance)
+    ):
+        return _answer(inside, valid, look_s, tolerance)
     return Step(rate, last_look=as_long)
 
 
@@ -190,6 +197,21 @@ def _answer(inside: Probe, valid: list[Probe], look_s: float | None, tolerance: 
     if any(probe.within and held(probe, look_s) and probe.rate >= under for probe in valid):
         return Step(None)
     return Step(under, last_look=True)
+
+
+def _looks_under_it_anyway(inside: Probe, outside: Probe, rate: float, tolerance: float) -> bool:
+    """Whether a short probe at `rate`, between `inside`, settled within, and `outside`, unsure,
+    could only send the last look to `inside` unless the bound settled it within: outside the
+    SLO it closes the bracket on `inside`; unsure within, it closes it too, and the look one
+    closing step under it falls at or under `inside`, which is looked at instead (`_answer`).
+    A tolerance under a probe whose p95 the bound could not part from the SLO's, it is seldom
+    settled within, so it is not worth its seconds: the look goes to `inside` at once."""
+    if inside.settled is not True or not _unsure(outside):
+        return False
+    closes_over_inside = (rate - inside.rate) / inside.rate <= tolerance
+    closes_under_outside = (outside.rate - rate) / rate <= tolerance
+    looked_under = round_rate(rate * (1 + ROUNDING) / (1 + tolerance))
+    return closes_over_inside and closes_under_outside and looked_under <= inside.rate
 
 
 def held(probe: Probe, look_s: float) -> bool:

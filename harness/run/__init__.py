@@ -29,6 +29,7 @@ from harness.run.locust import (
     locust_run_time_s,
     outcome,
     ramp_seconds,
+    start_ahead,
     start_locust,
     stop_group,
     watch,
@@ -174,6 +175,7 @@ def _measure(
     finally:
         stop_group(locust)
         observed = observer.finish()
+    start_ahead()  # the next run's Locust, importing while this one's files are written
     failure = _with_last_figures(outcome(locust, watched.failure, prefix), watched.lost, observed)
     return failure, locust.returncode, watched.lost, watched.ended_early, observed
 

@@ -7,7 +7,14 @@ import tempfile
 from pathlib import Path
 
 from harness.matrix import ClosedLoad, Matrix, RunPoint
-from harness.run.locust import LOCUST_OVERRUN_S, locust_run_time_s, start_locust, stop_group, watch
+from harness.run.locust import (
+    LOCUST_OVERRUN_S,
+    locust_run_time_s,
+    start_ahead,
+    start_locust,
+    stop_group,
+    watch,
+)
 from harness.run.recorded import log_so_far
 from harness.stack import Stack
 
@@ -34,6 +41,7 @@ def burst_throughput(matrix: Matrix, stack: Stack, target: str, models: int) -> 
             watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
         finally:
             stop_group(locust)
+            start_ahead()  # the search's first probe's
         log = log_so_far(prefix)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

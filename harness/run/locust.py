@@ -1,6 +1,8 @@
 """Locust as the harness runs it: the command, and watching it while the stack might lose a
 replica."""
 
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -48,20 +50,18 @@ def expected_seconds(point: RunPoint) -> float:
     return ramp_seconds(point) + point.run_time_s
 
 
-def locust_command(
+def locust_arguments(
     matrix: Matrix, point: RunPoint, prefix: Path, workers: int, placement: list[str]
 ) -> list[str]:
-    """Locust headless at one point with `workers` workers placed as `placement` says (the
-    stack's Locust options), its reports written next to `prefix`."""
+    """Locust's command line (after `locust`): headless at one point with `workers` workers
+    placed as `placement` says (the stack's Locust options), its reports written next to
+    `prefix`."""
     opened = point.opened
     if opened:
         load_options = open_loop.locust_load_options(point.load, point.run_time_s, workers)
     else:
         load_options = closed_loop.locust_load_options(point)
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
+    arguments = [
         "--locustfile",
         ",".join(str(path) for path in locustfiles(matrix.locustfile, opened, point.shaped)),
         "--headless",
@@ -89,8 +89,8 @@ def locust_command(
         *placement,
     ]
     if opened:
-        command.append(open_loop.USER_CLASS)  # the one user class this run starts
-    return command
+        arguments.append(open_loop.USER_CLASS)  # the one user class this run starts
+    return arguments
 
 
 def goodput_options(slo: Slo) -> list[str]:
@@ -163,31 +163,110 @@ def watch(
 def start_locust(
     matrix: Matrix, point: RunPoint, prefix: Path, workers: int, placement: list[str]
 ) -> subprocess.Popen:
-    """Locust at one point, in its own process group, its output in prefix.log.
+    """Locust at one point, in its own process group, its output in prefix.log: the one started
+    ahead (`start_ahead`) where there is one, else one started now.
 
-    An ending signal that comes while it is forked waits until the fork is done: with a
-    `preexec_fn`, Python runs its at-fork hooks (logging's among them) in the parent, and the
+    An ending signal that comes while it is started waits until it is: with a `preexec_fn`,
+    Python runs its at-fork hooks (logging's among them) in the parent, and the
     KeyboardInterrupt a signal raises there is printed and dropped, so a SIGTERM was lost and
     the sweep ran on. Locust, once started, is stopped with the run."""
-    with Path(f"{prefix}{LOG_SUFFIX}").open("wb") as log:
-        try:
-            with uninterrupted():
-                process = subprocess.Popen(
-                    locust_command(matrix, point, prefix, workers, placement),
-                    cwd=REPO_ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    # Ctrl-C as a terminal delivers it, even where the harness runs with it
-                    # ignored (a background job): it is how Locust is told to stop and write
-                    # its reports.
-                    preexec_fn=_sigint_as_in_a_terminal,
-                )
-        except KeyboardInterrupt:
+    order = json.dumps(
+        {
+            "arguments": locust_arguments(matrix, point, prefix, workers, placement),
+            "log": str(Path(f"{prefix}{LOG_SUFFIX}")),
+        }
+    )
+    process = None
+    try:
+        with uninterrupted():
+            process = _AHEAD.take()
+            if process is not None and not _ordered(process, order):  # it ended meanwhile
+                _dismissed(process)
+                process = None
+            if process is None:
+                process = _waiting_locust()
+                _ordered(process, order)  # else it failed to start: its exit code says so
+    except KeyboardInterrupt:
+        if process is not None:
             stop_group(process)
-            raise
+        raise
     return process
+
+
+def start_ahead() -> None:
+    """Start the next run's Locust now, as one run's Locust has stopped: Python's 0.7 s of
+    importing it then overlap the harness's work between the two runs (record, index, the next
+    step, the warm-up) rather than delaying the next run. It waits, idle, for its command line
+    (locust/waiting.py); an unused one ends with the harness."""
+    with uninterrupted():
+        _AHEAD.keep(_waiting_locust)
+
+
+class _Ahead:
+    """The one Locust started ahead, if any, and the environment it was started in: a run
+    whose environment has changed since (a test's, a tune's) gets one started afresh."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.environment: dict[str, str] = {}
+        atexit.register(self.dismiss)
+
+    def keep(self, start: Callable[[], subprocess.Popen]) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.process, self.environment = start(), dict(os.environ)
+
+    def take(self) -> subprocess.Popen | None:
+        process, self.process = self.process, None
+        if process is not None and (process.poll() is not None or self.environment != os.environ):
+            _dismissed(process)
+            return None
+        return process
+
+    def dismiss(self) -> None:
+        if self.process is not None:
+            _dismissed(self.process)
+            self.process = None
+
+
+_AHEAD = _Ahead()
+
+
+def _waiting_locust() -> subprocess.Popen:
+    """A Locust process importing itself, then waiting for its command line on stdin."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "locust" / "waiting.py")],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        # The run's log, once it has its command line (locust/waiting.py: an import that
+        # failed is told there too); it holds none of the harness's own pipes meanwhile.
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        # Ctrl-C as a terminal delivers it, even where the harness runs with it ignored (a
+        # background job): it is how Locust is told to stop and write its reports.
+        preexec_fn=_sigint_as_in_a_terminal,
+    )
+
+
+def _ordered(process: subprocess.Popen, order: str) -> bool:
+    """Whether a waiting Locust took its command line (False: it had ended)."""
+    try:
+        process.stdin.write(f"{order}\n".encode())
+        process.stdin.close()
+    except BrokenPipeError:
+        return False
+    return True
+
+
+def _dismissed(process: subprocess.Popen) -> None:
+    """A waiting Locust, ended: its stdin closed (it exits at once), killed if it does not."""
+    try:
+        process.stdin.close()
+        process.wait(timeout=LOCUST_STOP_GRACE_S)
+    except (OSError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _sigint_as_in_a_terminal() -> None:

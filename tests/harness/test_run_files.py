@@ -10,7 +10,7 @@ from harness.matrix import ClosedLoad, OpenLoad, RunPoint, load_matrix
 from harness.record import RunRecord, is_complete, write_record
 from harness.record.names import RunName, number_label
 from harness.run.closed_loop import ramp_seconds
-from harness.run.locust import locust_command, locust_cpu_saturated
+from harness.run.locust import locust_arguments, locust_cpu_saturated
 from harness.stack_setup import StackSetup
 
 
@@ -61,7 +61,7 @@ def test_ramp_is_when_locust_has_started_every_user(users: int, spawn_rate: floa
 def test_ramp_comes_on_top_of_the_run_time(tmp_path: Path, repo_root: Path) -> None:
     matrix = load_matrix(repo_root / "matrix.json")
     point = RunPoint("cpu", 2, ClosedLoad(5, 0.5), "30s")
-    command = locust_command(matrix, point, tmp_path / "2_5_0.5", workers=1, placement=[])
+    command = locust_arguments(matrix, point, tmp_path / "2_5_0.5", workers=1, placement=[])
     options = dict(zip(command, command[1:], strict=False))
     assert options["--run-time"] == "38s"
     assert options["--spawn-rate"] == "0.5"

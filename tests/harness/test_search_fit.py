@@ -258,3 +258,24 @@ def test_too_few_requests_to_lean_inside_even_were_all_good_leave_the_probe_its_
     assert not can_lean_inside(0, 0.95)
     # And the bound itself agrees: 17 of 17 good is unsure at 60 %, 18 of 18 leans inside.
     assert settled(17, 17, 0.95, 0.6) is None and settled(18, 18, 0.95, 0.6) == INSIDE
+
+
+def test_a_closing_probe_that_could_only_send_the_look_to_the_settled_probe_under_it_is_skipped():
+    # 80.6/s settled within, 87.2/s unsure outside (the benchmark's M/D/2): the probe that
+    # would close the bracket, at 83.5/s, sends the look back to 80.6/s outside the SLO, or
+    # unsure within (its closing step under it, 80.0/s, is under 80.6/s): the look goes there
+    # at once.
+    inside = replace(probe(80.6, 79.0, True, 400, 400), seconds=5.0)
+    outside = replace(probe(87.2, 116.0, False, 400, 430), seconds=5.0, settled=False)
+    step = next_step([inside, outside], 100.0, 0.05, SLO, look_s=20.0)
+    assert step == Step(80.6, last_look=True)
+    # The probe is worth its seconds where the bound might settle it within, under a probe
+    # settled outside; where the look would go to it or above 80.6/s, under a wider bracket;
+    # and where there is no last look.
+    settled_outside = replace(outside, settled=True)
+    closing = next_step([inside, settled_outside], 100.0, 0.05, SLO, look_s=20.0)
+    assert 80.6 < closing.rate < 87.2 and not closing.last_look
+    wider = replace(outside, rate=89.4, report="1_rate89.4.html")
+    closing = next_step([inside, wider], 100.0, 0.05, SLO, look_s=20.0)
+    assert closing.rate * 1.006 / 1.05 > 80.6 and not closing.last_look
+    assert 80.6 < next_step([inside, outside], 100.0, 0.05, SLO).rate < 87.2

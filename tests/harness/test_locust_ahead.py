@@ -1,0 +1,77 @@
+"""The next run's Locust, started ahead (harness/run/locust.py, locust/waiting.py): it imports
+while the harness finishes a run, and the next run's Locust is that very process, its files those
+of any run; one started in an environment that has changed since is not used, but ended."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from harness import REPO_ROOT
+from harness.matrix import load_matrix
+from harness.record.names import HTML_SUFFIX, LOG_SUFFIX
+from harness.run.locust import start_ahead, start_locust, stop_group
+from harness.run.recorded import log_so_far
+from tests.waiting import wait_until
+
+RUN_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def server(free_port: int):
+    """A stand-in server of 5 ms a request on `free_port`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.standin.server", "--port", str(free_port)]
+        + ["--service-ms", "5"],
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _answers(free_port), 30, "the stand-in server")
+        yield f"http://127.0.0.1:{free_port}"
+    finally:
+        stop_group(process)
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def waiting_locusts() -> list[int]:
+    """The Locust processes of this one still waiting for their command line."""
+    children = psutil.Process().children()
+    return [child.pid for child in children if "waiting.py" in " ".join(child.cmdline())]
+
+
+def test_the_next_runs_locust_is_the_one_started_ahead(tmp_path, server, local_matrix, monkeypatch):
+    (tmp_path / "matrix.json").write_text(json.dumps({**local_matrix, "host": server}))
+    matrix = load_matrix(tmp_path / "matrix.json")
+    point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
+
+    start_ahead()
+    ahead = waiting_locusts()
+    assert len(ahead) == 1
+    locust = start_locust(matrix, point, tmp_path / "first", 1, [])
+    assert locust.pid == ahead[0]
+    assert locust.wait(timeout=RUN_TIMEOUT_S) == 0
+    assert "Starting Locust" in (tmp_path / f"first{LOG_SUFFIX}").read_text()
+    assert (tmp_path / f"first{HTML_SUFFIX}").is_file()
+    measured = log_so_far(tmp_path / "first")
+    assert measured is not None and measured.whole().requests >= 20
+
+    # Started before the environment changed: ended, and one started afresh runs instead.
+    start_ahead()
+    ahead = waiting_locusts()
+    monkeypatch.setenv("LOADBENCH_TEST_MARK", "changed")
+    locust = start_locust(matrix, point, tmp_path / "second", 1, [])
+    assert len(ahead) == 1 and locust.pid != ahead[0]
+    assert not psutil.pid_exists(ahead[0])
+    assert locust.wait(timeout=RUN_TIMEOUT_S) == 0
+    assert (tmp_path / f"second{HTML_SUFFIX}").is_file()
