@@ -154,7 +154,7 @@ def next_step(
             # burst) it is near, and a p95 mostly service time overstates the room left.
             rate = min(rate, ABOVE * estimate)
         return Step(round_rate(rate), last_look=as_long)
-    if (outside.rate - inside.rate) / inside.rate <= tolerance:
+    if _closed(inside.rate, outside.rate, tolerance):
         return _answer(inside, valid, look_s, tolerance)
     share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
@@ -190,7 +190,7 @@ def _answer(inside: Probe, valid: list[Probe], look_s: float | None, tolerance: 
         return Step(None)  # no last look asked, or a file that cannot tell
     if inside.settled is not False:
         return Step(inside.rate, last_look=True)
-    under = round_rate(inside.rate * (1 + ROUNDING) / (1 + tolerance))
+    under = _closing_step_under(inside.rate, tolerance)
     # A probe the bound settled within between the two is as near, and surer.
     sure = [p.rate for p in valid if p.within and p.settled and under < p.rate < inside.rate]
     under = max(sure, default=under)
@@ -208,10 +208,22 @@ def _looks_under_it_anyway(inside: Probe, outside: Probe, rate: float, tolerance
     settled within, so it is not worth its seconds: the look goes to `inside` at once."""
     if inside.settled is not True or not _unsure(outside):
         return False
-    closes_over_inside = (rate - inside.rate) / inside.rate <= tolerance
-    closes_under_outside = (outside.rate - rate) / rate <= tolerance
-    looked_under = round_rate(rate * (1 + ROUNDING) / (1 + tolerance))
-    return closes_over_inside and closes_under_outside and looked_under <= inside.rate
+    return (
+        _closed(inside.rate, rate, tolerance)
+        and _closed(rate, outside.rate, tolerance)
+        and _closing_step_under(rate, tolerance) <= inside.rate
+    )
+
+
+def _closed(inside_rps: float, outside_rps: float, tolerance: float) -> bool:
+    """Whether a bracket from `inside_rps` to `outside_rps` has converged."""
+    return (outside_rps - inside_rps) / inside_rps <= tolerance
+
+
+def _closing_step_under(rate: float, tolerance: float) -> float:
+    """Where a look one closing step under an unsure answer at `rate` goes: within there, the
+    bracket from it to `rate` closes, once rounded."""
+    return round_rate(rate * (1 + ROUNDING) / (1 + tolerance))
 
 
 def held(probe: Probe, look_s: float) -> bool:

@@ -41,7 +41,7 @@ def burst_throughput(matrix: Matrix, stack: Stack, target: str, models: int) -> 
             watch(locust, stack, locust_run_time_s(point) + LOCUST_OVERRUN_S)
         finally:
             stop_group(locust)
-            start_ahead()  # the search's first probe's
+        start_ahead()  # the search's first probe's Locust, importing while the burst is read
         log = log_so_far(prefix)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

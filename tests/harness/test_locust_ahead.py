@@ -3,7 +3,6 @@ while the harness finishes a run, and the next run's Locust is that very process
 of any run; one started in an environment that has changed since is not used, but ended."""
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from harness.matrix import load_matrix
 from harness.record.names import HTML_SUFFIX, LOG_SUFFIX
 from harness.run.locust import start_ahead, start_locust, stop_group
 from harness.run.recorded import log_so_far
+from harness.stack.network import port_in_use
 from tests.waiting import wait_until
 
 RUN_TIMEOUT_S = 60
@@ -30,18 +30,10 @@ def server(free_port: int):
         start_new_session=True,
     )
     try:
-        wait_until(lambda: _answers(free_port), 30, "the stand-in server")
+        wait_until(lambda: port_in_use(free_port), 30, "the stand-in server")
         yield f"http://127.0.0.1:{free_port}"
     finally:
         stop_group(process)
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def waiting_locusts() -> list[int]:
