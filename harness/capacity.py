@@ -54,7 +54,9 @@ class Probe:
     ramp: bool = False  # the search's first look: a rate rising to `rate`, not a flat one
     turn_rps: float | None = None  # a ramp's: the rate where its p95 turned over the SLO
     seconds: float | None = None  # how long it measured (None: files before schema 5)
-    last_look: bool = False  # the search's look at its answer for the matrix's whole run_time
+    # The search's look at its answer for the matrix's whole run_time. One at a rate a short
+    # probe measured counts that probe's seconds before its own: its figures are both runs'.
+    last_look: bool = False
 
 
 # An estimate's source where a tune seeds the search from a configuration it already measured.

@@ -118,6 +118,13 @@ class IntervalLog:
         return sum(one.counters.get(name, 0) for one in self.intervals)
 
 
+def joined(first: IntervalLog, then: IntervalLog) -> IntervalLog:
+    """Two windows of one point as one log, `then`'s seconds after `first`'s: two runs at one
+    rate on one stack (a capacity search's last look and the short probe it counts)."""
+    later = [replace(one, start_s=one.start_s + first.window_s) for one in then.intervals]
+    return IntervalLog(first.window_start, first.window_s + then.window_s, first.intervals + later)
+
+
 def merge_encoded(encoded: Iterable[str | None]) -> HdrHistogram | None:
     """One histogram of the seconds' (None: a second without a value); None without any."""
     merged: HdrHistogram | None = None

@@ -23,17 +23,34 @@ AUTO = "auto"  # capacity.probe_time: each probe as long as its verdict needs
 # beyond it, within AUTO_S seconds (a settled one ends sooner).
 AUTO_REQUESTS = 320
 AUTO_S = (5, 40)
+# A last look that counts a short probe's seconds measures at least this share of run_time
+# itself: time for the slow spells it is for to come.
+OWN_LOOK = 0.5
+SAME_S = 0.01  # a probe's files measured the seconds it recorded, to the log's own rounding
 RAMP_S = 10
 RAMP_FROM, RAMP_TO = 0.2, 1.5  # the ramp's rates, as shares of the search's estimate
 RAMP_SHAPE = "capacity-ramp"
 
 
-def flat_probe(session: ScaleSession, rate: float, auto: bool, last_look: bool = False) -> Probe:
+def flat_probe(
+    session: ScaleSession,
+    rate: float,
+    auto: bool,
+    last_look: bool = False,
+    earlier: Probe | None = None,
+) -> Probe:
     """One probe at a flat rate: as long as its verdict needs (auto), or probe_time; the last
-    look at the search's answer for the matrix's whole run_time, unless settled outside."""
+    look at the search's answer for the matrix's whole run_time, unless settled outside. A look
+    at a rate a short probe measured (`earlier`, its files still there) counts that probe's
+    seconds before its own, measuring only the rest of run_time itself (OWN_LOOK of it at
+    least), as the rate's second run (`{models}_rate{R}_r2`, beside the probe's files)."""
     matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
+    counted = _files(session, earlier) if last_look and earlier is not None else None
     if last_look:
         run_time = matrix.run_time
+        if counted is not None:
+            look_s = parse_run_time(matrix.run_time)
+            run_time = f"{math.ceil(max(look_s - counted[1], OWN_LOOK * look_s))}s"
     else:
         run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
     point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
@@ -41,9 +58,28 @@ def flat_probe(session: ScaleSession, rate: float, auto: bool, last_look: bool =
     # (within, it is held whole: the slow spells it is for may come late).
     settle = () if not auto else (OUTSIDE,) if last_look else (INSIDE, OUTSIDE)
     enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle)
-    record = session.run(point, enough=enough)
-    probe = probe_of(slo, criterion, record, _prefix(session, record))
+    record = session.run(point, repeat=1 if counted is None else 2, enough=enough)
+    before = None if counted is None else counted[0]
+    probe = probe_of(slo, criterion, record, _prefix(session, record), before)
     return replace(probe, last_look=last_look)
+
+
+def counted_before(probes: list[Probe], rate: float) -> Probe | None:
+    """The short probe at `rate` whose seconds a last look there counts before its own: the
+    latest valid one (the same stack at the same rate: a search resumes on its setup only)."""
+    same = [p for p in probes if p.rate == rate and p.valid and not p.ramp and not p.last_look]
+    return same[-1] if same else None
+
+
+def _files(session: ScaleSession, probe: Probe) -> tuple[Path, float] | None:
+    """Where a probe's files lie, less their suffix, and the seconds they measured; None where
+    they are gone, or are another run's (a sweep's at the same rate, since)."""
+    stem = probe.report.removesuffix(HTML_SUFFIX)
+    prefix = session.command.reports / session.command.target / stem
+    log = log_so_far(prefix)
+    if log is None or probe.seconds is None or abs(log.window_s - probe.seconds) > SAME_S:
+        return None
+    return prefix, log.window_s
 
 
 def look_seconds(matrix: Matrix) -> float | None:

@@ -20,7 +20,14 @@ from harness.capacity import (
     read_capacity,
     write_capacity,
 )
-from harness.probing import AUTO, POISSON, flat_probe, look_seconds, ramp_probe
+from harness.probing import (
+    AUTO,
+    POISSON,
+    counted_before,
+    flat_probe,
+    look_seconds,
+    ramp_probe,
+)
 from harness.record.names import number_label
 from harness.search_estimate import estimate_at_scale
 from harness.search_steps import Step, beaten, capacity_of, next_step, round_rate, sure_of
@@ -85,7 +92,8 @@ def search_at_scale(
         if step.ramp:
             probe = ramp_probe(session, step.rate)
         else:
-            probe = flat_probe(session, step.rate, auto, step.last_look)
+            earlier = counted_before(scale.probes, step.rate) if step.last_look else None
+            probe = flat_probe(session, step.rate, auto, step.last_look, earlier)
         scale.probes.append(probe)
         scale.seconds += time.monotonic() - began
         scale.capacity_rps, scale.sure_rps = capacity_of(scale.probes), sure_of(scale.probes)

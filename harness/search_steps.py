@@ -26,7 +26,8 @@ settles it either way; any probe ends once it has clearly broken the SLO (harnes
 Its few seconds steer the search, but may miss how the stack holds a rate over longer (a noisy
 machine's slow spells, a queue's long busy periods): so once the bracket closes, the answer's rate
 is held for the matrix's `run_time` (the last look, unless its probe measured that long already; it
-ends early only once settled outside); where the bound left the answer unsure, one closing step
+ends early only once settled outside; at a rate a short probe measured, it counts that probe's
+seconds and requests, harness/probing.py); where the bound left the answer unsure, one closing step
 under it, and within, that rate is the answer. Outside the SLO, the last look overrules every
 shorter probe within it, at its rate and below, and the search closes in below it, every probe from
 then on held as long.
@@ -205,8 +206,9 @@ def _looks_under_it_anyway(inside: Probe, outside: Probe, rate: float, tolerance
     SLO it closes the bracket on `inside`; unsure within, it closes it too, and the look one
     closing step under it falls at or under `inside`, which is looked at instead (`_answer`).
     A tolerance under a probe whose p95 the bound could not part from the SLO's, it is seldom
-    settled within, so it is not worth its seconds: the look goes to `inside` at once."""
-    if inside.settled is not True or not _unsure(outside):
+    settled within, so it is not worth its seconds: the look goes to `inside` at once, and
+    once it has held `inside` within (settled or not), `inside` is the answer."""
+    if not (inside.settled is True or inside.last_look) or not _unsure(outside):
         return False
     return (
         _closed(inside.rate, rate, tolerance)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.analysis.figures import slo_breach
 from harness.capacity import Probe
-from harness.latency import Latency
+from harness.latency import Latency, joined
 from harness.matrix import Slo
 from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX
@@ -93,17 +93,34 @@ def _clearly_outside(
     return None
 
 
-def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe:
+def probe_of(
+    slo: Slo, criterion: str, record: RunRecord, prefix: Path, earlier: Path | None = None
+) -> Probe:
     """The probe a finished run makes: within the SLO where the bound, on the requests its
     seconds' spread leaves independent, settles it inside, or, unsure, where the bound at
     UNSURE_CONFIDENCE on its requests as counted leans inside (by its own figures where it has
-    too few requests for that), and its failures within the SLO's share."""
+    too few requests for that), and its failures within the SLO's share. `earlier`: the files
+    of an earlier run at the same rate whose seconds it counts before its own, as one window
+    (harness/probing.py's last look): its verdict, p95, failures, requests and seconds are
+    both runs'."""
     report = f"{record.name.stem}{HTML_SUFFIX}"
     stats = record.latency
     if record.status != "ok" or stats is None:
         reason = record.failure_reason or "failed"
         return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
     log = log_so_far(prefix)
+    before = log_so_far(earlier) if earlier is not None else None
+    p95_ms, failure_ratio, judged, measured_s = (
+        stats.p95_ms,
+        stats.failure_ratio,
+        _failure_ratio(record, stats),
+        record.measured_s,
+    )
+    if log is not None and before is not None:
+        log = joined(before, log)
+        whole, dropped = log.whole(), log.counter("dropped")
+        p95_ms, measured_s = whole.p95_ms, log.window_s
+        failure_ratio = judged = (whole.failures + dropped) / max(1, whole.requests + dropped)
     latency_ms = good_latency_ms(slo, criterion)
     good, attempts = good_so_far(log, latency_ms) if log else (None, None)
     seconds = good_by_second(log, latency_ms) if log else []
@@ -114,13 +131,11 @@ def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe
     within = within_slo(slo, criterion, stats)
     if log is not None and (verdict or can_lean_inside(attempts, share)):
         leaning = verdict or settled(good, attempts, share, UNSURE_CONFIDENCE)
-        within = leaning == INSIDE and (
-            criterion == "goodput" or _failure_ratio(record, stats) <= slo.max_failure_ratio
-        )
+        within = leaning == INSIDE and (criterion == "goodput" or judged <= slo.max_failure_ratio)
     return Probe(
         rate=record.name.load.rate,
-        p95_ms=stats.p95_ms,
-        failure_ratio=stats.failure_ratio,
+        p95_ms=p95_ms,
+        failure_ratio=failure_ratio,
         valid=record.valid,
         within=within,
         report=report,
@@ -131,7 +146,7 @@ def probe_of(slo: Slo, criterion: str, record: RunRecord, prefix: Path) -> Probe
         attempts=attempts,
         good_requests=good,
         settled=verdict in (INSIDE, OUTSIDE),
-        seconds=record.measured_s,
+        seconds=measured_s,
     )
 
 

@@ -63,10 +63,12 @@ def test_up_run_down(workspace, local_matrix) -> None:
         meta = json.loads((workspace.reports / "cpu" / "2_2_0.5.meta.json").read_text())
         assert meta["status"] == "ok" and meta["ramp_s"] == 2 and meta["run_time"] == "2s"
         assert meta["backend"] == "local" and meta["spawn_rate_label"] == "0.5"
-        # The statistics cover the run time after the ramp, not the ramp.
+        # The statistics cover the run time after the ramp (2 s), not the ramp's 2 s too. Their
+        # last request is the last one answered: a stall of the busy 2-core machine near the end
+        # leaves it up to half a second short of the run time (1.48 s once).
         stats = json.loads((workspace.reports / "cpu" / "2_2_0.5.json").read_text())[0]
         measured_s = stats["last_request_timestamp"] - stats["start_time"]
-        assert 1.5 <= measured_s <= 3.0, measured_s
+        assert 1.0 <= measured_s <= 3.0, measured_s
         assert (workspace.reports / "index.html").is_file()
     finally:
         down = workspace.run("inv", "down")

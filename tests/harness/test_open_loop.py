@@ -12,6 +12,17 @@ import pytest
 from sweep_workspace import OutputReader
 
 from harness import REPO_ROOT
+from harness.capacity import (
+    CapacityFile,
+    Estimate,
+    Probe,
+    ScaleCapacity,
+    capacity_path,
+    write_capacity,
+)
+from harness.matrix import Slo
+from harness.probing import AUTO, POISSON
+from harness.stack_setup import StackSetup
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -314,3 +325,57 @@ def test_the_capacity_search_resumes_where_it_stopped(workspace, local_matrix):
     truth = simulated_capacity(4, 0.020, (60 - base_ms) / 1000, 600)
     # Within the search's tolerance of the truth, as the capacity search promises.
     assert scale["capacity_rps"] == pytest.approx(truth, rel=0.05)
+
+
+def test_a_last_look_at_a_rate_a_short_probe_measured_counts_its_seconds_and_runs_the_rest(
+    workspace, local_matrix
+):
+    # Four servers of 20 ms take 60 requests/s with a p95 near their service time. An 8 s
+    # Poisson run at 60/s stands for a short probe there, settled within; 62/s is given as
+    # unsure outside. The bracket has closed on 60/s, whose last look of the matrix's 12 s
+    # counts the probe's 8 s before its own and measures the rest itself, 6 s at least
+    # (OWN_LOOK), as the rate's second run, beside the probe's files.
+    server, slo = "--service-ms 20 --servers 4", {"p95_ms": 100, "max_failure_ratio": 0.01}
+    fields = {"arrival_rate_list": [60], "arrival": "poisson", "slo": slo}
+    standin_matrix(workspace, local_matrix, server, run_time="8s", **fields)
+    sweep(workspace)
+    short = record(workspace, "1_rate60")
+    short_requests = short["latency"]["requests"] + short["schedule"]["dropped"]
+    earlier = Probe(
+        60,
+        short["latency"]["p95_ms"],
+        0.0,
+        True,
+        True,
+        "1_rate60.html",
+        attempts=short_requests,
+        good_requests=short_requests,
+        settled=True,
+        seconds=short["measured_s"],
+    )
+    unsure = Probe(62, 104.0, 0.0, True, False, "1_rate62.html", settled=False, seconds=8.0)
+    given = CapacityFile(
+        "cpu",
+        Slo(**slo),
+        0.05,
+        POISSON,
+        AUTO,
+        setup=StackSetup("local", {}),
+        scales={1: ScaleCapacity([earlier, unsure], estimate=Estimate(60.0, "given"))},
+    )
+    write_capacity(capacity_path(workspace.reports, "cpu"), given)
+    standin_matrix(workspace, local_matrix, server, run_time="12s", **fields)
+
+    result = workspace.run("inv", "capacity", "--models", "1", timeout=300)
+    assert result.returncode == 0, result.stdout
+    assert "[probe 3] cpu models=1 rate=60/s for 12s, the last look" in result.stdout
+    scale = capacity_scale(workspace, 1)
+    assert scale["complete"] and scale["capacity_rps"] == 60, scale
+    look = scale["probes"][2]
+    assert look["last_look"] and look["within"] and look["report"] == "1_rate60_r2.html", look
+    own = record(workspace, "1_rate60_r2")
+    assert own["run_time"] == "6s" and 5 <= own["measured_s"] <= 7.5, own["measured_s"]
+    assert record(workspace, "1_rate60")["run_time"] == "8s"  # the probe's own files, kept
+    assert look["seconds"] == pytest.approx(short["measured_s"] + own["measured_s"])
+    own_requests = own["latency"]["requests"] + own["schedule"]["dropped"]
+    assert look["attempts"] == short_requests + own_requests

@@ -269,6 +269,18 @@ def test_a_closing_probe_that_could_only_send_the_look_to_the_settled_probe_unde
     outside = replace(probe(87.2, 116.0, False, 400, 430), seconds=5.0, settled=False)
     step = next_step([inside, outside], 100.0, 0.05, SLO, look_s=20.0)
     assert step == Step(80.6, last_look=True)
+    # The look held it within, unsure over its 20 s: the answer, not a closing probe after all.
+    look = replace(
+        inside,
+        p95_ms=88.0,
+        good_requests=1530,
+        attempts=1600,
+        settled=False,
+        seconds=20.0,
+        last_look=True,
+    )
+    assert next_step([inside, outside, look], 100.0, 0.05, SLO, look_s=20.0) == Step(None)
+    assert capacity_of([inside, outside, look]) == 80.6
     # The probe is worth its seconds where the bound might settle it within, under a probe
     # settled outside; where the look would go to it or above 80.6/s, under a wider bracket;
     # and where there is no last look.
