@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.capacity import Probe
+from harness.latency import IntervalLog
 from harness.matrix import Matrix, RunPoint, ShapedLoad, Slo, parse_run_time
 from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX
@@ -45,12 +46,12 @@ def flat_probe(
     seconds before its own, measuring only the rest of run_time itself (OWN_LOOK of it at
     least), as the rate's second run (`{models}_rate{R}_r2`, beside the probe's files)."""
     matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
-    counted = _files(session, earlier) if last_look and earlier is not None else None
+    counted = _log_of(session, earlier) if earlier is not None else None
     if last_look:
         run_time = matrix.run_time
         if counted is not None:
             look_s = parse_run_time(matrix.run_time)
-            run_time = f"{math.ceil(max(look_s - counted[1], OWN_LOOK * look_s))}s"
+            run_time = f"{math.ceil(max(look_s - counted.window_s, OWN_LOOK * look_s))}s"
     else:
         run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
     point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
@@ -59,8 +60,7 @@ def flat_probe(
     settle = () if not auto else (OUTSIDE,) if last_look else (INSIDE, OUTSIDE)
     enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle)
     record = session.run(point, repeat=1 if counted is None else 2, enough=enough)
-    before = None if counted is None else counted[0]
-    probe = probe_of(slo, criterion, record, _prefix(session, record), before)
+    probe = probe_of(slo, criterion, record, _prefix(session, record), counted)
     return replace(probe, last_look=last_look)
 
 
@@ -71,15 +71,14 @@ def counted_before(probes: list[Probe], rate: float) -> Probe | None:
     return same[-1] if same else None
 
 
-def _files(session: ScaleSession, probe: Probe) -> tuple[Path, float] | None:
-    """Where a probe's files lie, less their suffix, and the seconds they measured; None where
-    they are gone, or are another run's (a sweep's at the same rate, since)."""
+def _log_of(session: ScaleSession, probe: Probe) -> IntervalLog | None:
+    """A probe's latency log, from its files; None where they are gone, or are another run's
+    (a sweep's at the same rate, since)."""
     stem = probe.report.removesuffix(HTML_SUFFIX)
-    prefix = session.command.reports / session.command.target / stem
-    log = log_so_far(prefix)
+    log = log_so_far(session.command.reports / session.command.target / stem)
     if log is None or probe.seconds is None or abs(log.window_s - probe.seconds) > SAME_S:
         return None
-    return prefix, log.window_s
+    return log
 
 
 def look_seconds(matrix: Matrix) -> float | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.analysis.figures import slo_breach
 from harness.capacity import Probe
-from harness.latency import Latency, joined
+from harness.latency import IntervalLog, Latency, joined
 from harness.matrix import Slo
 from harness.record import RunRecord
 from harness.record.names import HTML_SUFFIX
@@ -94,12 +94,12 @@ def _clearly_outside(
 
 
 def probe_of(
-    slo: Slo, criterion: str, record: RunRecord, prefix: Path, earlier: Path | None = None
+    slo: Slo, criterion: str, record: RunRecord, prefix: Path, earlier: IntervalLog | None = None
 ) -> Probe:
     """The probe a finished run makes: within the SLO where the bound, on the requests its
     seconds' spread leaves independent, settles it inside, or, unsure, where the bound at
     UNSURE_CONFIDENCE on its requests as counted leans inside (by its own figures where it has
-    too few requests for that), and its failures within the SLO's share. `earlier`: the files
+    too few requests for that), and its failures within the SLO's share. `earlier`: the log
     of an earlier run at the same rate whose seconds it counts before its own, as one window
     (harness/probing.py's last look): its verdict, p95, failures, requests and seconds are
     both runs'."""
@@ -109,18 +109,19 @@ def probe_of(
         reason = record.failure_reason or "failed"
         return Probe(record.name.load.rate, None, None, False, False, report, (reason,))
     log = log_so_far(prefix)
-    before = log_so_far(earlier) if earlier is not None else None
     p95_ms, failure_ratio, judged, measured_s = (
         stats.p95_ms,
         stats.failure_ratio,
         _failure_ratio(record, stats),
         record.measured_s,
     )
-    if log is not None and before is not None:
-        log = joined(before, log)
-        whole, dropped = log.whole(), log.counter("dropped")
+    if log is not None and earlier is not None:
+        log = joined(earlier, log)
+        whole = log.whole()
         p95_ms, measured_s = whole.p95_ms, log.window_s
-        failure_ratio = judged = (whole.failures + dropped) / max(1, whole.requests + dropped)
+        failure_ratio = judged = _failed_share(
+            whole.failures, whole.requests, log.counter("dropped")
+        )
     latency_ms = good_latency_ms(slo, criterion)
     good, attempts = good_so_far(log, latency_ms) if log else (None, None)
     seconds = good_by_second(log, latency_ms) if log else []
@@ -156,8 +157,13 @@ def _failure_ratio(record: RunRecord, stats: Latency) -> float:
     if not record.ended_early:
         return stats.failure_ratio
     dropped = record.schedule.dropped if record.schedule is not None else 0
-    attempts = stats.requests + dropped
-    return (stats.failures + dropped) / attempts if attempts else 0.0
+    return _failed_share(stats.failures, stats.requests, dropped)
+
+
+def _failed_share(failures: int, requests: int, dropped: int) -> float:
+    """Failures and dropped arrivals among the requests and dropped arrivals."""
+    attempts = requests + dropped
+    return (failures + dropped) / attempts if attempts else 0.0
 
 
 def within_slo(slo: Slo, criterion: str, stats: Latency) -> bool:
