@@ -28,6 +28,9 @@ AUTO_S = (5, 40)
 # itself: time for the slow spells it is for to come.
 OWN_LOOK = 0.5
 SAME_S = 0.01  # a probe's files measured the seconds it recorded, to the log's own rounding
+# A probe lasts long enough for its Poisson arrivals to hold min_requests but 1 time in 100 (a
+# count falls this many standard deviations under its mean that often).
+SHORT_Z = 2.33
 RAMP_S = 10
 RAMP_FROM, RAMP_TO = 0.2, 1.5  # the ramp's rates, as shares of the search's estimate
 RAMP_SHAPE = "capacity-ramp"
@@ -44,7 +47,9 @@ def flat_probe(
     look at the search's answer for the matrix's whole run_time, unless settled outside. A look
     at a rate a short probe measured (`earlier`, its files still there) counts that probe's
     seconds before its own, measuring only the rest of run_time itself (OWN_LOOK of it at
-    least), as the rate's second run (`{models}_rate{R}_r2`, beside the probe's files)."""
+    least), as the rate's second run (`{models}_rate{R}_r2`, beside the probe's files). Each
+    runs long enough to hold min_requests at its rate (`holding_seconds`): shorter, it would be
+    invalid whatever the stack did."""
     matrix, slo, criterion = session.matrix, session.matrix.slo, session.matrix.capacity.criterion
     counted = _log_of(session, earlier) if earlier is not None else None
     if last_look:
@@ -54,6 +59,9 @@ def flat_probe(
             run_time = f"{math.ceil(max(look_s - counted.window_s, OWN_LOOK * look_s))}s"
     else:
         run_time = f"{auto_seconds(rate)}s" if auto else matrix.capacity.probe_time
+    holding = holding_seconds(rate, matrix.min_requests)
+    if parse_run_time(run_time) < holding:
+        run_time = f"{holding}s"
     point = matrix.open_point(session.command.target, session.models, rate, run_time, POISSON)
     # A short probe ends once settled either way; the last look only once settled outside
     # (within, it is held whole: the slow spells it is for may come late).
@@ -90,6 +98,13 @@ def look_seconds(matrix: Matrix) -> float | None:
 def auto_seconds(rate: float) -> int:
     """An auto probe's whole length at `rate`: AUTO_REQUESTS requests, within AUTO_S."""
     return min(max(math.ceil(AUTO_REQUESTS / rate), AUTO_S[0]), AUTO_S[1])
+
+
+def holding_seconds(rate: float, min_requests: int) -> int:
+    """How long a run at a Poisson `rate` takes to hold `min_requests` arrivals but 1 time in
+    100: the mean count m with (m - min_requests) / sqrt(m) = SHORT_Z."""
+    root = SHORT_Z / 2 + math.sqrt(SHORT_Z**2 / 4 + min_requests)
+    return math.ceil(root**2 / rate)
 
 
 def ramp_probe(session: ScaleSession, top: float) -> Probe:

@@ -114,7 +114,6 @@ def next_step(
         same = [probe for probe in probes if probe.rate == probes[-1].rate and not probe.valid]
         if len(same) >= 2:
             reasons = "; ".join(probes[-1].invalid_reasons)
-            # Not always the generator's fault: a probe too short for min_requests is invalid too.
             return Step(None, f"two probes at {probes[-1].rate:g}/s were invalid: {reasons}")
         # Once more, as it was: the machine may have been busy.
         return Step(probes[-1].rate, last_look=probes[-1].last_look)

@@ -379,3 +379,38 @@ def test_a_last_look_at_a_rate_a_short_probe_measured_counts_its_seconds_and_run
     assert look["seconds"] == pytest.approx(short["measured_s"] + own["measured_s"])
     own_requests = own["latency"]["requests"] + own["schedule"]["dropped"]
     assert look["attempts"] == short_requests + own_requests
+
+
+def test_a_probe_too_short_for_min_requests_at_its_rate_runs_until_it_holds_them(
+    workspace, local_matrix
+):
+    # A fixed probe_time of 2 s holds 60 requests at 30/s, fewer than min_requests 100: such a
+    # probe would be invalid whatever the server did, and two of them would end the search. It
+    # runs 5 s instead, long enough for Poisson arrivals to hold 100 but 1 time in 100 (mean
+    # 126). One server of 20 ms takes 34 requests/s with a p95 under 100 ms; from an estimate
+    # of 33.3, the first probe is at 30/s.
+    slo = {"p95_ms": 100, "max_failure_ratio": 0.01}
+    fields = {"slo": slo, "min_requests": 100, "capacity": {"probe_time": "2s", "tolerance": 0.5}}
+    standin_matrix(workspace, local_matrix, "--service-ms 20 --servers 1", **fields)
+    given = CapacityFile(
+        "cpu",
+        Slo(**slo),
+        0.5,
+        POISSON,
+        "2s",
+        setup=StackSetup("local", {}),
+        scales={1: ScaleCapacity([], estimate=Estimate(33.3, "given"))},
+    )
+    write_capacity(capacity_path(workspace.reports, "cpu"), given)
+
+    result = workspace.run("inv", "capacity", "--models", "1", timeout=300)
+    assert result.returncode == 0, result.stdout
+    assert "[probe 1] cpu models=1 rate=30/s" in result.stdout
+    scale = capacity_scale(workspace, 1)
+    assert scale["complete"] and scale["note"] is None, scale
+    assert scale["capacity_rps"] is not None and scale["capacity_rps"] >= 30, scale
+    first = record(workspace, "1_rate30")
+    assert first["run_time"] == "5s" and first["valid"], first["invalid_reasons"]
+    for probe in scale["probes"]:
+        assert probe["valid"], probe
+        assert probe["seconds"] * probe["rate"] >= 100, probe
