@@ -12,11 +12,12 @@ outside probe's answered rate where the stack was overloaded, at most SHRINK of 
 its p95's distance from the SLO's, GROW at most, and no further than just above the estimate
 while under it); then it closes the bracket where a monotone curve through every probe so far
 meets the SLO (harness/search_fit.py; clamped to the bracket's middle part, so it always
-shrinks), until the two are within `capacity.tolerance` of each other (a closing probe that
-could only send the last look back to a settled inside end is not run). A
-server that cannot keep up has broken the SLO: the arrivals it makes the generator drop are
-failures, the probe is valid and outside. An invalid probe (the generator fell behind) is run
-once more, and a second invalid one at the same rate ends the search with the reason.
+shrinks; at its middle where two steps did not halve it), until the two are within
+`capacity.tolerance` of each other (a closing probe that could only send the last look back to
+a settled inside end is not run). A server that cannot keep up has broken the SLO: the
+arrivals it makes the generator drop are failures, the probe is valid and outside. An invalid
+probe (the generator fell behind) is run once more, and a second invalid one at the same rate
+ends the search with the reason.
 
 A probe is within the SLO or outside it as a confidence bound on its p95 says
 (harness/search_fit.py); where the bound cannot tell at its confidence, at UNSURE_CONFIDENCE;
@@ -118,10 +119,7 @@ def next_step(
         # Once more, as it was: the machine may have been busy.
         return Step(probes[-1].rate, last_look=probes[-1].last_look)
     valid = standing([probe for probe in probes if probe.valid])
-    # The highest rate within; at one rate, its last look (the answer once it is held).
-    inside = max((p for p in valid if p.within), default=None, key=lambda p: (p.rate, p.last_look))
-    above = [p for p in valid if not p.within and (inside is None or p.rate > inside.rate)]
-    outside = min(above, default=None, key=_rate)
+    inside, outside = _ends(valid)
     # Once a last look was outside, short probes are known to read high here: every probe from
     # then on is held as long.
     as_long = any(probe.last_look and not probe.within for probe in valid)
@@ -137,7 +135,7 @@ def next_step(
             if rate >= outside.rate * closing**2:
                 rate = outside.rate * closing
             rate = max(rate, outside.rate * (1 - UNSURE_STEP * tolerance))
-        elif _unsure(outside) and any(_unsure(p) and p.rate > outside.rate for p in above):
+        elif _unsure(outside) and any(_unsure(p) and p.rate > outside.rate for p in valid):
             # Unsure, called outside, under another so: the search is walking down through
             # probes as unsure, a tolerance at a time. Far enough for the bound to settle one
             # inside, then the fit closes the bracket.
@@ -156,7 +154,9 @@ def next_step(
         return Step(round_rate(rate), last_look=as_long)
     if _closed(inside.rate, outside.rate, tolerance):
         return _answer(inside, valid, look_s, tolerance)
-    share = _closing(valid, inside, outside, 1 - good_share(slo, criterion), tolerance)
+    level = 1 - good_share(slo, criterion)
+    halved = _halved([probe for probe in probes if probe.valid])
+    share = _closing(valid, inside, outside, level, tolerance) if halved else 0.5
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
         return _answer(inside, valid, look_s, tolerance)
@@ -167,6 +167,26 @@ def next_step(
     ):
         return _answer(inside, valid, look_s, tolerance)
     return Step(rate, last_look=as_long)
+
+
+def _ends(valid: list[Probe]) -> tuple[Probe | None, Probe | None]:
+    """The bracket's ends among the probes that stand: the highest rate within (at one rate,
+    its last look: the answer once it is held), and the lowest outside above it."""
+    inside = max((p for p in valid if p.within), default=None, key=lambda p: (p.rate, p.last_look))
+    above = [p for p in valid if not p.within and (inside is None or p.rate > inside.rate)]
+    return inside, min(above, default=None, key=_rate)
+
+
+def _halved(valid: list[Probe]) -> bool:
+    """Whether the last two probes left the bracket half as wide at most, as two bisections
+    would a quarter (or it had none before them). Where the fit's steps do less, it is off
+    there (an outside end far overloaded: its curve hugs the inside end, and each step creeps
+    up a tolerance, within again): the next probe is the bracket's middle (Brent's safeguard)."""
+    was_inside, was_outside = _ends(standing(valid[:-2]))
+    if was_inside is None or was_outside is None:
+        return True
+    inside, outside = _ends(standing(valid))
+    return _spread(inside.rate, outside.rate) <= _spread(was_inside.rate, was_outside.rate) / 2
 
 
 def standing(valid: list[Probe]) -> list[Probe]:
@@ -218,7 +238,12 @@ def _looks_under_it_anyway(inside: Probe, outside: Probe, rate: float, tolerance
 
 def _closed(inside_rps: float, outside_rps: float, tolerance: float) -> bool:
     """Whether a bracket from `inside_rps` to `outside_rps` has converged."""
-    return (outside_rps - inside_rps) / inside_rps <= tolerance
+    return _spread(inside_rps, outside_rps) <= tolerance
+
+
+def _spread(inside_rps: float, outside_rps: float) -> float:
+    """A bracket's width, as a share of its inside end."""
+    return (outside_rps - inside_rps) / inside_rps
 
 
 def _closing_step_under(rate: float, tolerance: float) -> float:

@@ -176,6 +176,31 @@ def test_a_step_meant_to_close_the_bracket_still_closes_it_once_rounded_to_three
     assert next_step([*probes, outside], 200.0, 0.05, SLO) == Step(None)
 
 
+def test_where_the_fit_creeps_up_a_tolerance_at_a_time_the_next_probe_halves_the_bracket():
+    # The real stack's grid tune (MAX_BATCH=1 at 2 replicas): its first probes, far overloaded,
+    # put the outside end at 60.8/s with a fifth of its requests good; every probe under it was
+    # within with none over. The fitted curve hugs the inside end, and each probe stepped up a
+    # tolerance and was within again: seven probes from 42.6/s to 59.4/s. Two such steps that
+    # did not halve the bracket make the next probe its middle; on a server within up to 59/s,
+    # the search converges in five probes where it took seven.
+    probes = [
+        probe(86.9, 900.0, False, 34, 434),
+        probe(60.8, 900.0, False, 78, 355),
+        probe(42.6, 146.0, True, 337, 341),
+    ]
+    taken = []
+    while (step := next_step(probes, 60.0, 0.05, SLO)).rate is not None:
+        taken.append(step.rate)
+        within = step.rate <= 59.0
+        probes.append(
+            probe(
+                step.rate, 60.0 if within else 900.0, within, *((400, 400) if within else (78, 355))
+            )
+        )
+    assert taken[:3] == [44.5, 47.9, round_rate((47.9 + 60.8) / 2)], taken
+    assert len(taken) == 5 and capacity_of(probes) >= 59.0 / 1.05, taken
+
+
 def test_a_closed_bracket_holds_its_answer_for_the_run_time_before_it_is_the_answer():
     # 30/s within in a probe of 5 s, 31.4/s outside: closed. 30/s is held for 20 s first.
     short = [
