@@ -118,7 +118,8 @@ def next_step(
             return Step(None, f"two probes at {probes[-1].rate:g}/s were invalid: {reasons}")
         # Once more, as it was: the machine may have been busy.
         return Step(probes[-1].rate, last_look=probes[-1].last_look)
-    valid = standing([probe for probe in probes if probe.valid])
+    measured = [probe for probe in probes if probe.valid]
+    valid = standing(measured)
     inside, outside = _ends(valid)
     # Once a last look was outside, short probes are known to read high here: every probe from
     # then on is held as long.
@@ -155,7 +156,7 @@ def next_step(
     if _closed(inside.rate, outside.rate, tolerance):
         return _answer(inside, valid, look_s, tolerance)
     level = 1 - good_share(slo, criterion)
-    halved = _halved([probe for probe in probes if probe.valid])
+    halved = _halved(_ends(standing(measured[:-2])), inside, outside)
     share = _closing(valid, inside, outside, level, tolerance) if halved else 0.5
     rate = round_rate(inside.rate + share * (outside.rate - inside.rate))
     if rate in (inside.rate, outside.rate):  # three digits cannot part them further
@@ -177,15 +178,15 @@ def _ends(valid: list[Probe]) -> tuple[Probe | None, Probe | None]:
     return inside, min(above, default=None, key=_rate)
 
 
-def _halved(valid: list[Probe]) -> bool:
-    """Whether the last two probes left the bracket half as wide at most, as two bisections
-    would a quarter (or it had none before them). Where the fit's steps do less, it is off
-    there (an outside end far overloaded: its curve hugs the inside end, and each step creeps
-    up a tolerance, within again): the next probe is the bracket's middle (Brent's safeguard)."""
-    was_inside, was_outside = _ends(standing(valid[:-2]))
+def _halved(before: tuple[Probe | None, Probe | None], inside: Probe, outside: Probe) -> bool:
+    """Whether the last two probes left the bracket (`inside`, `outside`) half as wide at most
+    as it was `before` them, as two bisections would a quarter (or it had none). Where the fit's
+    steps do less, it is off there (an outside end far overloaded: its curve hugs the inside
+    end, and each step creeps up a tolerance, within again): the next probe is the bracket's
+    middle (Brent's safeguard)."""
+    was_inside, was_outside = before
     if was_inside is None or was_outside is None:
         return True
-    inside, outside = _ends(standing(valid))
     return _spread(inside.rate, outside.rate) <= _spread(was_inside.rate, was_outside.rate) / 2
 
 
