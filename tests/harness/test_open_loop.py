@@ -275,18 +275,24 @@ def test_the_capacity_search_finds_m_d_c_capacities_from_nothing(workspace, loca
 
 @pytest.mark.long
 def test_the_capacity_search_resumes_where_it_stopped(workspace, local_matrix):
-    # Four servers of 20 ms: at most 200 requests/s. The sweep gives the search its start (the
-    # closed loop's throughput at 8 users) and the latency without waiting (20 requests/s).
+    # Four servers of 40 ms: at most 100 requests/s. The sweep gives the search its start (the
+    # closed loop's throughput at 8 users) and the latency without waiting (20 requests/s). At
+    # about 80 requests/s the generator's own share of two cores adds little to the latency (at
+    # 160/s, with 20 ms servers and a p95 of 60 ms, a slow spell of the machine moved the p95 by
+    # 9 ms, a quarter of the room the SLO left for waiting: the search answered 11 % low).
     standin_matrix(
         workspace,
         local_matrix,
-        "--service-ms 20 --servers 4",
+        "--service-ms 40 --servers 4",
         num_users_list=[8],
         spawn_rate_list=[8],
         arrival_rate_list=[20],
         arrival="constant",
         run_time="8s",
-        slo={"p95_ms": 60, "max_failure_ratio": 0.01},
+        slo={"p95_ms": 120, "max_failure_ratio": 0.01},
+        # Where the bound leaves the converged probe unsure, the answer may lie a closing step
+        # under it (docs/capacity.md, step 7): twice the tolerance, within the 5 % checked below.
+        capacity={"tolerance": 0.025},
     )
     sweep(workspace)
     base_ms = record(workspace, "1_rate20")["latency"]["p95_ms"]
@@ -322,8 +328,7 @@ def test_the_capacity_search_resumes_where_it_stopped(workspace, local_matrix):
     assert len(scale["probes"]) <= 8
     # The long-run truth (600 s of the queue): the probes run as long as their verdict needs, not
     # the matrix's 8 s, and the search answers for the rate a deployment would sustain.
-    truth = simulated_capacity(4, 0.020, (60 - base_ms) / 1000, 600)
-    # Within the search's tolerance of the truth, as the capacity search promises.
+    truth = simulated_capacity(4, 0.040, (120 - base_ms) / 1000, 600)
     assert scale["capacity_rps"] == pytest.approx(truth, rel=0.05)
 
 
