@@ -17,7 +17,7 @@ from harness import REPO_ROOT
 from harness.analysis.comparison import regressions
 from harness.analysis.figures import slo_breach
 from harness.analysis.formatting import describe_breach, describe_slo
-from harness.analysis.tune import describe_best
+from harness.analysis.tune import describe_best, describe_ties
 from harness.ceiling import cached_ceiling
 from harness.doctor import gpu_checks
 from harness.interrupts import interruptible
@@ -280,10 +280,10 @@ def tune(models: int, target: str, backend: str, force: bool) -> int:
         tune_scales(command, scales, force)
         build_index(command.reports, command.matrix)
         best = read_tune(tune_path(command.reports, command.target))
-        print(
-            f"tune: {describe_best(best, _currency(command.matrix)) if best else 'nothing tried'}",
-            flush=True,
-        )
+        currency = _currency(command.matrix)
+        print(f"tune: {describe_best(best, currency) if best else 'nothing tried'}", flush=True)
+        if best is not None and (ties := describe_ties(best, currency)):
+            print(f"tune: {ties}", flush=True)
         return 0 if best is not None and best.best is not None else 1
 
     return guarded(measure)

@@ -1,6 +1,7 @@
 """What a tune says: the configuration to deploy and what it gains over the stack's defaults,
-the configurations ranked by the objective, and the Pareto front (the configurations no other
-beats on both capacity and its p95, or on capacity and capacity per core)."""
+those it cannot tell apart from it, the configurations ranked by the objective, and the Pareto
+front (the configurations no other beats on both capacity and its p95, or on capacity and
+capacity per core)."""
 
 from harness.analysis.formatting import describe_slo, format_ms, format_rps, plural
 from harness.tune.file import OK, Config, TuneFile, score
@@ -71,6 +72,46 @@ def describe_best(tune: TuneFile, currency: str = "$") -> str:
     return said + "."
 
 
+def tied_with_best(tune: TuneFile) -> list[Config]:
+    """The configurations held for the run_time whose score lies within the search's tolerance
+    of the best's: each capacity is known to within it, so the tune cannot rank them apart (a
+    second tune may pick any of them). The nearest first."""
+    best = tune.best
+    top = None if best is None or best.held is False else score(best, tune.objective)
+    if top is None:
+        return []
+    near = [
+        config
+        for config in tune.configs
+        if config != best  # the file's best is a copy of its configuration
+        and config.held is not False
+        and (value := score(config, tune.objective)) is not None
+        and abs(top - value) <= tune.tolerance * abs(top)
+    ]
+    return sorted(near, key=lambda c: score(c, tune.objective), reverse=True)
+
+
+def describe_ties(tune: TuneFile, currency: str = "$") -> str | None:
+    """The sentence after the pick where others are as good within the tolerance; None: none."""
+    tied = tied_with_best(tune)
+    if not tied:
+        return None
+    listed = "; ".join(f"{settings(c)} ({_objective_figure(c, tune, currency)})" for c in tied)
+    return (
+        f"Within the search's tolerance ({tune.tolerance:.0%}) of it, so not told apart by this"
+        f" tune: {listed}. Any of them will do as well; choose among them by their cores and"
+        " memory."
+    )
+
+
+def _objective_figure(config: Config, tune: TuneFile, currency: str) -> str:
+    if tune.objective == "cost":
+        return f"{currency}{config.cost_per_million:.2f} per million"
+    if tune.objective == "capacity_per_core":
+        return f"{format_rps(config.capacity_per_core)} req/s per core"
+    return f"{format_rps(config.capacity_rps)} req/s"
+
+
 def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
     counts = {
         status: sum(c.status == status for c in tune.configs)
@@ -84,8 +125,10 @@ def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
     short = sum(c.status == OK and c.held is False for c in tune.configs)
     if short:
         details.append(f"{short} known by short probes only, under the best held")
+    ties = describe_ties(tune, currency)
     sentences = [
         f"{tune.target}: {describe_best(tune, currency)}",
+        *([ties] if ties else []),
         f"{tried}" + (f"; {', '.join(details)}" if details else "") + ".",
     ]
     for config in tune.configs:

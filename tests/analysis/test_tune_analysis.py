@@ -4,7 +4,14 @@ it as if it were held."""
 
 from dataclasses import replace
 
-from harness.analysis.tune import describe_best, pareto, ranked
+from harness.analysis.tune import (
+    describe_best,
+    describe_ties,
+    pareto,
+    ranked,
+    tied_with_best,
+    tune_sentences,
+)
 from harness.matrix import Slo
 from harness.tune.file import OK, Config, TuneFile
 
@@ -38,3 +45,27 @@ def test_a_short_answer_pushes_no_held_configuration_off_the_pareto_front():
     ]
     short = replace(config("16", 124.0, False), p95_ms=110.0)
     assert pareto([*held, short], "p95_ms", lower_is_better=True) == held
+
+
+def test_configurations_within_the_tolerance_of_the_best_are_said_to_be_as_good():
+    best = config("4", 100.0, True)
+    near, edge = config("16", 96.0, True), config("1", 95.0, True)
+    below, short = config("8", 94.0, True), config("2", 99.0, False)
+    tune = TuneFile("cpu", Slo(200, 0.01), "capacity", "grid", {"MAX_BATCH": ["1", "4"]})
+    # As tune.json reads back: the best is a copy of its configuration, not the same object.
+    tune.configs, tune.best = [below, edge, short, best, near], replace(best)
+    assert tied_with_best(tune) == [near, edge], "held, within 5 %, the nearest first"
+    said = tune_sentences(tune)
+    assert said[1] == (
+        "Within the search's tolerance (5%) of it, so not told apart by this tune:"
+        " MAX_BATCH=16 at 2 replicas (96.0 req/s); MAX_BATCH=1 at 2 replicas (95.0 req/s)."
+        " Any of them will do as well; choose among them by their cores and memory."
+    )
+    # By cost, the lowest cost per million is the best; within 5 % of it is within the tolerance.
+    priced = [replace(c, cost_per_million=10_000 / c.capacity_rps) for c in (best, near, below)]
+    tune.objective, tune.configs, tune.best = "cost", priced, priced[0]
+    assert tied_with_best(tune) == [priced[1]]
+    assert "MAX_BATCH=16 at 2 replicas ($104.17 per million)" in describe_ties(tune)
+    # A tolerance of 2 % sets them all apart: nothing is said.
+    tune.tolerance = 0.02
+    assert tied_with_best(tune) == [] and describe_ties(tune) is None
