@@ -5,6 +5,7 @@ capacity per core)."""
 
 from harness.analysis.formatting import describe_slo, format_ms, format_rps, plural
 from harness.tune.file import OK, Config, TuneFile, score
+from harness.tune.holding import read_as_kept, short_kept
 from harness.tune.space import said
 
 OBJECTIVES = {
@@ -73,22 +74,30 @@ def describe_best(tune: TuneFile, currency: str = "$") -> str:
 
 
 def tied_with_best(tune: TuneFile) -> list[Config]:
-    """The configurations held for the run_time whose score lies within the search's tolerance
-    of the best's: each capacity is known to within it, so the tune cannot rank them apart (a
-    second tune may pick any of them). The nearest first."""
+    """The configurations whose score lies within the search's tolerance of the best's, each as
+    compared: each capacity is known to within it, so the tune cannot rank them apart (a second
+    tune may pick any of them). One known by short probes only is compared as the looks at its
+    scale kept theirs, as the tune read it when it left it unheld. The nearest first."""
     best = tune.best
     top = None if best is None or best.held is False else score(best, tune.objective)
     if top is None:
         return []
-    near = [
-        config
-        for config in tune.configs
-        if config != best  # the file's best is a copy of its configuration
-        and config.held is not False
-        and (value := score(config, tune.objective)) is not None
-        and abs(top - value) <= tune.tolerance * abs(top)
-    ]
-    return sorted(near, key=lambda c: score(c, tune.objective), reverse=True)
+    tied = []
+    for config in tune.configs:
+        if config == best:  # the file's best is a copy of its configuration
+            continue
+        compared = _as_compared(config, tune)
+        value = score(compared, tune.objective)
+        if value is not None and abs(top - value) <= tune.tolerance * abs(top):
+            tied.append(compared)
+    return sorted(tied, key=lambda c: score(c, tune.objective), reverse=True)
+
+
+def _as_compared(config: Config, tune: TuneFile) -> Config:
+    if config.held is not False:
+        return config
+    at_scale = [other for other in tune.configs if other.models == config.models]
+    return read_as_kept(config, short_kept(at_scale), tune.objective)
 
 
 def describe_ties(tune: TuneFile, currency: str = "$") -> str | None:
@@ -96,7 +105,11 @@ def describe_ties(tune: TuneFile, currency: str = "$") -> str | None:
     tied = tied_with_best(tune)
     if not tied:
         return None
-    listed = "; ".join(f"{settings(c)} ({_objective_figure(c, tune, currency)})" for c in tied)
+    short = " by its short probes, as the looks at its scale kept theirs"
+    listed = "; ".join(
+        f"{settings(c)} ({_objective_figure(c, tune, currency)}{short if c.held is False else ''})"
+        for c in tied
+    )
     return (
         f"Within the search's tolerance ({tune.tolerance:.0%}) of it, so not told apart by this"
         f" tune: {listed}. Any of them will do as well; choose among them by their cores and"

@@ -34,22 +34,29 @@ def why_unheld(
 ) -> str | None:
     """Why a configuration's short answer is not worth its last look: read as the looks at its
     scale kept theirs (`kept`), it scores no more than `best`, the best held so far; None: it
-    may beat it, hold it. Short probes read high where a look sees slow spells they missed, so
-    a look here would likely keep no more of this answer than the most any look there kept
-    (not by capacity per core, whose cores were measured at the short answer's rate)."""
+    may beat it, hold it."""
     objective = matrix.tune.objective
-    read = ""
-    if kept is not None and kept < 1 and objective != "capacity_per_core":
-        short = scaled_to(short, kept, matrix)
-        read = f", read as the looks at this scale kept theirs ({kept:.2f} of it),"
-    if best is None or (score(short, objective) or -math.inf) > score(best, objective):
+    compared = read_as_kept(short, kept, objective)
+    read = (
+        ""
+        if compared is short
+        else f", read as the looks at this scale kept theirs ({kept:.2f} of it),"
+    )
+    if best is None or (score(compared, objective) or -math.inf) > score(best, objective):
         return None
     under = f"{said(best.env)} at {best.models} replica(s)"
     return f"not held for {matrix.run_time}: its short probes{read} put it under {under}"
 
 
-def scaled_to(config: Config, share: float, matrix: Matrix) -> Config:
-    """A configuration's figures at `share` of its capacity."""
-    capacity = config.capacity_rps * share if config.capacity_rps is not None else None
-    cost = matrix.cost.per_million(config.models, capacity) if matrix.cost and capacity else None
-    return replace(config, capacity_rps=capacity, cost_per_million=cost)
+def read_as_kept(short: Config, kept: float | None, objective: str) -> Config:
+    """A short answer as a look would likely have kept it: short probes read high where a look
+    sees slow spells they missed, so a look here would keep no more of it than the most any look
+    at its scale kept (`kept`): its capacity and cost at that share. As it is where no look kept
+    less than all, and by capacity per core, whose cores were measured at the short answer's
+    rate."""
+    if kept is None or kept >= 1 or objective == "capacity_per_core":
+        return short
+    capacity = short.capacity_rps * kept if short.capacity_rps is not None else None
+    # A million inferences cost the stack's hours they take: at a share of the rate, 1/share.
+    cost = short.cost_per_million / kept if short.cost_per_million is not None else None
+    return replace(short, capacity_rps=capacity, cost_per_million=cost)

@@ -4,6 +4,8 @@ it as if it were held."""
 
 from dataclasses import replace
 
+import pytest
+
 from harness.analysis.tune import (
     describe_best,
     describe_ties,
@@ -48,18 +50,22 @@ def test_a_short_answer_pushes_no_held_configuration_off_the_pareto_front():
 
 
 def test_configurations_within_the_tolerance_of_the_best_are_said_to_be_as_good():
-    best = config("4", 100.0, True)
-    near, edge = config("16", 96.0, True), config("1", 95.0, True)
-    below, short = config("8", 94.0, True), config("2", 99.0, False)
+    # The best's look kept 100 of its short probes' 110: a short answer reads as 10/11 of itself.
+    best = replace(config("4", 100.0, True), short_rps=110.0)
+    near, edge, below = config("16", 96.0, True), config("1", 95.0, True), config("8", 94.0, True)
+    short_near, short_far = config("2", 107.0, False), config("32", 99.0, False)
     tune = TuneFile("cpu", Slo(200, 0.01), "capacity", "grid", {"MAX_BATCH": ["1", "4"]})
     # As tune.json reads back: the best is a copy of its configuration, not the same object.
-    tune.configs, tune.best = [below, edge, short, best, near], replace(best)
-    assert tied_with_best(tune) == [near, edge], "held, within 5 %, the nearest first"
+    tune.configs, tune.best = [below, short_far, edge, best, near, short_near], replace(best)
+    tied = tied_with_best(tune)
+    assert [c.env["MAX_BATCH"] for c in tied] == ["2", "16", "1"], "within 5 %, nearest first"
+    assert tied[0].capacity_rps == pytest.approx(97.27, abs=0.01), "107 read as 10/11 of it"
     said = tune_sentences(tune)
     assert said[1] == (
         "Within the search's tolerance (5%) of it, so not told apart by this tune:"
-        " MAX_BATCH=16 at 2 replicas (96.0 req/s); MAX_BATCH=1 at 2 replicas (95.0 req/s)."
-        " Any of them will do as well; choose among them by their cores and memory."
+        " MAX_BATCH=2 at 2 replicas (97.3 req/s by its short probes, as the looks at its scale"
+        " kept theirs); MAX_BATCH=16 at 2 replicas (96.0 req/s); MAX_BATCH=1 at 2 replicas"
+        " (95.0 req/s). Any of them will do as well; choose among them by their cores and memory."
     )
     # By cost, the lowest cost per million is the best; within 5 % of it is within the tolerance.
     priced = [replace(c, cost_per_million=10_000 / c.capacity_rps) for c in (best, near, below)]
