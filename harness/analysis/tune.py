@@ -49,7 +49,7 @@ def describe_best(tune: TuneFile, currency: str = "$") -> str:
     if best.cores is not None:
         said += f" on {best.cores:.2f} cores"
     if best.cost_per_million is not None:
-        said += f", {currency}{best.cost_per_million:.2f} per million"
+        said += f", {_cost(best, currency)}"
     if best.joules_per_inference is not None:
         said += f", {best.joules_per_inference:.2f} J per inference"
     default = tune.default
@@ -82,22 +82,23 @@ def tied_with_best(tune: TuneFile) -> list[Config]:
     top = None if best is None or best.held is False else score(best, tune.objective)
     if top is None:
         return []
+    kept = {
+        models: short_kept([c for c in tune.configs if c.models == models])
+        for models in {c.models for c in tune.configs}
+    }
     tied = []
     for config in tune.configs:
         if config == best:  # the file's best is a copy of its configuration
             continue
-        compared = _as_compared(config, tune)
+        compared = (
+            read_as_kept(config, kept[config.models], tune.objective)
+            if config.held is False
+            else config
+        )
         value = score(compared, tune.objective)
         if value is not None and abs(top - value) <= tune.tolerance * abs(top):
             tied.append(compared)
     return sorted(tied, key=lambda c: score(c, tune.objective), reverse=True)
-
-
-def _as_compared(config: Config, tune: TuneFile) -> Config:
-    if config.held is not False:
-        return config
-    at_scale = [other for other in tune.configs if other.models == config.models]
-    return read_as_kept(config, short_kept(at_scale), tune.objective)
 
 
 def describe_ties(tune: TuneFile, currency: str = "$") -> str | None:
@@ -119,10 +120,14 @@ def describe_ties(tune: TuneFile, currency: str = "$") -> str | None:
 
 def _objective_figure(config: Config, tune: TuneFile, currency: str) -> str:
     if tune.objective == "cost":
-        return f"{currency}{config.cost_per_million:.2f} per million"
+        return _cost(config, currency)
     if tune.objective == "capacity_per_core":
         return f"{format_rps(config.capacity_per_core)} req/s per core"
     return f"{format_rps(config.capacity_rps)} req/s"
+
+
+def _cost(config: Config, currency: str) -> str:
+    return f"{currency}{config.cost_per_million:.2f} per million"
 
 
 def tune_sentences(tune: TuneFile, currency: str = "$") -> list[str]:
