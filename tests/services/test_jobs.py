@@ -91,9 +91,22 @@ def test_with_jobs_in_other_workers_hands_the_batch_starts_at_once(client: redis
     assert time.monotonic() - started < 1.0
 
 
+def test_a_lone_job_waits_no_longer_than_the_budget(client: redis.Redis) -> None:
+    # The defect this replaces: each slice was a read blocking 1 ms, which Redis ends only at
+    # its clock's tick (10 a second), so a lone job waited 100 ms for a budget of 5.
+    job_queue = worker_queue(client, "w1")
+    waits_s = []
+    for _ in range(5):
+        submit(client)
+        started = time.monotonic()
+        assert len(collect_batch(job_queue, max_batch=4, wait_budget_ms=5, block_ms=100)) == 1
+        waits_s.append(time.monotonic() - started)
+    assert sorted(waits_s)[2] < 0.05, f"waits of {waits_s} s for a budget of 5 ms"
+
+
 class ArrivingDuringEachRead(JobQueue):
-    """A real queue where one more job arrives while each read waits: arrivals that keep
-    coming, at exactly known moments rather than at a thread scheduler's mercy."""
+    """A real queue where one more job arrives after each read, before the next: arrivals that
+    keep coming, at exactly known moments rather than at a thread scheduler's mercy."""
 
     def __init__(self, client: redis.Redis, arrivals: int) -> None:
         super().__init__(client, "w1", heartbeat_ttl_s=1)
@@ -101,7 +114,7 @@ class ArrivingDuringEachRead(JobQueue):
         self.arrivals = arrivals
         self.reads = 0
 
-    def read(self, count: int, block_ms: int) -> list[Job]:
+    def read(self, count: int, block_ms: int | None = None) -> list[Job]:
         jobs = super().read(count, block_ms)
         self.reads += 1
         if self.arrivals:
