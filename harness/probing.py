@@ -67,7 +67,7 @@ def flat_probe(
     # (within, it is held whole: the slow spells it is for may come late).
     settle = () if not auto else (OUTSIDE,) if last_look else (INSIDE, OUTSIDE)
     enough = until_known(slo, criterion, point.run_time_s, matrix.min_requests, settle)
-    record = session.run(point, repeat=1 if counted is None else 2, enough=enough)
+    record = session.run(point, repeat=1 if counted is None else 2, enough=enough, keep_warm=True)
     probe = probe_of(slo, criterion, record, _prefix(session, record), counted)
     return replace(probe, last_look=last_look)
 
@@ -111,7 +111,7 @@ def ramp_probe(session: ScaleSession, top: float) -> Probe:
     """The search's first look: the rate rising from RAMP_FROM to RAMP_TO of the estimate over
     RAMP_S seconds, and the rate where its p95 turned over the SLO."""
     point = ramp_point(session.matrix, session.command.target, session.models, top)
-    record = session.run(point, enough=turned(session.matrix.slo))
+    record = session.run(point, enough=turned(session.matrix.slo), keep_warm=True)
     report = f"{record.name.stem}{HTML_SUFFIX}"
     log = log_so_far(_prefix(session, record))
     if record.status != "ok" or record.latency is None or log is None:

@@ -54,6 +54,7 @@ class ScaleSession:
     stack: Stack | None = None
     ready: dict[str, Any] = field(default_factory=dict)
     ceiling: Ceiling | None = None
+    served: bool = False  # the stack, as it is, served a run: it is warm
 
     @property
     def matrix(self) -> Matrix:
@@ -79,11 +80,15 @@ class ScaleSession:
         repeat: int = 1,
         enough: Enough | None = None,
         floor: bool = False,
+        keep_warm: bool = False,
     ) -> RunRecord:
-        """One run at this scale; the stack restored first if it lost a replica."""
+        """One run at this scale; the stack restored first if it lost a replica. With
+        `keep_warm`, a stack that served the run before (no replica restored since) is only
+        drained, not warmed up again."""
         stack = self.up()
         if stack.exited():
             self.ready = restore(stack, self.matrix.stack, self.command.state_dir)
+            self.served = False
         record = execute_run(
             self.matrix,
             point,
@@ -94,7 +99,9 @@ class ScaleSession:
             repeat,
             enough,
             floor,
+            warm=keep_warm and self.served,
         )
+        self.served = record.status == "ok"
         refresh_index(self.command.reports, self.matrix)
         return record
 

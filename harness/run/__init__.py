@@ -66,10 +66,12 @@ def execute_run(
     repeat: int = 1,
     enough: Enough | None = None,
     floor: bool = False,
+    warm: bool = False,
 ) -> RunRecord:
     """Warm up, run Locust at one point with telemetry, and write its files; the record last.
     Whatever the stack answers, the run ends with a record: failed, with its reason, at worst.
-    With `floor`, the load generator's own floor at the run's rate is measured first."""
+    With `floor`, the load generator's own floor at the run's rate is measured first; `warm`:
+    the stack served the run before, and is only drained (harness/run/warmup.py)."""
     name = RunName.of(point, repeat)
     name.record_path(reports).parent.mkdir(parents=True, exist_ok=True)
     name.record_path(reports).unlink(missing_ok=True)
@@ -81,7 +83,7 @@ def execute_run(
         started_at = _now()
         calibrated = floor_for(matrix, point, machine.cores or 1) if floor else None
         workers = matrix.locust_workers or (calibrated.workers if calibrated else 1)
-        failure, exit_code, lost, ended_early = warm_up(matrix), None, [], None
+        failure, exit_code, lost, ended_early = warm_up(matrix, warm), None, [], None
         observed = Observed()
         if failure is None:
             failure, exit_code, lost, ended_early, observed = _measure(

@@ -1,6 +1,12 @@
 """The uncounted requests before a run: the same requests the run sends (locust/payloads.py),
 bounded in count and in time, so a stack that hangs delays a run by WARMUP_BUDGET_S at most. A
-generative answer is read whole and judged as the run judges it (locust/sse.py)."""
+generative answer is read whole and judged as the run judges it (locust/sse.py).
+
+A stack that served the run before, seconds ago, is warm: it gets DRAIN_REQUESTS instead, judged
+by nothing, which wait out what that run left queued (a FIFO queue answers them after it), so
+that the run starts on an empty queue as it would after the whole warm-up. A capacity search's
+probes take that (harness/probing.py): 20 warm-up requests cost a probe 0.5 s on the reference
+stack, and a generative server one generation each."""
 
 import time
 
@@ -11,18 +17,21 @@ from harness.matrix import Matrix
 
 REQUEST_TIMEOUT_S = 30.0
 WARMUP_BUDGET_S = 60.0
+DRAIN_REQUESTS = 1
 
 
-def warm_up(matrix: Matrix) -> str | None:
-    """Send the matrix's warm-up requests; the reason when none succeeded."""
-    if matrix.warmup_requests == 0:
+def warm_up(matrix: Matrix, warm: bool = False) -> str | None:
+    """Send the matrix's warm-up requests, DRAIN_REQUESTS where the stack is `warm` (none where
+    the matrix asks none); the reason when none succeeded, of a warm-up only."""
+    count = min(DRAIN_REQUESTS, matrix.warmup_requests) if warm else matrix.warmup_requests
+    if count == 0:
         return None
     payloads, sse = locust_module("payloads"), locust_module("sse")
     prepared = payloads.load_requests(matrix.request, matrix.images, REPO_ROOT)
     deadline = time.monotonic() + WARMUP_BUDGET_S
     last_problem = "no request sent"
     sent = answered = 0
-    for _ in range(matrix.warmup_requests):
+    for _ in range(count):
         left = deadline - time.monotonic()
         if left <= 0:
             last_problem += f" (warm-up stopped after {WARMUP_BUDGET_S:g} s)"
@@ -47,6 +56,6 @@ def warm_up(matrix: Matrix) -> str | None:
             answered += 1
         else:
             last_problem = problem
-    if answered:
+    if answered or warm:  # a warm stack proved itself in the run before
         return None
     return f"warm-up: none of {sent} requests succeeded; last: {last_problem}"

@@ -1,0 +1,123 @@
+"""The warm-up before a run, and the drain that replaces it on a warm stack (harness/run/warmup.py):
+a capacity search's probes after its first follow a run on the same stack seconds before, so they
+send one request, judged by nothing, which waits out what that run left queued. Against a real
+stand-in server, and a real local stack for the session that decides which."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from harness import REPO_ROOT
+from harness.matrix import load_matrix
+from harness.run.locust import stop_group
+from harness.run.warmup import warm_up
+from harness.session import Command, scale_session
+from harness.stack.network import port_in_use
+from tests.waiting import wait_until
+
+SERVICE_MS = 50
+
+
+def stand_in(port: int, arrivals: Path, *options: str) -> subprocess.Popen:
+    """A stand-in server of one FIFO server of SERVICE_MS, writing down each arrival."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.standin.server", "--port", str(port)]
+        + ["--service-ms", str(SERVICE_MS), "--arrivals-to", str(arrivals), *options],
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    wait_until(lambda: port_in_use(port), 30, "the stand-in server")
+    return process
+
+
+def matrix_file(tmp_path: Path, local_matrix: dict, **overrides) -> Path:
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps({**local_matrix, "warmup_requests": 5, **overrides}))
+    return path
+
+
+def arrived(arrivals: Path) -> int:
+    return len(arrivals.read_text().splitlines()) if arrivals.exists() else 0
+
+
+def test_a_warm_stack_gets_one_request_not_the_warm_up(tmp_path, free_port, local_matrix):
+    arrivals = tmp_path / "arrivals"
+    server = stand_in(free_port, arrivals)
+    try:
+        matrix = load_matrix(matrix_file(tmp_path, local_matrix))
+        assert warm_up(matrix) is None
+        assert arrived(arrivals) == 5
+        assert warm_up(matrix, warm=True) is None
+        assert arrived(arrivals) == 6
+        no_warm_up = load_matrix(matrix_file(tmp_path, local_matrix, warmup_requests=0))
+        assert warm_up(no_warm_up, warm=True) is None
+        assert arrived(arrivals) == 6, "a matrix that asks no warm-up gets no drain either"
+    finally:
+        stop_group(server)
+
+
+def test_the_drain_judges_nothing_where_the_warm_up_fails_the_run(
+    tmp_path, free_port, local_matrix
+):
+    server = stand_in(free_port, tmp_path / "arrivals", "--faults", "500:1.0")
+    try:
+        matrix = load_matrix(matrix_file(tmp_path, local_matrix))
+        reason = warm_up(matrix)
+        assert reason is not None and "none of 5 requests succeeded" in reason
+        assert warm_up(matrix, warm=True) is None, "the run before proved the stack"
+    finally:
+        stop_group(server)
+
+
+def test_the_drain_waits_out_what_the_run_before_left_queued(tmp_path, free_port, local_matrix):
+    server = stand_in(free_port, tmp_path / "arrivals")
+    try:
+        matrix = load_matrix(matrix_file(tmp_path, local_matrix))
+        left = 10  # requests a run left in the stand-in's queue when it stopped
+        url = f"{matrix.host}/predict"
+        senders = [
+            threading.Thread(target=requests.post, args=(url,), kwargs={"timeout": 30})
+            for _ in range(left)
+        ]
+        for sender in senders:
+            sender.start()
+        wait_until(lambda: arrived(tmp_path / "arrivals") == left, 10, "the queue left behind")
+        started = time.monotonic()
+        assert warm_up(matrix, warm=True) is None
+        waited_s = time.monotonic() - started
+        for sender in senders:
+            sender.join(timeout=30)
+        # FIFO: the drain's request is served after every one queued before it.
+        assert waited_s >= 0.8 * (left + 1) * SERVICE_MS / 1000, waited_s
+    finally:
+        stop_group(server)
+
+
+def test_a_session_drains_only_a_stack_that_served_the_run_before(
+    tmp_path, free_port, local_matrix
+):
+    arrivals = tmp_path / "arrivals"
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
+        f" --arrivals-to {arrivals}\n"
+    )
+    stack = {"procfile": str(procfile)}
+    matrix = load_matrix(matrix_file(tmp_path, local_matrix, ceiling=False, stack=stack))
+    command = Command(matrix, "cpu", "local", tmp_path / "reports", tmp_path / "state")
+    point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
+    sent = []
+    with scale_session(command, 1, keep_up=False) as session:
+        for keep_warm in (True, True, False):
+            before = arrived(arrivals)
+            record = session.run(point, keep_warm=keep_warm)
+            assert record.status == "ok", record.failure_reason
+            sent.append(arrived(arrivals) - before - record.latency.requests)
+    # The first run warms the stack up; the next, on the stack it warmed, drains it; asked for
+    # the warm-up, a run still gets it.
+    assert sent == [5, 1, 5]
