@@ -2,11 +2,12 @@
 bounded in count and in time, so a stack that hangs delays a run by WARMUP_BUDGET_S at most. A
 generative answer is read whole and judged as the run judges it (locust/sse.py).
 
-A stack that served the run before, seconds ago, is warm: it gets DRAIN_REQUESTS instead, judged
-by nothing, which wait out what that run left queued (a FIFO queue answers them after it), so
-that the run starts on an empty queue as it would after the whole warm-up. A capacity search's
-probes take that (harness/probing.py): 20 warm-up requests cost a probe 0.5 s on the reference
-stack, and a generative server one generation each."""
+A stack that served the run before, seconds ago, is warm: it gets DRAIN_REQUESTS instead, which
+wait out what that run left queued (a FIFO queue answers them after it), so that the run starts
+on an empty queue as it would after the whole warm-up. Where none of them succeeds (the stack
+died since, or that queue outlasted a request's timeout), the whole warm-up follows, judged as
+ever. A capacity search's probes take that (harness/probing.py): 20 warm-up requests cost a
+probe 0.5 s on the reference stack, and a generative server one generation each."""
 
 import time
 
@@ -22,7 +23,8 @@ DRAIN_REQUESTS = 1
 
 def warm_up(matrix: Matrix, warm: bool = False) -> str | None:
     """Send the matrix's warm-up requests, DRAIN_REQUESTS where the stack is `warm` (none where
-    the matrix asks none); the reason when none succeeded, of a warm-up only."""
+    the matrix asks none), and the warm-up after them where none succeeded; the reason when
+    none of the warm-up's succeeded."""
     count = min(DRAIN_REQUESTS, matrix.warmup_requests) if warm else matrix.warmup_requests
     if count == 0:
         return None
@@ -56,6 +58,8 @@ def warm_up(matrix: Matrix, warm: bool = False) -> str | None:
             answered += 1
         else:
             last_problem = problem
-    if answered or warm:  # a warm stack proved itself in the run before
+    if answered:
         return None
+    if warm:
+        return warm_up(matrix)
     return f"warm-up: none of {sent} requests succeeded; last: {last_problem}"

@@ -1,9 +1,11 @@
 """The warm-up before a run, and the drain that replaces it on a warm stack (harness/run/warmup.py):
 a capacity search's probes after its first follow a run on the same stack seconds before, so they
-send one request, judged by nothing, which waits out what that run left queued. Against a real
-stand-in server, and a real local stack for the session that decides which."""
+send one request, which waits out what that run left queued (the warm-up after it only where it
+fails). Against a real stand-in server, and a real local stack for the session that decides
+which."""
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -61,15 +63,17 @@ def test_a_warm_stack_gets_one_request_not_the_warm_up(tmp_path, free_port, loca
         stop_group(server)
 
 
-def test_the_drain_judges_nothing_where_the_warm_up_fails_the_run(
+def test_a_drain_that_fails_is_followed_by_the_warm_up_judged_as_ever(
     tmp_path, free_port, local_matrix
 ):
-    server = stand_in(free_port, tmp_path / "arrivals", "--faults", "500:1.0")
+    # A stack that died since the run before must fail the run, as the warm-up always made it.
+    arrivals = tmp_path / "arrivals"
+    server = stand_in(free_port, arrivals, "--faults", "500:1.0")
     try:
         matrix = load_matrix(matrix_file(tmp_path, local_matrix))
-        reason = warm_up(matrix)
+        reason = warm_up(matrix, warm=True)
         assert reason is not None and "none of 5 requests succeeded" in reason
-        assert warm_up(matrix, warm=True) is None, "the run before proved the stack"
+        assert arrived(arrivals) == 1 + 5
     finally:
         stop_group(server)
 
@@ -87,13 +91,14 @@ def test_the_drain_waits_out_what_the_run_before_left_queued(tmp_path, free_port
         for sender in senders:
             sender.start()
         wait_until(lambda: arrived(tmp_path / "arrivals") == left, 10, "the queue left behind")
-        started = time.monotonic()
         assert warm_up(matrix, warm=True) is None
-        waited_s = time.monotonic() - started
+        drained = time.monotonic()  # the stand-in's clock too: both are this machine's monotonic
         for sender in senders:
             sender.join(timeout=30)
-        # FIFO: the drain's request is served after every one queued before it.
-        assert waited_s >= 0.8 * (left + 1) * SERVICE_MS / 1000, waited_s
+        # FIFO: the drain's request is served after every one queued before it, the first of
+        # which began its service as it arrived.
+        first = float((tmp_path / "arrivals").read_text().split()[0])
+        assert drained - first >= 0.95 * (left + 1) * SERVICE_MS / 1000, drained - first
     finally:
         stop_group(server)
 
@@ -113,11 +118,41 @@ def test_a_session_drains_only_a_stack_that_served_the_run_before(
     point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
     sent = []
     with scale_session(command, 1, keep_up=False) as session:
-        for keep_warm in (True, True, False):
+
+        def run(keep_warm: bool) -> None:
             before = arrived(arrivals)
             record = session.run(point, keep_warm=keep_warm)
             assert record.status == "ok", record.failure_reason
             sent.append(arrived(arrivals) - before - record.latency.requests)
+
+        run(True)
+        run(True)
+        run(False)
+        [server] = session.stack.processes
+        server.signal_group(signal.SIGKILL)
+        wait_until(lambda: not server.running(), 10, "the stand-in killed")
+        run(True)
     # The first run warms the stack up; the next, on the stack it warmed, drains it; asked for
-    # the warm-up, a run still gets it.
-    assert sent == [5, 1, 5]
+    # the warm-up, a run still gets it; on a replica restored since the run before, too.
+    assert sent == [5, 1, 5, 5]
+
+
+def test_a_session_warms_up_again_after_a_failed_run(tmp_path, free_port, local_matrix):
+    arrivals = tmp_path / "arrivals"
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
+        f" --faults 500:1.0 --arrivals-to {arrivals}\n"
+    )
+    stack = {"procfile": str(procfile)}
+    matrix = load_matrix(matrix_file(tmp_path, local_matrix, ceiling=False, stack=stack))
+    command = Command(matrix, "cpu", "local", tmp_path / "reports", tmp_path / "state")
+    point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
+    sent = []
+    with scale_session(command, 1, keep_up=False) as session:
+        for _ in range(2):
+            before = arrived(arrivals)
+            record = session.run(point, keep_warm=True)
+            assert record.status == "failed" and "warm-up" in record.failure_reason
+            sent.append(arrived(arrivals) - before)
+    assert sent == [5, 5], "a failed run proved nothing: the next is warmed up whole"
