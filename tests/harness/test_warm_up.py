@@ -103,19 +103,25 @@ def test_the_drain_waits_out_what_the_run_before_left_queued(tmp_path, free_port
         stop_group(server)
 
 
+def local_stand_in(tmp_path: Path, local_matrix: dict, *options: str) -> Command:
+    """A command on a local stack of one stand-in of 5 ms a request, writing down each arrival
+    to tmp_path / "arrivals"."""
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
+        f" --arrivals-to {tmp_path / 'arrivals'} {' '.join(options)}\n"
+    )
+    stack = {"procfile": str(procfile)}
+    matrix = load_matrix(matrix_file(tmp_path, local_matrix, ceiling=False, stack=stack))
+    return Command(matrix, "cpu", "local", tmp_path / "reports", tmp_path / "state")
+
+
 def test_a_session_drains_only_a_stack_that_served_the_run_before(
     tmp_path, free_port, local_matrix
 ):
     arrivals = tmp_path / "arrivals"
-    procfile = tmp_path / "Procfile"
-    procfile.write_text(
-        "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
-        f" --arrivals-to {arrivals}\n"
-    )
-    stack = {"procfile": str(procfile)}
-    matrix = load_matrix(matrix_file(tmp_path, local_matrix, ceiling=False, stack=stack))
-    command = Command(matrix, "cpu", "local", tmp_path / "reports", tmp_path / "state")
-    point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
+    command = local_stand_in(tmp_path, local_matrix)
+    point = command.matrix.open_point("cpu", 1, 20, "2s", "poisson")
     sent = []
     with scale_session(command, 1, keep_up=False) as session:
 
@@ -139,15 +145,8 @@ def test_a_session_drains_only_a_stack_that_served_the_run_before(
 
 def test_a_session_warms_up_again_after_a_failed_run(tmp_path, free_port, local_matrix):
     arrivals = tmp_path / "arrivals"
-    procfile = tmp_path / "Procfile"
-    procfile.write_text(
-        "model: python -m tests.standin.server --port ${API_PORT} --service-ms 5"
-        f" --faults 500:1.0 --arrivals-to {arrivals}\n"
-    )
-    stack = {"procfile": str(procfile)}
-    matrix = load_matrix(matrix_file(tmp_path, local_matrix, ceiling=False, stack=stack))
-    command = Command(matrix, "cpu", "local", tmp_path / "reports", tmp_path / "state")
-    point = matrix.open_point("cpu", 1, 20, "2s", "poisson")
+    command = local_stand_in(tmp_path, local_matrix, "--faults", "500:1.0")
+    point = command.matrix.open_point("cpu", 1, 20, "2s", "poisson")
     sent = []
     with scale_session(command, 1, keep_up=False) as session:
         for _ in range(2):
