@@ -137,7 +137,7 @@ def unstarted_session(reports: Path, matrix: Matrix, backend: str, models: int) 
         def up(self):
             raise AssertionError("the stack was asked to come up")
 
-        def run(self, point, repeat=1, enough=None, floor=False):
+        def run(self, point, repeat=1, enough=None, floor=False, keep_warm=False):
             shaped = isinstance(point.load, ShapedLoad)  # the ramp: the rate it rises to
             raise Probed(point.load.phases[-1][0] if shaped else point.load.rate)
 
