@@ -212,6 +212,10 @@ class _Ahead:
         atexit.register(self.dismiss)
 
     def keep(self, start: Callable[[], subprocess.Popen]) -> None:
+        """One waiting, started in the environment as it is now (one started in another would
+        only be dismissed by the run that takes it)."""
+        if self.process is not None and self.environment != os.environ:
+            self.dismiss()
         if self.process is None or self.process.poll() is not None:
             self.process, self.environment = start(), dict(os.environ)
 

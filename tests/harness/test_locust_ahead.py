@@ -67,3 +67,17 @@ def test_the_next_runs_locust_is_the_one_started_ahead(tmp_path, server, local_m
     assert not psutil.pid_exists(ahead[0])
     assert locust.wait(timeout=RUN_TIMEOUT_S) == 0
     assert (tmp_path / f"second{HTML_SUFFIX}").is_file()
+
+
+def test_one_started_ahead_in_another_environment_is_replaced_by_the_next(monkeypatch):
+    # The defect this replaces: a run in one environment (a test's, a tune configuration's)
+    # left its Locust waiting, and the next start ahead, in another, kept it for a run that
+    # could only dismiss it and start one afresh.
+    start_ahead()
+    [stale] = waiting_locusts()
+    monkeypatch.setenv("LOADBENCH_TEST_MARK", "changed")
+    start_ahead()
+    [fresh] = waiting_locusts()
+    assert fresh != stale and not psutil.pid_exists(stale)
+    start_ahead()
+    assert waiting_locusts() == [fresh], "in the same environment, the one waiting is kept"
