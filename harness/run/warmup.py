@@ -23,43 +23,49 @@ DRAIN_REQUESTS = 1
 
 def warm_up(matrix: Matrix, warm: bool = False) -> str | None:
     """Send the matrix's warm-up requests, DRAIN_REQUESTS where the stack is `warm` (none where
-    the matrix asks none), and the warm-up after them where none succeeded; the reason when
-    none of the warm-up's succeeded."""
-    count = min(DRAIN_REQUESTS, matrix.warmup_requests) if warm else matrix.warmup_requests
-    if count == 0:
+    the matrix asks none), and the warm-up after them where none succeeded, all within one
+    WARMUP_BUDGET_S; the reason when none of the warm-up's succeeded."""
+    if matrix.warmup_requests == 0:
         return None
     payloads, sse = locust_module("payloads"), locust_module("sse")
     prepared = payloads.load_requests(matrix.request, matrix.images, REPO_ROOT)
     deadline = time.monotonic() + WARMUP_BUDGET_S
-    last_problem = "no request sent"
-    sent = answered = 0
-    for _ in range(count):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            last_problem += f" (warm-up stopped after {WARMUP_BUDGET_S:g} s)"
-            break
-        payload = prepared.pick()
-        sent += 1
-        try:
-            answer = requests.request(
-                prepared.method,
-                matrix.host + prepared.path,
-                data=payload.body,
-                headers=payload.headers,
-                timeout=min(REQUEST_TIMEOUT_S, left),
-            )
-            problem = prepared.problem(answer.status_code, answer.content)
-            if problem is None and prepared.generative:
-                chat = prepared.generative == payloads.CHAT
-                problem = sse.judged(answer.content, chat, streamed=prepared.stream)
-        except requests.RequestException as error:
-            problem = prepared.problem(0, b"", error)
-        if problem is None:
-            answered += 1
-        else:
-            last_problem = problem
+
+    def send(count: int) -> tuple[int, int, str]:
+        """`count` requests, one after the other, until the deadline: (sent, answered, the
+        last problem)."""
+        last_problem = "no request sent"
+        sent = answered = 0
+        for _ in range(count):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                last_problem += f" (warm-up stopped after {WARMUP_BUDGET_S:g} s)"
+                break
+            payload = prepared.pick()
+            sent += 1
+            try:
+                answer = requests.request(
+                    prepared.method,
+                    matrix.host + prepared.path,
+                    data=payload.body,
+                    headers=payload.headers,
+                    timeout=min(REQUEST_TIMEOUT_S, left),
+                )
+                problem = prepared.problem(answer.status_code, answer.content)
+                if problem is None and prepared.generative:
+                    chat = prepared.generative == payloads.CHAT
+                    problem = sse.judged(answer.content, chat, streamed=prepared.stream)
+            except requests.RequestException as error:
+                problem = prepared.problem(0, b"", error)
+            if problem is None:
+                answered += 1
+            else:
+                last_problem = problem
+        return sent, answered, last_problem
+
+    if warm and send(min(DRAIN_REQUESTS, matrix.warmup_requests))[1]:
+        return None
+    sent, answered, last_problem = send(matrix.warmup_requests)
     if answered:
         return None
-    if warm:
-        return warm_up(matrix)
     return f"warm-up: none of {sent} requests succeeded; last: {last_problem}"
