@@ -2,8 +2,6 @@
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +9,7 @@ from sweep_workspace import process_alive, stack_pids
 
 from harness.stack import StackError
 from harness.stack.local import parse_procfile, substitute
-from harness.stack.network import port_in_use
-from tests.waiting import wait_until
+from tests.standin.process import start_server
 
 
 def test_procfile_lines_in_order_comments_skipped(tmp_path: Path) -> None:
@@ -130,12 +127,8 @@ def test_a_server_already_running_is_swept_as_it_is(workspace, local_matrix) -> 
     # Your own server, started by you: a Procfile that starts nothing, no replica count to
     # wait for. Its port is in use, as it should be, and the sweep measures it.
     port = int(local_matrix["host"].rsplit(":", 1)[1])
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.standin.server", "--port", str(port), "--service-ms", "5"],
-        cwd=workspace.repo_root,
-    )
+    server = start_server(port, 5)
     try:
-        wait_until(lambda: port_in_use(port), 30, "the server to listen")
         procfile = workspace.root / "Procfile"
         procfile.write_text("# my server runs already, on its own\n")
         stack = {"procfile": str(procfile), "scale_service": None, "ready_replicas_field": None}

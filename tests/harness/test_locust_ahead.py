@@ -3,19 +3,15 @@ while the harness finishes a run, and the next run's Locust is that very process
 of any run; one started in an environment that has changed since is not used, but ended."""
 
 import json
-import subprocess
-import sys
 
 import psutil
 import pytest
 
-from harness import REPO_ROOT
 from harness.matrix import load_matrix
 from harness.record.names import HTML_SUFFIX, LOG_SUFFIX
 from harness.run.locust import start_ahead, start_locust, stop_group
 from harness.run.recorded import log_so_far
-from harness.stack.network import port_in_use
-from tests.waiting import wait_until
+from tests.standin.process import start_server
 
 RUN_TIMEOUT_S = 60
 
@@ -23,14 +19,8 @@ RUN_TIMEOUT_S = 60
 @pytest.fixture
 def server(free_port: int):
     """A stand-in server of 5 ms a request on `free_port`."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.standin.server", "--port", str(free_port)]
-        + ["--service-ms", "5"],
-        cwd=REPO_ROOT,
-        start_new_session=True,
-    )
+    process = start_server(free_port, 5)
     try:
-        wait_until(lambda: port_in_use(free_port), 30, "the stand-in server")
         yield f"http://127.0.0.1:{free_port}"
     finally:
         stop_group(process)
