@@ -19,6 +19,7 @@ from tests.waiting import wait_until
 REPO = Path(__file__).resolve().parents[2]
 PROCFILE = REPO / "services" / "Procfile"
 VENV_BIN = Path(sys.executable).parent
+CLIENT_KEEPALIVE_S = 1.0  # under uvicorn's keep-alive of 5 s: see LocalStack.http
 
 
 def procfile_command(name: str, env: dict[str, str]) -> list[str]:
@@ -70,7 +71,14 @@ class LocalStack:
         self.redis = redis.Redis.from_url(self.redis_url)
         wait_until(self._redis_answers, 10, "redis-server")
         self.api = self.start_process("api", procfile_command("api", self.env), {})
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=60)
+        # Idle connections are dropped well before uvicorn closes them (its keep-alive, 5 s, is
+        # httpx's default expiry too): a request sent on one as the server closes it is lost in
+        # transit, never read, and the tests under load saw it as a stack that lost a request.
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api_port}",
+            timeout=60,
+            limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_S),
+        )
         wait_until(self._api_answers, 30, "the API")
 
     def restart_redis(self) -> None:
