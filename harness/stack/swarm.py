@@ -11,7 +11,7 @@ where it cannot, `restore` and `scale` say so rather than wait. The nodes the ma
 (`stack.swarm.nodes`) are reached through their own engines: the stack's containers there are
 found and sampled through them. `docker stack rm`, then a wait until its containers and
 networks are gone on every node that answers, always. The docker program deploys, scales and
-removes the stack; its tasks, nodes and containers are read through the engines' API
+removes the stack (the swarm's nodes and tasks as the engines tell them: swarm_engine.py); its tasks, nodes and containers are read through the engines' API
 (engine_api.py), which starts no program for the watch that asks once a second.
 """
 
@@ -26,123 +26,37 @@ import yaml
 from harness import REPO_ROOT
 from harness.matrix import StackSettings
 from harness.record.names import LOCUST_WORKER, in_repository, locustfiles, member_label
-from harness.stack.base import LOG_TAIL_LINES, ReplicaExit, StackError, Unusable
+from harness.stack.base import ReplicaExit, StackError
 from harness.stack.docker import EngineStack, compose_files
-from harness.stack.engine_api import ask, container_state, containers
+from harness.stack.engine_api import ask, containers
 from harness.stack.network import free_port
+from harness.stack.swarm_engine import (
+    ENDED_STATES,
+    NODE_TIMEOUT_S,
+    docker,
+    require_swarm,
+    service_log,
+    swarm_nodes,
+    task_exit,
+    task_failed,
+    task_fields,
+    task_service,
+    task_state,
+)
 from harness.stack.swarm_files import render
 from harness.telemetry.members import Member
 
 LOCUST_FILE = REPO_ROOT / "compose" / "docker-compose.swarm.yml"
 LOCUST_SERVICE = LOCUST_WORKER
-DOCKER_TIMEOUT_S = 300
 GONE_TIMEOUT_S = 180
 CONVERGE_TIMEOUT_S = 300
 POLL_S = 1.0
 # How long the master waits for the stack's Locust workers to connect before it gives up.
 EXPECT_WORKERS_S = 120
-# A node's engine that does not answer within this long is taken as gone (an ssh:// or tcp://
-# host that went away would otherwise hold each call until the system's TCP timeout).
-NODE_TIMEOUT_S = 20
-LOG_TIMEOUT_S = 30
 # How long the scheduler may keep a replica pending as unplaceable ("no suitable node") before
 # the stack says it cannot be placed: the scheduler retries as nodes and resources change.
 PLACEMENT_GRACE_S = 15
-FAILED_STATES = ("failed", "rejected", "orphaned")
-# A task in one of these states holds nothing any more; in any other it runs, or is on its way.
-ENDED_STATES = ("complete", "shutdown", *FAILED_STATES, "remove")
 UNPLACEABLE = "no suitable node"
-SWARM_INIT = "docker swarm init --advertise-addr 127.0.0.1"
-
-
-class SwarmNotActive(Unusable):
-    """This Docker engine is not a swarm manager: nothing can be deployed."""
-
-
-def docker(
-    *args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S, host: str | None = None
-) -> str:
-    """The output of a docker command, on the local engine or on the one at `host`."""
-    on = ["-H", host] if host is not None else []
-    done = subprocess.run(
-        ["docker", *on, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and done.returncode != 0:
-        raise StackError(
-            f"`docker {' '.join([*on, *args])}` failed ({done.returncode}): {done.stderr}"
-        )
-    return done.stdout
-
-
-def require_swarm() -> None:
-    """This engine must be an active swarm manager; the message says how to make it one."""
-    try:
-        state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
-    except (StackError, OSError, subprocess.TimeoutExpired) as error:
-        raise SwarmNotActive(
-            f"the swarm backend needs a Docker engine that answers: {error}"
-        ) from None
-    node_state, manager = (state.split() + ["", ""])[:2]
-    if node_state != "active":
-        raise SwarmNotActive(
-            f"Docker is not in swarm mode (node state {node_state or 'unknown'}):"
-            f" run `{SWARM_INIT}` for one node, or join this node to a swarm (docs/swarm.md)"
-        )
-    if manager != "true":
-        raise SwarmNotActive("this node is a swarm worker: run the harness on a manager")
-
-
-def swarm_nodes(settings: StackSettings) -> tuple[list[dict[str, str]], list[str]]:
-    """The nodes the matrix names that answer, each with its id in this swarm as its own engine
-    gives it, and what else to say of the swarm's nodes. A named node whose engine does not
-    answer is Unusable while every node of the swarm is up (its endpoint is wrong), and left
-    out, said, while some node is down (it may be that one); one that is not in this swarm is
-    Unusable."""
-    listing = docker("node", "ls", "--format", "{{.ID}}|{{.Hostname}}|{{.Status}}").split()
-    swarm = {
-        node_id: (hostname, status)
-        for node_id, hostname, status in (line.split("|") for line in listing)
-    }
-    some_down = any(status.lower() != "ready" for _hostname, status in swarm.values())
-    found, notes = [], []
-    for node in settings.swarm.nodes:
-        try:
-            node_id = docker(
-                "info",
-                "--format",
-                "{{.Swarm.NodeID}}",
-                host=node.docker_host,
-                timeout=NODE_TIMEOUT_S,
-            ).strip()
-        except (StackError, OSError, subprocess.TimeoutExpired) as error:
-            if not some_down:
-                raise Unusable(
-                    f"stack.swarm.nodes: the engine of {node.name} ({node.docker_host}) does not"
-                    f" answer: {error}"
-                ) from None
-            notes.append(
-                f"the engine of {node.name} does not answer and the swarm has a node down:"
-                f" {node.name} is left out"
-            )
-            continue
-        if node_id not in swarm:
-            raise Unusable(
-                f"stack.swarm.nodes: {node.name} ({node.docker_host}) is not a node of this"
-                " swarm: join it (`docker swarm join`), or name its engine's endpoint"
-            )
-        found.append({"name": node.name, "docker_host": node.docker_host, "id": node_id})
-    named = {node["id"] for node in found}
-    unnamed = sorted(
-        hostname
-        for node_id, (hostname, status) in swarm.items()
-        if node_id not in named and status.lower() == "ready"
-    )
-    if settings.swarm.nodes and unnamed:
-        notes.append(
-            f"the matrix names no engine for node(s) {', '.join(unnamed)}: the stack's"
-            " containers there are not sampled (stack.swarm.nodes)"
-        )
-    return found, notes
 
 
 class SwarmStack(EngineStack):
@@ -286,7 +200,7 @@ class SwarmStack(EngineStack):
         filters = {"service": list(services), **({"desired-state": desired} if desired else {})}
         listing = ask("the stack's tasks", lambda api: api.tasks(filters=filters))
         return [
-            _task(task, services[task["ServiceID"]])
+            task_fields(task, services[task["ServiceID"]])
             for task in listing
             if task["ServiceID"] in services
         ]
@@ -316,9 +230,9 @@ class SwarmStack(EngineStack):
         for task in self.tasks():
             if task["ID"] in self.acknowledged:
                 continue
-            if task["NodeID"] in down and _state(task) not in ENDED_STATES:
+            if task["NodeID"] in down and task_state(task) not in ENDED_STATES:
                 found.append((task, down[task["NodeID"]]))
-            elif _service(task, self.name) != LOCUST_SERVICE and _failed(task):
+            elif task_service(task, self.name) != LOCUST_SERVICE and task_failed(task):
                 # Locust's workers quit after each run by design; only a lost node counts.
                 found.append((task, None))
         return found
@@ -326,7 +240,7 @@ class SwarmStack(EngineStack):
     def exited(self) -> list[ReplicaExit]:
         reported = []
         for task, node in self.gone():
-            service = _service(task, self.name)
+            service = task_service(task, self.name)
             slot = task["Name"].split(".")[1]
             label = member_label(service, slot if service in (self.service, LOCUST_SERVICE) else "")
             if node is not None:
@@ -341,8 +255,8 @@ class SwarmStack(EngineStack):
                     )
                 )
                 continue
-            code, oom = _exit(task)
-            state = _state(task)
+            code, oom = task_exit(task)
+            state = task_state(task)
             reason = "was OOMKilled" if oom else f"is {state} ({task['Error'] or 'no error given'})"
             reported.append(
                 ReplicaExit(task["Name"], code, reason, self._task_log(task["ID"]), label)
@@ -350,7 +264,7 @@ class SwarmStack(EngineStack):
         return reported
 
     def _task_log(self, task_id: str) -> str:
-        return _log("--no-task-ids", task_id)
+        return service_log("--no-task-ids", task_id)
 
     def restore(self) -> None:
         """Note the failed and lost tasks as reported; Swarm replaces them: wait until it has."""
@@ -384,7 +298,7 @@ class SwarmStack(EngineStack):
         keep. Not `docker service ls`'s count: it goes on counting a lost node's tasks."""
         if self.service is None:
             return None
-        return sum(_state(task) == "running" for task in self._scaled_tasks())
+        return sum(task_state(task) == "running" for task in self._scaled_tasks())
 
     def wait_converged(self) -> None:
         """Until Swarm runs `models` replicas; StackError where it cannot place some (their
@@ -395,7 +309,7 @@ class SwarmStack(EngineStack):
         unplaceable_since: float | None = None
         while time.monotonic() < deadline:
             tasks = self._scaled_tasks()
-            if sum(_state(task) == "running" for task in tasks) == self.models:
+            if sum(task_state(task) == "running" for task in tasks) == self.models:
                 return
             unplaced = [task for task in tasks if UNPLACEABLE in task["Error"]]
             if not unplaced:
@@ -455,13 +369,13 @@ class SwarmStack(EngineStack):
         waiting = [
             f"{task['Name']}: {task['CurrentState']} {task['Error']}".rstrip()
             for task in self.tasks()
-            if task["DesiredState"].lower() == "running" and _state(task) != "running"
+            if task["DesiredState"].lower() == "running" and task_state(task) != "running"
         ]
         services = docker("stack", "services", self.name, "--format", "{{.Name}}", check=False)
         return "\n".join(
             [
                 *(["--- tasks not running ---", *waiting] if waiting else []),
-                *(f"--- {service} ---\n{_log(service)}" for service in services.split()),
+                *(f"--- {service} ---\n{service_log(service)}" for service in services.split()),
             ]
         )
 
@@ -490,60 +404,3 @@ class SwarmStack(EngineStack):
             except (StackError, OSError, subprocess.TimeoutExpired):
                 continue
         return found
-
-
-def _log(*what: str) -> str:
-    """The tail of a service's or a task's log. Bounded: a log kept on a node that is gone
-    may never come."""
-    try:
-        return docker(
-            "service",
-            "logs",
-            "--tail",
-            str(LOG_TAIL_LINES),
-            *what,
-            check=False,
-            timeout=LOG_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        return f"(no log within {LOG_TIMEOUT_S}s)"
-
-
-def _task(task: dict[str, Any], service: str) -> dict[str, str]:
-    """A task from the engine's API, with the fields `docker stack ps` shows: its Name is the
-    service's and its slot (a global service's: its node's id), CurrentState its state's word."""
-    status = task.get("Status") or {}
-    container = status.get("ContainerStatus") or {}
-    exit_code = container.get("ExitCode")
-    return {
-        "ID": task["ID"],
-        "Name": f"{service}.{task.get('Slot') or task.get('NodeID', '')}",
-        "NodeID": task.get("NodeID", ""),
-        "DesiredState": task.get("DesiredState", ""),
-        "CurrentState": status.get("State", "unknown"),
-        "Error": status.get("Err", ""),
-        "ContainerID": container.get("ContainerID", ""),
-        "ExitCode": "" if exit_code is None else str(exit_code),
-    }
-
-
-def _exit(task: dict[str, str]) -> tuple[int | None, bool]:
-    """The task's exit code, and whether its container was killed for memory (where this
-    engine holds the container)."""
-    code = task["ExitCode"]
-    container = task["ContainerID"]
-    oom = bool(container_state(container).get("OOMKilled")) if container else False
-    return (int(code) if code.lstrip("-").isdigit() else None), oom
-
-
-def _state(task: dict[str, str]) -> str:
-    return task["CurrentState"].split()[0].lower()
-
-
-def _service(task: dict[str, str], stack: str) -> str:
-    return task["Name"].split(".")[0].removeprefix(f"{stack}_")
-
-
-def _failed(task: dict[str, str]) -> bool:
-    state = _state(task)
-    return state in FAILED_STATES or (state == "shutdown" and bool(task["Error"]))
