@@ -11,8 +11,9 @@ where it cannot, `restore` and `scale` say so rather than wait. The nodes the ma
 (`stack.swarm.nodes`) are reached through their own engines: the stack's containers there are
 found and sampled through them. `docker stack rm`, then a wait until its containers and
 networks are gone on every node that answers, always. The docker program deploys, scales and
-removes the stack (the swarm's nodes and tasks as the engines tell them: swarm_engine.py); its tasks, nodes and containers are read through the engines' API
-(engine_api.py), which starts no program for the watch that asks once a second.
+removes the stack; its tasks, nodes and containers are read through the engines' API
+(engine_api.py), which starts no program for the watch that asks once a second, and read as
+swarm_engine.py says (with the swarm's own state and the matrix's nodes).
 """
 
 import os
