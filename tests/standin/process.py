@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from harness import REPO_ROOT
+from harness.run.locust import stop_group
 from harness.stack.network import port_in_use
 from tests.waiting import wait_until
 
@@ -21,5 +22,11 @@ def start_server(port: int, service_ms: float, *options: str) -> subprocess.Pope
         cwd=REPO_ROOT,
         start_new_session=True,
     )
-    wait_until(lambda: port_in_use(port), LISTEN_TIMEOUT_S, "the stand-in server")
+    try:
+        wait_until(lambda: port_in_use(port), LISTEN_TIMEOUT_S, "the stand-in server")
+    except BaseException:
+        # The callers' cleanup covers only a server that started: one that never listened
+        # (or a Ctrl-C meanwhile) is stopped here, not left running past the test.
+        stop_group(process)
+        raise
     return process
