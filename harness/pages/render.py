@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BytecodeCache,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from jinja2.bccache import Bucket
 
 from harness import REPO_ROOT
 from harness.analysis.formatting import (
@@ -22,10 +29,32 @@ from harness.analysis.formatting import (
 TEMPLATES_DIR = REPO_ROOT / "templates"
 
 
+class _Compiled(BytecodeCache):
+    """The templates as compiled, kept for the process: each page gets an environment of its own
+    (its links are relative to its folder), and the index follows every run, so its templates
+    were compiled again after each (0.1 s of the harness's between a capacity search's probes).
+    Jinja checks each template's source against what was compiled, so an edited one compiles
+    again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _Compiled()
+
+
 def environment(reports_dir: Path, **filters: Callable[..., Any]) -> Environment:
     """Templates with autoescaping, the figure formatters, and links relative to the page."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=_COMPILED,
         autoescape=select_autoescape(["html", "j2"], default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
