@@ -54,14 +54,9 @@ COUNTERS = ("requests", "failures", "good")
 FAILURE_PREFIX = "failure:"
 MAX_KINDS = 16  # distinct failure kinds per process; the rest count as "other"
 HTTP_ERROR = re.compile(r"^(\d{3}) ")  # Locust's own "503 Server Error: ..."
-# How often the files are brought up to date while the test runs: the harness stops a probe
-# once they settle its verdict, so what they lag behind the run, the probe runs on for nothing.
-# Each write encodes only the seconds ended since the last (locust/histograms.py).
-PROGRESS_S = 0.5
-# The seconds a write leaves out, as not yet whole. Alone, a process records each request at its
-# end, under the second it ended in: every second before the current one is whole. A worker
-# reports every 3 s: the master writes only the seconds whose reports have all come.
-REPORT_LAG_S = {True: 4.0, False: 0.0}
+PROGRESS_S = 2.0  # how often the files are brought up to date while the test runs
+# A worker reports every 3 s: the master writes only the seconds whose reports have all come.
+REPORT_LAG_S = {True: 4.0, False: 1.0}
 # The key of a request's context under which the built-in locustfile hands its Generation over.
 GENERATION_KEY = "loadbench_generation"
 # A generative request's timings, each a log of its own: PREFIX.{name}.hdr.

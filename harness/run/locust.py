@@ -24,9 +24,6 @@ from harness.stack import ReplicaExit, Stack
 LOCUST_OVERRUN_S = 60
 LOCUST_STOP_GRACE_S = 15
 WATCH_INTERVAL_S = 1.0
-# How often a run that may have measured enough is asked whether it has: the recorder brings its
-# files up to date every half second (locust/recorder.py), and a second late is a second spent.
-ENOUGH_INTERVAL_S = 0.5
 CPU_WARNING_MARKERS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
 
 
@@ -141,29 +138,23 @@ def watch(
     enough: Callable[[], str | None] | None = None,
 ) -> Watched:
     """Wait for Locust; stop it early when a replica of the stack exits or time runs out, or,
-    with no failure, when `enough` gives a reason the run has measured enough. The stack is
-    looked at every `interval_s` (a container engine's listing costs it a little each time),
-    `enough` asked every ENOUGH_INTERVAL_S at most."""
+    with no failure, when `enough` gives a reason the run has measured enough."""
     deadline = time.monotonic() + budget_s
-    beat_s = min(interval_s, ENOUGH_INTERVAL_S) if enough is not None else interval_s
-    next_look = time.monotonic()
     while process.poll() is None:
         reason = enough() if enough is not None else None
         if reason is not None:
             stop_group(process)
             return Watched(ended_early=reason)
-        if time.monotonic() >= next_look:
-            next_look = time.monotonic() + interval_s
-            lost = stack.exited()
-            if lost:
-                stop_group(process)
-                reasons = "; ".join(gone.describe() for gone in lost)
-                return Watched(f"{reasons} during the run", lost)
+        lost = stack.exited()
+        if lost:
+            stop_group(process)
+            reasons = "; ".join(gone.describe() for gone in lost)
+            return Watched(f"{reasons} during the run", lost)
         if time.monotonic() > deadline:
             stop_group(process)
             return Watched(f"Locust did not finish within {budget_s:.0f}s")
         try:
-            process.wait(timeout=beat_s)  # back as soon as Locust ends, not a beat later
+            process.wait(timeout=interval_s)  # back as soon as Locust ends, not a beat later
         except subprocess.TimeoutExpired:
             pass
     return Watched()

@@ -55,25 +55,3 @@ def test_a_run_that_finishes_by_itself_is_no_failure(stack: LocalStack) -> None:
     locust = stand_in_locust("sleep 0.2")
     assert watch(locust, stack, budget_s=30, interval_s=0.05) == Watched()
     assert locust.returncode == 0
-
-
-def test_enough_is_asked_every_half_second_though_the_stack_is_looked_at_less_often(
-    stack: LocalStack,
-) -> None:
-    # A probe stops once the recorder's files settle it, and they are written every half second:
-    # asked only as often as the stack is looked at, it would run on for nothing.
-    locust = stand_in_locust("sleep 60")
-    asked, looked = [], []
-    exited = stack.exited
-    stack.exited = lambda: looked.append(1) or exited()
-
-    def enough() -> str | None:
-        asked.append(time.monotonic())
-        return "measured enough" if len(asked) == 4 else None
-
-    started = time.monotonic()
-    watched = watch(locust, stack, budget_s=60, interval_s=30, enough=enough)
-    assert watched == Watched(ended_early="measured enough")
-    assert time.monotonic() - started < 10, asked
-    assert len(looked) == 1, "the stack is looked at once in its interval of 30 s"
-    assert locust.poll() is not None
