@@ -25,6 +25,7 @@ from harness.stack.interpolate import UnsetVariable, interpolate
 from harness.telemetry.members import Member
 
 STOP_GRACE_S = 10.0
+STOP_POLL_S = 0.02
 
 
 def parse_procfile(path: Path) -> list[tuple[str, str]]:
@@ -124,12 +125,7 @@ class LocalProcess:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
         """SIGTERM to the group, SIGKILL after `grace_s`; the exit code when it is our child."""
-        self.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and self.group_alive():
-            time.sleep(0.05)
-        if self.group_alive():
-            self.signal_group(signal.SIGKILL)
+        stop_together([self], grace_s)
         return self.popen.wait() if self.popen is not None else None
 
     def as_state(self) -> dict[str, Any]:
@@ -141,6 +137,21 @@ class LocalProcess:
             "pid": self.pid,
             "ticks": self.ticks,
         }
+
+
+def stop_together(processes: list[LocalProcess], grace_s: float) -> None:
+    """SIGTERM to every one's group at once, SIGKILL to those still alive after `grace_s`;
+    returns once all have exited (our children reaped)."""
+    for process in processes:
+        process.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(process.group_alive() for process in processes):
+        time.sleep(STOP_POLL_S)
+    for process in processes:
+        if process.group_alive():
+            process.signal_group(signal.SIGKILL)
+        if process.popen is not None:
+            process.popen.wait()
 
 
 class LocalStack(Stack):
@@ -301,17 +312,15 @@ class LocalStack(Stack):
         )
 
     def stop(self) -> None:
-        # Workers first, Redis last, so nothing logs errors about a queue that vanished.
-        for process in reversed(self.processes):
-            process.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and any(p.group_alive() for p in self.processes):
-            time.sleep(0.1)
+        # Service by service, the Procfile's last first (the workers, the API, then Redis), each
+        # service's replicas together: a worker that outlived Redis lost its connection, logged
+        # errors about a queue that vanished, and slept a second before it exited.
+        services: dict[str, list[LocalProcess]] = {}
         for process in self.processes:
-            if process.group_alive():
-                process.signal_group(signal.SIGKILL)
-            if process.popen is not None:
-                process.popen.wait()
+            service, _ = _service_and_replica(process.name, self.scale_service)
+            services.setdefault(service, []).append(process)
+        for processes in reversed(services.values()):
+            stop_together(processes, STOP_GRACE_S)
 
     def backend_state(self) -> dict[str, Any]:
         return {

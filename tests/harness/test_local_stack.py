@@ -74,6 +74,22 @@ def test_up_run_down(workspace, local_matrix) -> None:
     assert not any(process_alive(pid) for pid in pids)
 
 
+@pytest.mark.slow
+def test_down_stops_the_workers_while_redis_still_answers_them(workspace, local_matrix) -> None:
+    # Stopped all at once, Redis went first: each worker lost its connection mid-read, slept a
+    # second, and could not leave the queue's books (`could not tidy up in redis`).
+    workspace.write_matrix(**local_matrix)
+    up = workspace.run("inv", "up", "--models", "2")
+    assert up.returncode == 0, up.stdout
+    workers = [p for p in workspace.state()["processes"] if p["name"].startswith("model-")]
+    down = workspace.run("inv", "down")
+    assert down.returncode == 0, down.stdout
+    for worker in workers:
+        log = Path(worker["log"]).read_text()
+        assert f"worker {worker['name']} stopped" in log, log
+        assert "redis unavailable" not in log and "could not tidy up" not in log, log
+
+
 def test_run_without_a_stack_exits_2(workspace, local_matrix) -> None:
     workspace.write_matrix(**local_matrix)
     result = workspace.run("inv", "run", timeout=60)
