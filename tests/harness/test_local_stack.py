@@ -9,6 +9,7 @@ from sweep_workspace import process_alive, stack_pids
 
 from harness.stack import StackError
 from harness.stack.local import parse_procfile, substitute
+from harness.stack.network import free_port
 from tests.standin.process import start_server
 
 
@@ -40,6 +41,16 @@ def test_variables_are_substituted_then_split() -> None:
     ]
     with pytest.raises(StackError, match=r"uses \$\{NOPE\}, which is not set"):
         substitute("run ${NOPE}", env)
+
+
+def test_free_ports_lie_under_the_range_outgoing_connections_take_theirs_from() -> None:
+    # A port from that range may be taken by a connection's own end before its server binds it.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert all(port < low for port in ports), ports
+    assert len(set(ports)) == len(ports), "never the same port twice in one process"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", ports[-1]))
 
 
 @pytest.mark.slow
