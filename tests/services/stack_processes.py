@@ -67,10 +67,7 @@ class LocalStack:
         )
         self.redis_url = self.env["REDIS_URL"]
         self.processes: list[Process] = []
-        self.redis_process = self.start_process("redis", procfile_command("redis", self.env), {})
         self.redis = redis.Redis.from_url(self.redis_url)
-        wait_until(self._redis_answers, 10, "redis-server")
-        self.api = self.start_process("api", procfile_command("api", self.env), {})
         # Idle connections are dropped well before uvicorn closes them (its keep-alive, 5 s, is
         # httpx's default expiry too): a request sent on one as the server closes it is lost in
         # transit, never read, and the tests under load saw it as a stack that lost a request.
@@ -79,7 +76,16 @@ class LocalStack:
             timeout=60,
             limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_S),
         )
-        wait_until(self._api_answers, 30, "the API")
+        try:
+            self.redis_process = self.start_process(
+                "redis", procfile_command("redis", self.env), {}
+            )
+            wait_until(self._redis_answers, 10, "redis-server")
+            self.api = self.start_process("api", procfile_command("api", self.env), {})
+            wait_until(self._api_answers, 30, "the API")
+        except BaseException:  # a stack that failed to start leaves no process behind
+            self.close()
+            raise
 
     def restart_redis(self) -> None:
         """A new, empty redis-server on the same port: what a restart without persistence is."""
