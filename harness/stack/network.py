@@ -6,12 +6,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # Where the kernel takes outgoing connections' own ports from. A free port from that range may be
-# taken by a connection before its server binds it (a test's API once found its port so taken),
-# so free ports are chosen under it, from FREE_FROM up.
+# taken by a connection before its server binds it, so free ports are chosen under it, from
+# FREE_FROM up.
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 FREE_FROM = 20000
 FREE_TRIES = 200
-_handed_out: set[int] = set()  # never the same port twice in one process: it is not bound yet
+# Never the same port twice in one process, since none is bound yet when it is handed out: the
+# kernel's choice gave a test's Redis and API one port, and the API could not bind it.
+_handed_out: set[int] = set()
 
 
 def api_port(host: str) -> int:
@@ -21,8 +23,8 @@ def api_port(host: str) -> int:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now, under the range outgoing connections
-    take their ports from, and not one this process was given before; the kernel's choice
-    where that range leaves no room under it."""
+    take their ports from, and not one this process was given before; where that range leaves
+    no room under it, the kernel's choice, with neither promise."""
     below = _ephemeral_low()
     for _ in range(FREE_TRIES if below > FREE_FROM else 0):
         port = random.randrange(FREE_FROM, below)
